@@ -1,0 +1,31 @@
+# labctl: the two commands a newcomer needs are `make demo` (run the main job)
+# and `make test` (run the tests). See README.md.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/labctl
+
+.PHONY: build test unit lint fuzz clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/labctl
+
+# The test command: static checks, then every test.
+test: lint unit
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+# Longer fuzzing of the parsers (not part of `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./network -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// run executes labctl in-process and returns stdout, stderr and the exit
+// status main would use.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := newRootCmd(&out, &errb)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	code := 0
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+			if ee.msg != "" {
+				errb.WriteString(ee.msg + "\n")
+			}
+		} else {
+			code = 1
+			errb.WriteString(err.Error() + "\n")
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestPlanJSONStableAndPerLab(t *testing.T) {
+	a, _, code := run(t, "plan", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	b, _, _ := run(t, "plan", "-o", "json")
+	c, _, _ := run(t, "plan", "-o", "json", "--lab", "workshop-2")
+	if a != b {
+		t.Error("plan differs between two runs")
+	}
+	var pa, pc network.Plan
+	if err := json.Unmarshal([]byte(a), &pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(c), &pc); err != nil {
+		t.Fatal(err)
+	}
+	if len(pa.Nodes) != 3 {
+		t.Fatalf("%d nodes", len(pa.Nodes))
+	}
+	for i, n := range pa.Nodes {
+		if n.NICs[0].Guest != "ens33" || len(n.VLANs) != 2 {
+			t.Errorf("%s: %+v", n.Name, n)
+		}
+		for j := range n.NICs {
+			if n.NICs[j].MAC == pc.Nodes[i].NICs[j].MAC {
+				t.Errorf("%s: MAC %s same in another lab", n.Name, n.NICs[j].MAC)
+			}
+		}
+	}
+}
+
+func TestPlanTextGolden(t *testing.T) {
+	out, _, code := run(t, "plan")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	p := filepath.Join("testdata", "plan-default.txt")
+	if *update {
+		os.WriteFile(p, []byte(out), 0o644)
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("plan text differs from %s (-update to accept):\n%s", p, out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`vlans:
+  - {id: 5000, subnet: 192.168.20.0/24}
+nodes:
+  - {name: a, memory: 64MiB}
+  - {name: a, cpus: 0}
+`), 0o644)
+	_, stderr, code := run(t, "validate", "--no-host", "-f", bad)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, w := range []string{"vlans[0].id: 5000 is outside 1..4094", "nodes[0].memory", "nodes[1].name", "nodes[1].cpus"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	out, _, code := run(t, "validate", "--no-host", "-o", "json", bad, "../../topology/testdata/valid/minimal.yaml")
+	if code != 1 {
+		t.Errorf("json exit %d", code)
+	}
+	var res []validateResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(res) != 2 || res[0].Valid || len(res[0].Problems) != 4 || !res[1].Valid {
+		t.Errorf("results: %+v", res)
+	}
+	if _, _, code := run(t, "validate", "--no-host"); code != 0 {
+		t.Errorf("default topology: exit %d", code)
+	}
+	_, stderr, code = run(t, "validate", "--no-host", "-f", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(stderr, "missing.yaml") {
+		t.Errorf("missing file: exit %d, %s", code, stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--lab", "Bad Lab"}, `--lab "Bad Lab"`},
+		{[]string{"plan", "--output", "yaml"}, `--output "yaml"`},
+		{[]string{"plan", "--frobnicate"}, "unknown flag: --frobnicate"},
+		{[]string{"plan", "extra"}, ""},
+	}
+	for _, tc := range tests {
+		_, stderr, code := run(t, tc.args...)
+		if code == 0 {
+			t.Errorf("%v: exit 0", tc.args)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+func TestTopologyDefaultRoundTrips(t *testing.T) {
+	out, _, code := run(t, "topology", "default")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	tp, err := topology.Parse("printed", []byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	if ps := topology.Validate(tp); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	schema, _, _ := run(t, "topology", "schema")
+	if !json.Valid([]byte(schema)) {
+		t.Error("schema is not JSON")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, "version", "-o", "json")
+	var v versionInfo
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.Go == "" {
+		t.Errorf("version: %d %s", code, out)
+	}
+}

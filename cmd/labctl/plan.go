@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/labctl/labctl/network"
+	"github.com/spf13/cobra"
+)
+
+func newPlanCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan",
+		Short: "Show everything the lab consists of, without creating anything",
+		Long: `Show what 'labctl up' would create for this lab: the libvirt networks with
+their bridges, DHCP ranges and reservations; each node with its size, its
+NICs (guest name, MAC, address), its VLAN sub-interfaces and routes.
+
+MACs are derived from the lab name, node and network: the same on every run,
+different for another --lab. With --output json the plan is printed in a
+stable form for scripts.`,
+		Example: `  labctl plan
+  labctl plan --lab workshop-7 -f lab.yaml --output json | jq '.nodes[].nics'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, p, err := g.loadPlan()
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return g.writeJSON(p)
+			}
+			return printPlan(g.stdout, p)
+		},
+	}
+}
+
+func printPlan(w io.Writer, p *network.Plan) error {
+	fmt.Fprintf(w, "Lab %s  (libvirt %s, acceleration %s, pool %s, image %s, user %s)\n\n",
+		p.Lab, p.Libvirt.URI, p.Libvirt.Acceleration, p.Libvirt.Pool, p.Image, p.User)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NETWORK\tBRIDGE\tFORWARD\tSUBNET\tHOST\tDHCP")
+	for _, n := range p.Networks {
+		dhcp := "-"
+		if n.DHCP != nil {
+			dhcp = n.DHCP.Start + "-" + n.DHCP.End
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Bridge, n.Forward, n.Subnet, n.Host, dhcp)
+	}
+	tw.Flush()
+	if len(p.VLANs) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VLAN\tPARENT\tSUBNET\tGATEWAY")
+		for _, v := range p.VLANs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", v.ID, v.Parent, v.Subnet, v.Gateway)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tDOMAIN\tCPUS\tMEMORY\tDISK\tNIC\tMAC\tADDRESS\tVIA\tVLAN IFS")
+	for _, n := range p.Nodes {
+		var vl []string
+		for _, v := range n.VLANs {
+			vl = append(vl, v.Name)
+		}
+		for i, nic := range n.NICs {
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%dMiB\t%dGiB\t", n.Name, n.Domain, n.CPUs, n.MemoryMiB, n.DiskGiB)
+			} else {
+				fmt.Fprint(tw, "\t\t\t\t\t")
+			}
+			vlans := ""
+			if i == 0 {
+				vlans = strings.Join(vl, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", nic.Guest, nic.MAC, nic.Address, nic.Method, vlans)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nDocker: docker0 %s, pools %s, swarm pool %s (by /%d), ipvlan L3 %s. Outside target: %s\n",
+		p.Docker.BridgeIP, pools(p.Docker.AddressPools), p.Docker.SwarmPool.Base, p.Docker.SwarmPool.Size,
+		strings.Join(p.Docker.IPVlanL3Subnets, ","), p.Outside.Address)
+	return nil
+}
+
+func pools(ps []network.AddressPool) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, fmt.Sprintf("%s (by /%d)", p.Base, p.Size))
+	}
+	return strings.Join(s, ",")
+}

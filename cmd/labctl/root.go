@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	lab     string
+	file    string
+	output  string
+	verbose int
+	stdout  io.Writer
+	stderr  io.Writer
+	log     *slog.Logger
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "labctl",
+		Short: "Docker networking labs on real VMs, with checks that prove what each network mode does",
+		Long: `labctl builds a small set of Linux VMs with libvirt (a NAT NIC carrying
+802.1q VLANs and a host-only NIC with a fixed address each), installs Docker
+on them over SSH, and runs labs for every Docker network mode: bridge,
+user-defined bridge, host, macvlan, macvlan on 802.1q, ipvlan L2 and L3, none,
+and a Swarm overlay across the nodes. Every lab ends in checks that pass or
+fail with the evidence: the command, where it ran, and what it printed.
+
+A lab is described by a topology file. Without -f labctl uses the built-in
+default: three nodes node1..node3, NAT network 192.168.241.0/24 with the
+gateway at .2 and the guest NIC named ens33, VLANs 20 and 30 on ens33.
+Print it with 'labctl topology default' and start from there.`,
+		Example: `  labctl plan                       # what the default lab consists of
+  labctl topology default > lab.yaml
+  labctl validate -f lab.yaml        # every problem at once, with its field path
+  labctl plan -f lab.yaml --output json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if g.verbose > 0 {
+				level = slog.LevelDebug
+			}
+			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			switch g.output {
+			case "text", "json":
+			default:
+				return usageErr("--output %q: use text or json", g.output)
+			}
+			if err := topology.ValidateLabName(g.lab); err != nil {
+				return usageErr("%v", err)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.lab, "lab", "default", "name of the lab to act on; several labs can exist side by side")
+	pf.StringVarP(&g.file, "file", "f", "", "topology file (YAML); the built-in default when empty")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text for people, json for programs (stable)")
+	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in the log on stderr")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%v (see '%s --help')", err, c.CommandPath())
+	})
+
+	root.AddCommand(
+		newVersionCmd(g),
+		newValidateCmd(g),
+		newTopologyCmd(g),
+		newPlanCmd(g),
+	)
+	return root
+}
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+// loadPlan reads the topology (the -f file or the default), validates it and
+// computes the lab's plan.
+func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
+	t, err := topology.Load(g.file)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := network.New(g.lab, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, p, nil
+}
+
+// writeJSON prints v as indented JSON on stdout.
+func (g *globals) writeJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,297 @@
+// Package network turns a valid topology into the plan of everything labctl
+// will create (libvirt networks, node NICs with MACs and addresses, DHCP
+// reservations, VLAN sub-interfaces, routes) and checks that plan against
+// the host's own networks before anything is created.
+package network
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/labctl/labctl/topology"
+)
+
+// Roles of the two networks every node is attached to.
+const (
+	RoleNAT      = "nat"
+	RoleHostOnly = "hostonly"
+)
+
+// Plan is everything one lab consists of. Its JSON form is stable: scripts
+// may read `labctl plan --output json`.
+type Plan struct {
+	Lab      string  `json:"lab"`
+	Libvirt  Libvirt `json:"libvirt"`
+	Image    string  `json:"image"`
+	User     string  `json:"user"`
+	Networks []Net   `json:"networks"`
+	VLANs    []VLAN  `json:"vlans"`
+	Nodes    []Node  `json:"nodes"`
+	Docker   Docker  `json:"docker"`
+	Outside  Outside `json:"outside"`
+}
+
+// Libvirt is where the lab's objects live.
+type Libvirt struct {
+	URI          string `json:"uri"`
+	Acceleration string `json:"acceleration"`
+	Pool         string `json:"pool"`
+}
+
+// Net is one libvirt network.
+type Net struct {
+	Role         string        `json:"role"`
+	Name         string        `json:"name"`
+	Bridge       string        `json:"bridge"`
+	Forward      string        `json:"forward"` // "nat" or "none" (isolated)
+	Subnet       string        `json:"subnet"`
+	Host         string        `json:"host"`
+	DHCP         *Range        `json:"dhcp,omitempty"`
+	Reservations []Reservation `json:"reservations,omitempty"`
+}
+
+// Range is an inclusive DHCP range.
+type Range struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// Reservation is a static DHCP lease.
+type Reservation struct {
+	Node    string `json:"node"`
+	MAC     string `json:"mac"`
+	Address string `json:"address"`
+}
+
+// VLAN is an 802.1q VLAN of the lab.
+type VLAN struct {
+	ID      int    `json:"id"`
+	Subnet  string `json:"subnet"`
+	Gateway string `json:"gateway"`
+	Parent  string `json:"parent"`
+}
+
+// Node is one VM.
+type Node struct {
+	Name      string   `json:"name"`
+	Domain    string   `json:"domain"`
+	Hostname  string   `json:"hostname"`
+	SSHAlias  string   `json:"ssh_alias"`
+	Image     string   `json:"image"`
+	CPUs      int      `json:"cpus"`
+	MemoryMiB uint64   `json:"memory_mib"`
+	DiskGiB   uint64   `json:"disk_gib"`
+	Labels    []string `json:"labels,omitempty"`
+	NICs      []NIC    `json:"nics"`
+	VLANs     []SubIf  `json:"vlan_interfaces"`
+	Routes    []Route  `json:"routes"`
+}
+
+// NIC is a node's interface on one libvirt network.
+type NIC struct {
+	Role    string `json:"role"`
+	Network string `json:"network"`
+	Guest   string `json:"guest"`
+	MAC     string `json:"mac"`
+	Address string `json:"address"` // with prefix length, e.g. 192.168.241.11/24
+	Method  string `json:"method"`  // "dhcp" (reserved lease) or "static"
+}
+
+// SubIf is a VLAN sub-interface inside a node.
+type SubIf struct {
+	Name   string `json:"name"`
+	Parent string `json:"parent"`
+	ID     int    `json:"id"`
+}
+
+// Route is a route inside a node.
+type Route struct {
+	To  string `json:"to"`
+	Via string `json:"via"`
+	Dev string `json:"dev"`
+}
+
+// Docker is what the nodes' Docker daemons and the labs use.
+type Docker struct {
+	BridgeIP        string        `json:"bridge_ip"`
+	AddressPools    []AddressPool `json:"address_pools"`
+	SwarmPool       AddressPool   `json:"swarm_pool"`
+	IPVlanL3Subnets []string      `json:"ipvlan_l3_subnets"`
+	RegistryMirrors []string      `json:"registry_mirrors,omitempty"`
+}
+
+// AddressPool is a base network and the prefix length cut from it.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
+}
+
+// Outside is the target beyond the NAT gateway.
+type Outside struct {
+	Address string `json:"address"`
+	HTTPURL string `json:"http_url,omitempty"`
+}
+
+// NetworkName is the libvirt network name of a lab's network.
+func NetworkName(lab, role string) string { return "labctl-" + lab + "-" + role }
+
+// DomainName is the libvirt domain name of a lab's node.
+func DomainName(lab, node string) string { return "labctl-" + lab + "-" + node }
+
+// BridgeName is the host bridge of a lab's network: short enough for Linux
+// (15 characters) whatever the lab name, and distinct per lab.
+func BridgeName(lab, role string) string {
+	sum := sha256.Sum256([]byte("labctl-bridge/" + lab))
+	return "lc" + hex.EncodeToString(sum[:4]) + "-" + role[:1]
+}
+
+// MAC derives the MAC of a node's NIC from the lab, node and role: stable
+// across runs, different for another lab, locally administered and unicast.
+func MAC(lab, node, role string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("labctl-mac/" + lab + "/" + node + "/" + role))
+	mac := net.HardwareAddr{0x52, sum[0], sum[1], sum[2], sum[3], sum[4]}
+	return mac
+}
+
+// New computes the plan for a validated topology. It fails only when derived
+// values collide (two derived MACs equal), which validation cannot see.
+func New(lab string, t *topology.Topology) (*Plan, error) {
+	if err := topology.ValidateLabName(lab); err != nil {
+		return nil, err
+	}
+	p := &Plan{
+		Lab:     lab,
+		Libvirt: Libvirt{URI: t.Libvirt.URI, Acceleration: t.Libvirt.Acceleration, Pool: t.Libvirt.Pool},
+		Image:   t.Image,
+		User:    t.User,
+		Outside: Outside{Address: t.Outside.Address, HTTPURL: t.Outside.HTTPURL},
+		Docker: Docker{
+			BridgeIP:        t.Docker.BridgeIP,
+			SwarmPool:       AddressPool(t.Docker.SwarmPool),
+			IPVlanL3Subnets: append([]string{}, t.Docker.IPVlanL3Subnets...),
+			RegistryMirrors: t.Docker.RegistryMirrors,
+		},
+		VLANs: []VLAN{},
+	}
+	for _, ap := range t.Docker.AddressPools {
+		p.Docker.AddressPools = append(p.Docker.AddressPools, AddressPool(ap))
+	}
+	nets := []struct {
+		role    string
+		n       topology.Network
+		forward string
+	}{
+		{RoleNAT, t.Networks.NAT, "nat"},
+		{RoleHostOnly, t.Networks.HostOnly, "none"},
+	}
+	for _, n := range nets {
+		pfx, err := netip.ParsePrefix(n.n.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("networks.%s.subnet: %w", n.role, err)
+		}
+		net := Net{
+			Role: n.role, Name: NetworkName(lab, n.role), Bridge: BridgeName(lab, n.role),
+			Forward: n.forward, Subnet: pfx.Masked().String(), Host: n.n.Host,
+		}
+		if n.n.DHCP != nil {
+			net.DHCP = &Range{Start: n.n.DHCP.Start, End: n.n.DHCP.End}
+		}
+		p.Networks = append(p.Networks, net)
+	}
+	for _, v := range t.VLANs {
+		p.VLANs = append(p.VLANs, VLAN{ID: v.ID, Subnet: v.Subnet, Gateway: v.Gateway, Parent: v.Parent})
+	}
+	macs := map[string]string{}
+	for _, tn := range t.Nodes {
+		mem, _ := tn.Memory.Bytes()
+		disk, _ := tn.Disk.Bytes()
+		n := Node{
+			Name: tn.Name, Domain: DomainName(lab, tn.Name), Hostname: tn.Name,
+			SSHAlias: tn.SSHAlias, Image: tn.Image, CPUs: tn.CPUs,
+			MemoryMiB: mem >> 20, DiskGiB: (disk + 1<<30 - 1) >> 30,
+			Labels: tn.Labels, VLANs: []SubIf{},
+		}
+		if n.SSHAlias == "" {
+			n.SSHAlias = tn.Name
+		}
+		if n.Image == "" {
+			n.Image = t.Image
+		}
+		for i, spec := range []topology.NodeNIC{tn.NAT, tn.HostOnly} {
+			net := &p.Networks[i]
+			mac := MAC(lab, tn.Name, net.Role).String()
+			if spec.MAC != "" {
+				hw, err := parseMAC(spec.MAC)
+				if err != nil {
+					return nil, fmt.Errorf("node %s: %s MAC: %w", tn.Name, net.Role, err)
+				}
+				mac = hw
+			}
+			if other, dup := macs[mac]; dup {
+				return nil, fmt.Errorf("node %s: %s MAC %s equals %s's; set nodes[].%s.mac explicitly", tn.Name, net.Role, mac, other, net.Role)
+			}
+			macs[mac] = tn.Name + " " + net.Role
+			pfx := netip.MustParsePrefix(net.Subnet)
+			nic := NIC{
+				Role: net.Role, Network: net.Name, MAC: mac,
+				Address: netip.PrefixFrom(netip.MustParseAddr(spec.Address), pfx.Bits()).String(),
+				Method:  "static",
+			}
+			if net.Role == RoleNAT {
+				nic.Guest = t.Networks.NAT.NIC
+				nic.Method = "dhcp"
+				net.Reservations = append(net.Reservations, Reservation{Node: tn.Name, MAC: mac, Address: spec.Address})
+				n.Routes = append(n.Routes, Route{To: "default", Via: net.Host, Dev: nic.Guest})
+			} else {
+				nic.Guest = t.Networks.HostOnly.NIC
+			}
+			n.NICs = append(n.NICs, nic)
+		}
+		for _, v := range t.VLANs {
+			n.VLANs = append(n.VLANs, SubIf{Name: fmt.Sprintf("%s.%d", v.Parent, v.ID), Parent: v.Parent, ID: v.ID})
+		}
+		p.Nodes = append(p.Nodes, n)
+	}
+	return p, nil
+}
+
+func parseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return "", err
+	}
+	return hw.String(), nil
+}
+
+// Node returns the planned node called name.
+func (p *Plan) Node(name string) (*Node, bool) {
+	for i := range p.Nodes {
+		if p.Nodes[i].Name == name {
+			return &p.Nodes[i], true
+		}
+	}
+	return nil, false
+}
+
+// NIC returns the node's NIC with the given role.
+func (n *Node) NIC(role string) *NIC {
+	for i := range n.NICs {
+		if n.NICs[i].Role == role {
+			return &n.NICs[i]
+		}
+	}
+	return nil
+}
+
+// Net returns the lab network with the given role.
+func (p *Plan) Net(role string) *Net {
+	for i := range p.Networks {
+		if p.Networks[i].Role == role {
+			return &p.Networks[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+// Package state keeps what labctl knows about a lab between runs: one
+// directory per lab under the user's XDG state directory (mode 0700) holding
+// keys, known_hosts, the ssh config, logs and a state file that is always
+// written atomically, plus a lock so that two labctl processes never work
+// on the same lab at once.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Root is the directory that holds every lab: $XDG_STATE_HOME/labctl, or
+// ~/.local/state/labctl.
+func Root() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "labctl"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the state directory: set XDG_STATE_HOME or HOME: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "labctl"), nil
+}
+
+// Dir is one lab's state directory.
+type Dir struct {
+	Lab  string
+	Path string
+}
+
+// Open creates (if needed) and returns the lab's directory under root,
+// making sure it is private to the user (0700) even if it existed before.
+func Open(root, lab string) (*Dir, error) {
+	p := filepath.Join(root, "labs", lab)
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		return nil, fmt.Errorf("lab %s: create state directory: %w", lab, err)
+	}
+	for _, d := range []string{root, filepath.Join(root, "labs"), p} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("lab %s: %w", lab, err)
+		}
+	}
+	return &Dir{Lab: lab, Path: p}, nil
+}
+
+// Join returns a path inside the lab's directory.
+func (d *Dir) Join(elem ...string) string {
+	return filepath.Join(append([]string{d.Path}, elem...)...)
+}
+
+// WriteFileAtomic writes data to path so that a reader, or a crash at any
+// moment, sees either the old file or the new one and never a mix: it
+// writes a temporary file in the same directory, syncs it, renames it over
+// path and syncs the directory.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// StateFile is the name of the lab's state file inside its directory.
+const StateFile = "state.json"
+
+// Save writes v as the lab's state file, atomically, mode 0600.
+func (d *Dir) Save(v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab %s: encode state: %w", d.Lab, err)
+	}
+	if err := WriteFileAtomic(d.Join(StateFile), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("lab %s: save state: %w", d.Lab, err)
+	}
+	return nil
+}
+
+// ErrNoState means the lab has no state file (never brought up, or removed).
+var ErrNoState = errors.New("no state file")
+
+// Load reads the lab's state file into v.
+func (d *Dir) Load(v any) error {
+	data, err := os.ReadFile(d.Join(StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("lab %s: %w", d.Lab, ErrNoState)
+	}
+	if err != nil {
+		return fmt.Errorf("lab %s: read state: %w", d.Lab, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("lab %s: state file %s is damaged (%v); `labctl down` still finds the lab's objects without it", d.Lab, d.Join(StateFile), err)
+	}
+	return nil
+}
+
+// State is the lab's record of what it is and what happened to it.
+type State struct {
+	Lab       string            `json:"lab"`
+	Topology  string            `json:"topology,omitempty"` // file the lab was brought up from, "" for the default
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Phases    []Phase           `json:"phases,omitempty"`
+	Extra     map[string]string `json:"extra,omitempty"`
+}
+
+// Phase is one timed step of bringing a lab up or running it.
+type Phase struct {
+	Name     string        `json:"name"`
+	Node     string        `json:"node,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}

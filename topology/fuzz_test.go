@@ -1,0 +1,37 @@
+package topology
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes through the whole front end: parsing must
+// never panic, and every problem validation reports must name its field.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(defaultYAML)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tp, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") && !strings.Contains(err.Error(), "problems:") {
+				t.Fatalf("parse error does not name the file: %v", err)
+			}
+			return
+		}
+		ApplyDefaults(tp)
+		for _, p := range Validate(tp) {
+			if p.Path == "" || p.Msg == "" {
+				t.Fatalf("problem without path or message: %+v", p)
+			}
+		}
+	})
+}

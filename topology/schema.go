@@ -1,0 +1,87 @@
+package topology
+
+import (
+	_ "embed"
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+//go:embed topology.schema.json
+var schemaJSON []byte
+
+// SchemaJSON returns the JSON Schema of topology files that ships with
+// labctl. A test keeps it equal to GenerateSchema, so it always matches the
+// Go types.
+func SchemaJSON() []byte { return append([]byte(nil), schemaJSON...) }
+
+// GenerateSchema derives the JSON Schema (draft 2020-12) from the Go types
+// and their struct tags: yaml (key), doc (description), enum, min and max.
+func GenerateSchema() []byte {
+	s := schemaOf(reflect.TypeOf(Topology{}), "")
+	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	s["$id"] = "https://labctl.dev/schema/topology.schema.json"
+	s["title"] = "labctl topology"
+	s["description"] = "A labctl lab: nodes, the NAT and host-only networks, VLANs, and the address pools Docker uses. Fields left out take the values of `labctl topology default`."
+	out, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(out, '\n')
+}
+
+var sizeType = reflect.TypeOf(Size(""))
+
+func schemaOf(t reflect.Type, doc string) map[string]any {
+	s := map[string]any{}
+	if doc != "" {
+		s["description"] = doc
+	}
+	if t == sizeType {
+		s["type"] = "string"
+		s["pattern"] = `^[0-9]+(\.[0-9]+)? ?(KiB|MiB|GiB|TiB|K|M|G|T|B)$`
+		return s
+	}
+	switch t.Kind() {
+	case reflect.Pointer: // optional: null means "none"
+		e := schemaOf(t.Elem(), doc)
+		e["type"] = []any{e["type"], "null"}
+		return e
+	case reflect.Struct:
+		s["type"] = "object"
+		s["additionalProperties"] = false
+		props := map[string]any{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if !f.IsExported() || name == "-" || name == "" {
+				continue
+			}
+			p := schemaOf(f.Type, f.Tag.Get("doc"))
+			if e := f.Tag.Get("enum"); e != "" {
+				p["enum"] = strings.Split(e, ",")
+			}
+			if m := f.Tag.Get("min"); m != "" {
+				p["minimum"], _ = strconv.Atoi(m)
+			}
+			if m := f.Tag.Get("max"); m != "" {
+				p["maximum"], _ = strconv.Atoi(m)
+			}
+			props[name] = p
+		}
+		s["properties"] = props
+	case reflect.Slice:
+		s["type"] = "array"
+		s["items"] = schemaOf(t.Elem(), "")
+	case reflect.String:
+		s["type"] = "string"
+	case reflect.Int:
+		s["type"] = "integer"
+	case reflect.Bool:
+		s["type"] = "boolean"
+	default:
+		panic("schema: unsupported kind " + t.Kind().String())
+	}
+	return s
+}

@@ -1,0 +1,108 @@
+// Package topology reads and checks the file that describes a lab: its
+// nodes, its two libvirt networks, its VLANs and the addresses the labs use.
+//
+// Parsing (Parse) is strict: an unknown field is an error with its line.
+// Validation (Validate) is separate and reports every problem at once, each
+// with the path of the field it is about.
+package topology
+
+// Topology is one lab's description. Field names are the YAML keys.
+type Topology struct {
+	// Libvirt says where and how the VMs run.
+	Libvirt Libvirt `yaml:"libvirt" json:"libvirt" doc:"Where and how the VMs run."`
+	// Image is the base image every node boots unless the node names its own.
+	Image string `yaml:"image" json:"image" doc:"Base image of every node (catalogue name such as debian-12, or a path to a qcow2 file)."`
+	// User is the account labctl creates on every node and logs in as.
+	User string `yaml:"user" json:"user" doc:"Login user created on every node."`
+	// Networks are the NAT and host-only networks every node is attached to.
+	Networks Networks `yaml:"networks" json:"networks" doc:"The NAT network (NIC 1) and the host-only network (NIC 2)."`
+	// VLANs are 802.1q sub-interfaces on a node NIC.
+	VLANs []VLAN `yaml:"vlans" json:"vlans" doc:"802.1q VLANs trunked over a node NIC; each becomes a sub-interface such as ens33.20."`
+	// Nodes are the VMs.
+	Nodes []Node `yaml:"nodes" json:"nodes" doc:"The VMs of the lab."`
+	// Docker holds the address pools Docker uses on the nodes.
+	Docker Docker `yaml:"docker" json:"docker" doc:"Address pools Docker and the labs use inside the nodes; they must not overlap the lab's networks."`
+	// Outside is the target beyond the NAT gateway that labs try to reach.
+	Outside Outside `yaml:"outside" json:"outside" doc:"A host beyond the NAT gateway that the labs ping to show what reaches outside."`
+
+	file  string         // where it was read from, for messages
+	lines map[string]int // field path -> line in file
+}
+
+// File names where the topology was read from.
+func (t *Topology) File() string { return t.file }
+
+// Libvirt selects the daemon and the kind of virtualisation.
+type Libvirt struct {
+	URI          string `yaml:"uri" json:"uri" doc:"libvirt connection URI, e.g. qemu:///system or qemu+ssh://user@host/system."`
+	Acceleration string `yaml:"acceleration" json:"acceleration" doc:"auto (KVM when the CPU offers it, otherwise software emulation), kvm or qemu." enum:"auto,kvm,qemu"`
+	Pool         string `yaml:"pool" json:"pool" doc:"Storage pool for base images, node disks and seeds; created as a directory pool if missing."`
+}
+
+// Networks are the two networks every node has a NIC on.
+type Networks struct {
+	NAT      Network `yaml:"nat" json:"nat" doc:"NAT network: reaches outside through the host; carries the VLAN trunk and the macvlan/ipvlan containers."`
+	HostOnly Network `yaml:"hostonly" json:"hostonly" doc:"Isolated network with a fixed address per node: used for SSH and Swarm."`
+}
+
+// Network is one libvirt network and the guest NIC attached to it.
+type Network struct {
+	Subnet string `yaml:"subnet" json:"subnet" doc:"IPv4 subnet in CIDR form, e.g. 192.168.241.0/24."`
+	Host   string `yaml:"host" json:"host" doc:"The host's address on this network; the guests' gateway on the NAT network."`
+	DHCP   *Range `yaml:"dhcp" json:"dhcp,omitempty" doc:"Dynamic DHCP range; keep it small so the rest of the subnet is free for containers. Omit for no dynamic leases."`
+	NIC    string `yaml:"nic" json:"nic" doc:"Name of the guest interface on this network, e.g. ens33."`
+}
+
+// Range is an inclusive range of IPv4 addresses.
+type Range struct {
+	Start string `yaml:"start" json:"start" doc:"First address of the range."`
+	End   string `yaml:"end" json:"end" doc:"Last address of the range."`
+}
+
+// VLAN is an 802.1q VLAN carried as a sub-interface of a node NIC.
+type VLAN struct {
+	ID      int    `yaml:"id" json:"id" doc:"802.1q VLAN id, 1..4094." min:"1" max:"4094"`
+	Subnet  string `yaml:"subnet" json:"subnet" doc:"IPv4 subnet used on this VLAN."`
+	Gateway string `yaml:"gateway" json:"gateway" doc:"Router address on this VLAN (used when a lab routes between VLANs)."`
+	Parent  string `yaml:"parent" json:"parent" doc:"Guest NIC that carries the tagged frames (the NAT network's NIC); the sub-interface is PARENT.ID."`
+}
+
+// Node is one VM.
+type Node struct {
+	Name     string   `yaml:"name" json:"name" doc:"Node name: also its hostname and the default ssh alias."`
+	CPUs     int      `yaml:"cpus" json:"cpus" doc:"Virtual CPUs." min:"1" max:"64"`
+	Memory   Size     `yaml:"memory" json:"memory" doc:"Memory with a unit, e.g. 1GiB or 768MiB."`
+	Disk     Size     `yaml:"disk" json:"disk" doc:"Disk size with a unit, e.g. 10GiB."`
+	Image    string   `yaml:"image" json:"image,omitempty" doc:"Base image for this node; the top-level image when empty."`
+	SSHAlias string   `yaml:"ssh_alias" json:"ssh_alias,omitempty" doc:"Host alias in the lab's ssh config; the node name when empty."`
+	NAT      NodeNIC  `yaml:"nat" json:"nat" doc:"This node's NIC on the NAT network."`
+	HostOnly NodeNIC  `yaml:"hostonly" json:"hostonly" doc:"This node's NIC on the host-only network."`
+	Labels   []string `yaml:"labels" json:"labels,omitempty" doc:"Free-form labels (e.g. manager, worker) labs may use."`
+}
+
+// NodeNIC is a node's address and, optionally, MAC on one network.
+type NodeNIC struct {
+	Address string `yaml:"address" json:"address" doc:"Fixed IPv4 address of the node on this network (a DHCP reservation on the NAT network, static on the host-only one)."`
+	MAC     string `yaml:"mac" json:"mac,omitempty" doc:"MAC address; derived from the lab and node name when empty."`
+}
+
+// Docker lists the address ranges Docker and the labs use inside nodes.
+type Docker struct {
+	BridgeIP        string        `yaml:"bridge_ip" json:"bridge_ip" doc:"Address and prefix of docker0 (daemon.json bip), e.g. 172.17.0.1/16."`
+	AddressPools    []AddressPool `yaml:"address_pools" json:"address_pools" doc:"Pools Docker carves user-defined bridge networks from (daemon.json default-address-pools)."`
+	SwarmPool       AddressPool   `yaml:"swarm_pool" json:"swarm_pool" doc:"Pool Swarm carves overlay networks from (swarm init --default-addr-pool)."`
+	IPVlanL3Subnets []string      `yaml:"ipvlan_l3_subnets" json:"ipvlan_l3_subnets" doc:"Container subnets of the ipvlan L3 lab (the tutorial's 192.168.94.0/24 and 192.168.95.0/24)."`
+	RegistryMirrors []string      `yaml:"registry_mirrors" json:"registry_mirrors,omitempty" doc:"Optional registry mirrors for online installs."`
+}
+
+// AddressPool is a base network and the size of the subnets cut from it.
+type AddressPool struct {
+	Base string `yaml:"base" json:"base" doc:"Base network in CIDR form."`
+	Size int    `yaml:"size" json:"size" doc:"Prefix length of each subnet cut from the base." min:"1" max:"30"`
+}
+
+// Outside is what labs use as "the internet".
+type Outside struct {
+	Address string `yaml:"address" json:"address" doc:"IPv4 address beyond the NAT gateway that labs ping (a public host for real users; the test harness's own upstream host in tests)."`
+	HTTPURL string `yaml:"http_url" json:"http_url,omitempty" doc:"Optional URL fetched to show HTTP reaches outside."`
+}
