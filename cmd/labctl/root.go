@@ -77,6 +77,7 @@ Print it with 'labctl topology default' and start from there.`,
 		newValidateCmd(g),
 		newTopologyCmd(g),
 		newPlanCmd(g),
+		newImageCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,232 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Packages of the VM base image. Each is there for a reason:
+//   - kernel, init, udev, initramfs: boot by direct kernel boot;
+//   - openssh-server, sudo: labctl logs in as the lab user;
+//   - cloud-init, netplan.io: NoCloud seed, network-config v2 (renaming
+//     NICs by MAC, VLAN sub-interfaces);
+//   - iproute2, iputils-ping, curl, iptables: what the labs run on the node;
+//   - apparmor: without it no Docker container starts;
+//   - locales: so that cloud-init's locale module does not fail.
+var basePackages = []string{
+	"linux-image-cloud-amd64", "systemd-sysv", "udev", "initramfs-tools", "dbus",
+	"openssh-server", "sudo", "cloud-init", "netplan.io", "iproute2", "iputils-ping",
+	"curl", "iptables", "apparmor", "locales", "ca-certificates",
+}
+
+// dockerPackages are what the Docker-ready layer and the offline bundle
+// add: the engine from Debian, with what it needs to start containers.
+var dockerPackages = []string{"docker.io", "apparmor", "iptables"}
+
+// KernelCmdline boots the built images (their root file system is the
+// whole virtio disk, no partition table).
+const KernelCmdline = "root=/dev/vda rw console=ttyS0,115200n8 loglevel=4 net.ifnames=1"
+
+// baseHook prepares the root file system for cloning: no identity, no host
+// keys, cloud-init limited to NoCloud, no background apt runs that would
+// hold the dpkg lock while labctl installs Docker.
+const baseHook = `set -e
+root="$1"
+rm -f "$root"/etc/ssh/ssh_host_*
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+echo 'LANG=C.UTF-8' > "$root/etc/default/locale"
+mkdir -p "$root/etc/cloud/cloud.cfg.d"
+cat > "$root/etc/cloud/cloud.cfg.d/90-labctl.cfg" <<'EOF'
+# labctl: seeds come from a NoCloud disk; C.UTF-8 needs no locale generation.
+datasource_list: [NoCloud, None]
+locale: C.UTF-8
+EOF
+echo 'LABEL=root / ext4 defaults 0 1' > "$root/etc/fstab"
+echo labctl > "$root/etc/hostname"
+chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer
+chroot "$root" systemctl enable systemd-networkd.service
+rm -rf "$root"/var/lib/apt/lists/*_Packages "$root"/var/cache/apt/*.bin
+`
+
+// debianBase builds the VM base image, or with docker the Docker-ready
+// layer (the same plus the Docker engine installed).
+func debianBase(docker bool) Recipe {
+	name, desc := "debian-12", "Debian 12 VM base image (mmdebstrap, direct kernel boot)"
+	pkgs := append([]string(nil), basePackages...)
+	if docker {
+		name, desc = "debian-12-docker", "Debian 12 VM image with the Docker engine installed (Docker-ready layer)"
+		pkgs = append(pkgs, dockerPackages...)
+	}
+	return Recipe{
+		Name: name, Kind: KindVMImage, Description: desc,
+		Tools:  []string{"mmdebstrap", "mkfs.ext4", "qemu-img"},
+		inputs: sortedJoin(pkgs) + "\x00" + baseHook + "\x00" + KernelCmdline,
+		build: func(ctx context.Context, b *builder) ([]File, map[string]string, error) {
+			root := filepath.Join(b.dir, "rootfs")
+			hook := filepath.Join(b.dir, "customize.sh")
+			if err := os.WriteFile(hook, []byte(baseHook), 0o755); err != nil {
+				return nil, nil, err
+			}
+			fmt.Fprintf(b.opts.Log, "%s: installing %d packages with mmdebstrap\n", name, len(pkgs))
+			if err := b.mmdebstrap(ctx, root,
+				"--variant=apt", "--format=directory",
+				"--include="+strings.Join(pkgs, ","),
+				"--customize-hook=sh "+hook+` "$1"`,
+			); err != nil {
+				return nil, nil, err
+			}
+			if err := checkRootfs(root); err != nil {
+				return nil, nil, err
+			}
+			pkgList := filepath.Join(b.dir, "packages.txt")
+			if err := b.run(ctx, "sh", "-c", `dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${Package} ${Version}\n' > "$2"`, "sh", root, pkgList); err != nil {
+				return nil, nil, err
+			}
+			kernel, initrd, err := bootFiles(root)
+			if err != nil {
+				return nil, nil, err
+			}
+			used, err := dirSize(root)
+			if err != nil {
+				return nil, nil, err
+			}
+			sizeGiB := (used*3/2)>>30 + 2 // room for Docker images before cloud-init grows it
+			raw := filepath.Join(b.dir, "root.raw")
+			fmt.Fprintf(b.opts.Log, "%s: making the %d GiB disk\n", name, sizeGiB)
+			if err := b.run(ctx, "mkfs.ext4", "-q", "-F", "-L", "root", "-m", "1", "-d", root, raw, fmt.Sprintf("%dG", sizeGiB)); err != nil {
+				return nil, nil, err
+			}
+			qcow := filepath.Join(b.dir, "disk.qcow2")
+			if err := b.run(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qcow); err != nil {
+				return nil, nil, err
+			}
+			var files []File
+			for _, f := range []struct{ src, dst, role string }{
+				{qcow, "disk.qcow2", "disk"},
+				{kernel, "vmlinuz", "kernel"},
+				{initrd, "initrd.img", "initrd"},
+				{pkgList, "packages.txt", "packages"},
+			} {
+				cf, err := b.store(f.src, filepath.Join("vm", name, f.dst), f.role)
+				if err != nil {
+					return files, nil, err
+				}
+				files = append(files, cf)
+			}
+			meta := map[string]string{"boot": "kernel", "cmdline": KernelCmdline, "os": "debian-12"}
+			if docker {
+				meta["docker"] = "installed"
+			}
+			return files, meta, nil
+		},
+	}
+}
+
+// checkRootfs refuses a root file system that would not work as a VM.
+func checkRootfs(root string) error {
+	// A build stopped half-way can leave policy-rc.d behind: then no
+	// service would ever start on package install (dockerd included).
+	if _, err := os.Lstat(filepath.Join(root, "usr/sbin/policy-rc.d")); err == nil {
+		return fmt.Errorf("the root file system still has /usr/sbin/policy-rc.d, which stops services from starting")
+	}
+	if fi, err := os.Stat(filepath.Join(root, "etc/machine-id")); err != nil || fi.Size() != 0 {
+		return fmt.Errorf("/etc/machine-id must exist and be empty so that every clone gets its own identity")
+	}
+	keys, _ := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*"))
+	if len(keys) > 0 {
+		return fmt.Errorf("host keys are baked into the image (%s); every node must get its own", filepath.Base(keys[0]))
+	}
+	return nil
+}
+
+// bootFiles finds the kernel and initrd in a root file system.
+func bootFiles(root string) (kernel, initrd string, err error) {
+	ks, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	is, _ := filepath.Glob(filepath.Join(root, "boot", "initrd.img-*"))
+	if len(ks) != 1 || len(is) != 1 {
+		return "", "", fmt.Errorf("expected one kernel and one initrd in /boot, found %d and %d", len(ks), len(is))
+	}
+	// Copy: the originals stay inside the image too.
+	for _, p := range []struct{ src, dst string }{{ks[0], root + ".vmlinuz"}, {is[0], root + ".initrd"}} {
+		data, err := os.ReadFile(p.src)
+		if err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(p.dst, data, 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	return root + ".vmlinuz", root + ".initrd", nil
+}
+
+func dirSize(root string) (int64, error) {
+	var n int64
+	err := filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// BundleDir is where a guest keeps the offline Docker bundle.
+const BundleDir = "/var/lib/labctl/bundle"
+
+// dockerBundle fetches docker.io and everything it needs beyond a minimal
+// Debian 12 system, as .deb files with an apt index, so that a guest with
+// no network installs Docker with plain apt from a file: repository.
+func dockerBundle() Recipe {
+	const name = "docker.io-debian-12"
+	hook := `set -e
+cd "$1/var/cache/apt/archives"
+chroot "$1" sh -c 'cd /var/cache/apt/archives && apt-ftparchive packages . > Packages'
+`
+	return Recipe{
+		Name: name, Kind: KindDockerBundle,
+		Description: "offline Docker engine bundle for Debian 12 guests (docker.io and dependencies)",
+		Tools:       []string{"mmdebstrap"},
+		inputs:      sortedJoin(dockerPackages) + "\x00" + hook,
+		build: func(ctx context.Context, b *builder) ([]File, map[string]string, error) {
+			out := filepath.Join(b.dir, "debs")
+			hookFile := filepath.Join(b.dir, "index.sh")
+			if err := os.WriteFile(hookFile, []byte(hook), 0o755); err != nil {
+				return nil, nil, err
+			}
+			fmt.Fprintf(b.opts.Log, "%s: resolving and downloading %s with dependencies\n", name, strings.Join(dockerPackages, ", "))
+			if err := b.mmdebstrap(ctx, filepath.Join(b.dir, "chroot"),
+				"--variant=apt", "--format=directory",
+				"--include="+strings.Join(append(dockerPackages, "apt-utils"), ","),
+				"--customize-hook=sh "+hookFile+` "$1"`,
+				"--customize-hook=sync-out /var/cache/apt/archives "+out,
+			); err != nil {
+				return nil, nil, err
+			}
+			debs, _ := filepath.Glob(filepath.Join(out, "*.deb"))
+			if len(debs) == 0 {
+				return nil, nil, fmt.Errorf("no .deb files were downloaded")
+			}
+			var files []File
+			for _, d := range debs {
+				f, err := b.store(d, filepath.Join("bundles", name, filepath.Base(d)), "deb")
+				if err != nil {
+					return files, nil, err
+				}
+				files = append(files, f)
+			}
+			idx, err := b.store(filepath.Join(out, "Packages"), filepath.Join("bundles", name, "Packages"), "index")
+			if err != nil {
+				return files, nil, err
+			}
+			files = append(files, idx)
+			return files, map[string]string{"packages": strings.Join(dockerPackages, " "), "debs": fmt.Sprint(len(debs))}, nil
+		},
+	}
+}

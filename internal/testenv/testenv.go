@@ -1,0 +1,40 @@
+// Package testenv decides whether integration tests run. They need root,
+// real tools (mmdebstrap, QEMU, libvirt) and minutes of time, so they run
+// only when LABCTL_INTEGRATION=1. When that is set, a missing prerequisite
+// is a failure, not a skip: CI must never pass by skipping what it exists
+// to check.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Integration skips the test (saying why, loudly) unless integration tests
+// are enabled, and fails it if they are enabled but a tool is missing.
+func Integration(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Getenv("LABCTL_INTEGRATION") != "1" {
+		t.Skip("SKIPPED: integration test; set LABCTL_INTEGRATION=1 (root, mmdebstrap, QEMU, libvirt) or run `make integration`")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("LABCTL_INTEGRATION=1 but not root: integration tests build images and start libvirtd")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("LABCTL_INTEGRATION=1 but %s is missing: %v (run .ci/run or install the packages the README lists)", tool, err)
+		}
+	}
+}
+
+// CacheDir is the image cache integration tests share, so that images are
+// built once per run: $LABCTL_TEST_CACHE, or a directory under the system
+// temp dir.
+func CacheDir() string {
+	if d := os.Getenv("LABCTL_TEST_CACHE"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "labctl-test-cache")
+}
