@@ -81,8 +81,13 @@ type Cache struct {
 	Dir string
 }
 
-// DefaultCacheDir is $XDG_CACHE_HOME/labctl or ~/.cache/labctl.
+// DefaultCacheDir is $LABCTL_CACHE_DIR, else $XDG_CACHE_HOME/labctl, else
+// ~/.cache/labctl. (LABCTL_CACHE_DIR lets several users or labs share one
+// cache, e.g. on a workshop server.)
 func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("LABCTL_CACHE_DIR"); d != "" {
+		return d, nil
+	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "labctl"), nil
 	}

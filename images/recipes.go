@@ -15,11 +15,12 @@ import (
 //     NICs by MAC, VLAN sub-interfaces);
 //   - iproute2, iputils-ping, curl, iptables: what the labs run on the node;
 //   - apparmor: without it no Docker container starts;
-//   - locales: so that cloud-init's locale module does not fail.
+//   - locales: so that cloud-init's locale module does not fail;
+//   - e2fsprogs: cloud-init grows the root file system to the node's disk.
 var basePackages = []string{
 	"linux-image-cloud-amd64", "systemd-sysv", "udev", "initramfs-tools", "dbus",
 	"openssh-server", "sudo", "cloud-init", "netplan.io", "iproute2", "iputils-ping",
-	"curl", "iptables", "apparmor", "locales", "ca-certificates",
+	"curl", "iptables", "apparmor", "locales", "ca-certificates", "e2fsprogs",
 }
 
 // dockerPackages are what the Docker-ready layer and the offline bundle

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/state"
 	"github.com/spf13/cobra"
 )
 
@@ -93,4 +94,13 @@ func pools(ps []network.AddressPool) string {
 		s = append(s, fmt.Sprintf("%s (by /%d)", p.Base, p.Size))
 	}
 	return strings.Join(s, ",")
+}
+
+func printPhases(g *globals, phases []state.Phase) {
+	tw := tabwriter.NewWriter(g.stderr, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tNODE\tSECONDS")
+	for _, ph := range phases {
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\n", ph.Name, ph.Node, ph.Duration.Seconds())
+	}
+	tw.Flush()
 }

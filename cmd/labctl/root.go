@@ -78,6 +78,10 @@ Print it with 'labctl topology default' and start from there.`,
 		newTopologyCmd(g),
 		newPlanCmd(g),
 		newImageCmd(g),
+		newUpCmd(g),
+		newDownCmd(g),
+		newStatusCmd(g),
+		newConsoleCmd(g),
 	)
 	return root
 }

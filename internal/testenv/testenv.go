@@ -30,8 +30,8 @@ func Integration(t testing.TB, tools ...string) {
 }
 
 // CacheDir is the image cache integration tests share, so that images are
-// built once per run: $LABCTL_TEST_CACHE, or a directory under the system
-// temp dir.
+// built once per run (and kept between runs on one machine):
+// $LABCTL_TEST_CACHE, or a directory under the system temp dir.
 func CacheDir() string {
 	if d := os.Getenv("LABCTL_TEST_CACHE"); d != "" {
 		return d

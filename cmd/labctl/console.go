@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/vm"
+	"github.com/spf13/cobra"
+)
+
+func newConsoleCmd(g *globals) *cobra.Command {
+	var logOnly bool
+	cmd := &cobra.Command{
+		Use:   "console NODE",
+		Short: "Attach to a node's serial console (Ctrl-] leaves), or print its log",
+		Long: `Attach to a node's serial console through virsh (Ctrl-] leaves). Every node's
+console is also logged to the lab's state directory from its first boot:
+--log prints that log instead, which works even while the node is down.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, p, err := g.loadPlan()
+			if err != nil {
+				return err
+			}
+			n, ok := p.Node(args[0])
+			if !ok {
+				return usageErr("console: lab %s has no node %q", p.Lab, args[0])
+			}
+			if logOnly {
+				root, err := state.Root()
+				if err != nil {
+					return err
+				}
+				f, err := os.Open(vm.ConsoleLog(root+"/labs/"+p.Lab, n.Name))
+				if err != nil {
+					return fmt.Errorf("console log of %s: %w", n.Name, err)
+				}
+				defer f.Close()
+				_, err = io.Copy(g.stdout, f)
+				return err
+			}
+			virsh, err := exec.LookPath("virsh")
+			if err != nil {
+				return fmt.Errorf("console needs virsh (Debian: apt-get install libvirt-clients); 'labctl console --log %s' prints the console log instead", n.Name)
+			}
+			return syscall.Exec(virsh, []string{"virsh", "-c", p.Libvirt.URI, "console", n.Domain}, os.Environ())
+		},
+	}
+	cmd.Flags().BoolVar(&logOnly, "log", false, "print the console log instead of attaching")
+	return cmd
+}

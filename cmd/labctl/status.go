@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/labctl/labctl/vm"
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show each node's state, MACs and addresses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			_, p, err := g.loadPlan()
+			if err != nil {
+				return err
+			}
+			c, err := vm.Connect(ctx, p.Libvirt.URI)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := vm.Status(ctx, c, p)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return g.writeJSON(map[string]any{"lab": p.Lab, "nodes": st})
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")
+			for _, n := range st {
+				for i, nic := range n.NICs {
+					name, state := n.Name, n.State
+					if i > 0 {
+						name, state = "", ""
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, state, nic.Guest, nic.MAC, nic.Address, nic.Network)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/labctl/labctl/vm"
+	"github.com/spf13/cobra"
+)
+
+func newUpCmd(g *globals) *cobra.Command {
+	var parallel int
+	var bootTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create and start the lab's VMs (whatever is missing), and wait until they answer on SSH",
+		Long: `Create the lab: the storage pool and base image volume, the NAT and host-only
+networks, each node's copy-on-write disk and cloud-init seed, and its domain;
+start everything and wait until each node's SSH server answers on its
+host-only address.
+
+'up' keeps what exists and creates what is missing: after Ctrl-C or a crash,
+run it again and it carries on. Before creating anything it checks that the
+lab's subnets are free on this host. The image must be in the cache
+('sudo labctl image build debian-12' or 'labctl image pull ...').
+
+Remove everything again with 'labctl down'.`,
+		Example: `  sudo labctl up
+  sudo labctl up --lab workshop-3 -f lab.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := g.openLab("labctl up")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if err := s.openCache(); err != nil {
+				return err
+			}
+			if err := s.connect(ctx); err != nil {
+				return err
+			}
+			if err := s.preflight(ctx); err != nil {
+				return err
+			}
+			start := time.Now()
+			m := vm.NewManager(s.conn, s.plan, vm.Options{
+				StateDir: s.dir.Path, Keys: s.keys(), Cache: s.cache, Parallel: parallel,
+				Log: g.log, Phase: s.recordPhase, Boot: bootTimeout, Progress: s.progress,
+			})
+			s.st.Phases = nil
+			err = m.Up(ctx)
+			s.recordPhase("up", "", start, time.Since(start), err)
+			if serr := s.save(); serr != nil && err == nil {
+				err = serr
+			}
+			if err != nil {
+				return fmt.Errorf("lab %s: up: %w\n(run 'labctl up' again to carry on, or 'labctl down' to remove what was created)", s.plan.Lab, err)
+			}
+			if g.output == "json" {
+				return g.writeJSON(s.st)
+			}
+			fmt.Fprintf(g.stdout, "lab %s is up (%d nodes) in %s\n", s.plan.Lab, len(s.plan.Nodes), time.Since(start).Round(time.Second))
+			printPhases(g, s.st.Phases)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&parallel, "parallel", 3, "nodes created and started at once")
+	cmd.Flags().DurationVar(&bootTimeout, "boot-timeout", 10*time.Minute, "how long a node may take to answer on SSH")
+	return cmd
+}

@@ -1,0 +1,233 @@
+// Package testlab is the integration-test harness: a private network
+// namespace with its own libvirtd (and virtlogd) inside, so that the
+// bridges, the VMs and every packet of the tests live in a namespace the
+// test run created, and nothing reaches any other network.
+//
+// The daemons run under `tini -s`, a subreaper: on machines whose PID 1
+// does not reap orphans (containers, CI sandboxes) libvirtd's short-lived
+// QEMU probes would otherwise stay zombies and libvirtd would wait on them
+// forever.
+package testlab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Tools the harness needs on the machine.
+var Tools = []string{"ip", "libvirtd", "virtlogd", "virsh", "tini", "dnsmasq", "qemu-system-x86_64", "qemu-img"}
+
+// Env is a running harness.
+type Env struct {
+	NS     string // network namespace name
+	procs  []*exec.Cmd
+	logDir string
+}
+
+// Socket is the libvirt socket (the daemon's default path).
+const Socket = "/var/run/libvirt/libvirt-sock"
+
+// Start creates the namespace and starts virtlogd and libvirtd inside it.
+// A libvirtd already running on the machine is an error: it would own the
+// same socket and state.
+func Start(logDir string) (*Env, error) {
+	if out, err := exec.Command("pgrep", "-x", "libvirtd").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		return nil, fmt.Errorf("a libvirtd is already running (pid %s); the tests run their own inside a network namespace: stop it first (systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket, or kill it)", strings.TrimSpace(string(out)))
+	}
+	e := &Env{NS: fmt.Sprintf("labctl-test-%d", os.Getpid()), logDir: logDir}
+	if err := run("ip", "netns", "add", e.NS); err != nil {
+		return nil, err
+	}
+	if err := run("ip", "-n", e.NS, "link", "set", "lo", "up"); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	os.Remove("/run/libvirtd.pid")
+	os.Remove("/run/virtlogd.pid")
+	for _, d := range []string{"virtlogd", "libvirtd"} {
+		logf, err := os.Create(filepath.Join(logDir, d+".log"))
+		if err != nil {
+			e.Stop()
+			return nil, err
+		}
+		cmd := exec.Command("ip", "netns", "exec", e.NS, "tini", "-s", "-g", "--", d)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			e.Stop()
+			return nil, fmt.Errorf("start %s: %w", d, err)
+		}
+		e.procs = append(e.procs, cmd)
+		go func() { cmd.Wait(); logf.Close() }()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c, err := net.Dial("unix", Socket); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			e.Stop()
+			return nil, fmt.Errorf("libvirtd did not open %s within 30s; see %s", Socket, filepath.Join(logDir, "libvirtd.log"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return e, nil
+}
+
+// Stop ends the daemons (and the VMs they still run) and removes the
+// namespace.
+func (e *Env) Stop() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		p := e.procs[i]
+		if p.Process != nil {
+			syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, p := range e.procs {
+		for p.ProcessState == nil && time.Now().Before(deadline) {
+			if p.Process == nil || syscall.Kill(p.Process.Pid, 0) != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if p.Process != nil {
+			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	// QEMU processes started by libvirtd live in their own process groups.
+	if pids, err := nsPids(e.NS); err == nil {
+		for _, pid := range pids {
+			if pid == os.Getpid() {
+				continue
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	run("ip", "netns", "delete", e.NS)
+}
+
+// nsPids lists processes in the namespace.
+func nsPids(ns string) ([]int, error) {
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids, nil
+}
+
+// Dial connects from inside the namespace. The socket is created on an OS
+// thread that has joined the namespace; that thread is never handed back
+// to other goroutines (it ends with this one).
+func (e *Env) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer unix.Close(orig)
+		fd, err := unix.Open("/run/netns/"+e.NS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("enter netns %s: %w", e.NS, err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		// Go back before handing the thread to other goroutines; if that
+		// fails the thread stays locked and is discarded with this one.
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+// Command returns a command that runs inside the namespace.
+func (e *Env) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", e.NS, name}, args...)...)
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Virsh runs virsh against the harness's libvirtd and returns its output.
+func Virsh(args ...string) (string, error) {
+	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// Leftovers lists the libvirt objects of a lab that still exist: domains
+// and networks whose name contains the lab's prefix, and its volumes.
+func Leftovers(lab, pool string) ([]string, error) {
+	var left []string
+	doms, err := Virsh("list", "--all", "--name")
+	if err != nil {
+		return nil, fmt.Errorf("virsh list: %v: %s", err, doms)
+	}
+	for _, d := range strings.Fields(doms) {
+		if strings.HasPrefix(d, "labctl-"+lab+"-") {
+			left = append(left, "domain "+d)
+		}
+	}
+	nets, err := Virsh("net-list", "--all", "--name")
+	if err != nil {
+		return nil, fmt.Errorf("virsh net-list: %v: %s", err, nets)
+	}
+	for _, n := range strings.Fields(nets) {
+		if strings.HasPrefix(n, "labctl-"+lab+"-") {
+			left = append(left, "network "+n)
+		}
+	}
+	vols, err := Virsh("vol-list", pool)
+	if err == nil { // no pool, no volumes
+		for _, l := range strings.Split(vols, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 0 && strings.HasPrefix(f[0], "labctl_"+lab+"_") {
+				left = append(left, "volume "+f[0])
+			}
+		}
+	}
+	return left, nil
+}

@@ -1,0 +1,136 @@
+// Package keys makes and keeps a lab's SSH keys: one ed25519 key pair the
+// lab user logs in with, and one ed25519 host key per node. labctl
+// generates the host keys itself and hands them to the node through its
+// cloud-init seed, so that the lab's known_hosts can pin them before the
+// node has ever booted: the SSH client never has to trust a key it sees
+// for the first time.
+package keys
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Pair is an ed25519 key pair in OpenSSH formats.
+type Pair struct {
+	PrivatePEM []byte        // OpenSSH private key, PEM
+	Public     ssh.PublicKey // the public half
+}
+
+// AuthorizedKey is the public key as one authorized_keys / known_hosts line
+// fragment ("ssh-ed25519 AAAA...").
+func (p *Pair) AuthorizedKey() string {
+	b := ssh.MarshalAuthorizedKey(p.Public)
+	return string(b[:len(b)-1])
+}
+
+// Fingerprint is the key's SHA256 fingerprint as ssh-keygen prints it.
+func (p *Pair) Fingerprint() string { return ssh.FingerprintSHA256(p.Public) }
+
+// Signer returns an ssh.Signer for the private key.
+func (p *Pair) Signer() (ssh.Signer, error) { return ssh.ParsePrivateKey(p.PrivatePEM) }
+
+// Generate makes a new ed25519 pair.
+func Generate(comment string) (*Pair, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &Pair{PrivatePEM: pem.EncodeToMemory(block), Public: sp}, nil
+}
+
+// LoadOrCreate returns the pair stored at path (private key) and path.pub,
+// creating both when missing. The private key file is created with mode
+// 0600 from its first byte (O_EXCL, then written): it is never readable by
+// others, not even for a moment.
+func LoadOrCreate(path, comment string) (*Pair, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		signer, perr := ssh.ParsePrivateKey(data)
+		if perr != nil {
+			return nil, fmt.Errorf("%s: not a usable private key (%v); remove it to make a new one", path, perr)
+		}
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s: private key is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+		}
+		return &Pair{PrivatePEM: data, Public: signer.PublicKey()}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	p, err := Generate(comment)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(p.PrivatePEM); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	if err := os.WriteFile(path+".pub", []byte(p.AuthorizedKey()+" "+comment+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Lab holds a lab's keys on disk, inside its state directory.
+type Lab struct {
+	Dir string // the lab's state directory
+	Lab string
+}
+
+// UserKeyPath is the lab user's private key (the IdentityFile).
+func (l Lab) UserKeyPath() string { return filepath.Join(l.Dir, "id_ed25519") }
+
+// HostKeyPath is a node's host private key.
+func (l Lab) HostKeyPath(node string) string {
+	return filepath.Join(l.Dir, "hostkeys", node+"_ssh_host_ed25519_key")
+}
+
+// User returns the lab's login key pair, creating it on first use.
+func (l Lab) User() (*Pair, error) {
+	return LoadOrCreate(l.UserKeyPath(), "labctl-"+l.Lab)
+}
+
+// Host returns a node's host key pair, creating it on first use.
+func (l Lab) Host(node string) (*Pair, error) {
+	return LoadOrCreate(l.HostKeyPath(node), "root@"+node)
+}
+
+// RemoveHost forgets a node's host key (when the node is destroyed, its
+// next incarnation gets a new one).
+func (l Lab) RemoveHost(node string) error {
+	for _, p := range []string{l.HostKeyPath(node), l.HostKeyPath(node) + ".pub"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}

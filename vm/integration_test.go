@@ -1,0 +1,267 @@
+package vm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/vm"
+	"golang.org/x/crypto/ssh"
+)
+
+const itLab = "itest-vm"
+
+// twoNodes is the lab the test brings up: the default networks, two nodes.
+const twoNodes = `nodes:
+  - name: node1
+  - name: node2
+`
+
+type cli struct {
+	t     *testing.T
+	env   *testlab.Env
+	bin   string
+	file  string
+	state string
+	cache string
+}
+
+func (c *cli) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	all := append([]string{"env", "XDG_STATE_HOME=" + c.state, "LABCTL_CACHE_DIR=" + c.cache, c.bin, "--lab", itLab, "-f", c.file}, args...)
+	return c.env.Command(ctx, all[0], all[1:]...)
+}
+
+func (c *cli) run(ctx context.Context, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	cmd := c.cmd(ctx, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	c.t.Logf("labctl %s: %s", strings.Join(args, " "), strings.TrimSpace(errb.String()))
+	if err != nil {
+		return out.String(), fmt.Errorf("labctl %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// TestVMLifecycleForReal boots a two-node lab from the built image inside
+// the harness's network namespace: interrupted and resumed `up`, status,
+// the domains' XML, SSH with pinned host keys, then `down` without a state
+// file, and checks with virsh that nothing of the lab is left.
+func TestVMLifecycleForReal(t *testing.T) {
+	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	cache, err := images.OpenCache(testenv.CacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := images.LookupRecipe("debian-12")
+	if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
+		t.Fatal(err)
+	}
+
+	work := t.TempDir()
+	env, err := testlab.Start(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+
+	bin := filepath.Join(work, "labctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
+		t.Fatalf("build labctl: %v\n%s", err, out)
+	}
+	topo := filepath.Join(work, "lab.yaml")
+	os.WriteFile(topo, []byte(twoNodes), 0o644)
+	c := &cli{t: t, env: env, bin: bin, file: topo, state: filepath.Join(work, "state"), cache: cache.Dir}
+
+	// Whatever an earlier, crashed run left behind goes first.
+	if _, err := c.run(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		left, err := testlab.Leftovers(itLab, "labctl")
+		if err != nil {
+			t.Error(err)
+		}
+		if len(left) > 0 {
+			t.Errorf("libvirt objects of lab %s left behind: %v", itLab, left)
+			c.run(context.Background(), "down")
+		}
+	}()
+
+	// 1. `up`, killed (as by a crash) once the nodes are being created.
+	start := time.Now()
+	up := c.cmd(ctx, "up", "-v")
+	var upErr bytes.Buffer
+	up.Stderr = &upErr
+	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(upErr.String(), "starting") && time.Since(start) < 5*time.Minute {
+		time.Sleep(200 * time.Millisecond)
+	}
+	syscall.Kill(-up.Process.Pid, syscall.SIGKILL)
+	up.Wait()
+	t.Logf("killed the first `up` after %s; its log ended:\n%s", time.Since(start).Round(time.Second), tail(upErr.String(), 8))
+
+	// 2. `up` again converges.
+	start = time.Now()
+	out, err := c.run(ctx, "up", "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING second up (resumed): %s", time.Since(start).Round(time.Second))
+	var st struct {
+		Phases []struct {
+			Name     string
+			Node     string
+			Duration time.Duration `json:"duration_ns"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("up --output json: %v\n%s", err, out)
+	}
+	for _, p := range st.Phases {
+		t.Logf("TIMING phase %-16s %-6s %6.1fs", p.Name, p.Node, p.Duration.Seconds())
+	}
+
+	// 3. status shows both nodes running with the planned MACs and addresses.
+	out, err = c.run(ctx, "status", "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Nodes []vm.NodeStatus
+	}
+	if err := json.Unmarshal([]byte(out), &status); err != nil {
+		t.Fatal(err)
+	}
+	planOut, _ := c.run(ctx, "plan", "--output", "json")
+	var plan struct {
+		Nodes []struct {
+			Name   string
+			Domain string
+			NICs   []struct{ MAC, Address, Network string }
+		}
+	}
+	json.Unmarshal([]byte(planOut), &plan)
+	if len(status.Nodes) != 2 || len(plan.Nodes) != 2 {
+		t.Fatalf("status %+v / plan %+v", status, plan)
+	}
+	for i, n := range status.Nodes {
+		if n.State != "running" {
+			t.Errorf("%s is %s", n.Name, n.State)
+		}
+		for j, nic := range n.NICs {
+			want := plan.Nodes[i].NICs[j]
+			if !nic.Defined || nic.MAC != want.MAC || nic.Address != want.Address {
+				t.Errorf("%s %s: status %+v, plan %+v", n.Name, nic.Role, nic, want)
+			}
+		}
+		// 4. virsh shows the NICs on the planned networks, with the
+		// planned MACs, and labctl's metadata.
+		x, err := testlab.Virsh("dumpxml", plan.Nodes[i].Domain)
+		if err != nil {
+			t.Fatalf("virsh dumpxml: %v", err)
+		}
+		for _, nic := range plan.Nodes[i].NICs {
+			if !strings.Contains(x, "<mac address='"+nic.MAC+"'/>") || !strings.Contains(x, "<source network='"+nic.Network+"'") {
+				t.Errorf("%s: dumpxml lacks NIC %s on %s", n.Name, nic.MAC, nic.Network)
+			}
+		}
+		if !strings.Contains(x, vm.Namespace) || !strings.Contains(x, `lab="`+itLab+`"`) || !strings.Contains(x, `node="`+n.Name+`"`) {
+			t.Errorf("%s: dumpxml lacks labctl metadata:\n%s", n.Name, x)
+		}
+	}
+
+	// 5. SSH with the lab key, the host key pinned (a wrong key would fail).
+	labDir := filepath.Join(c.state, "labctl", "labs", itLab)
+	k := keys.Lab{Dir: labDir, Lab: itLab}
+	user, err := k.User()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := user.Signer()
+	for _, n := range plan.Nodes {
+		host, err := k.Host(n.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := strings.Split(n.NICs[1].Address, "/")[0] + ":22"
+		conn, err := env.Dial(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
+			User: "lab", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.FixedHostKey(host.Public), Timeout: 30 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("%s: ssh: %v", n.Name, err)
+		}
+		client := ssh.NewClient(cc, chans, reqs)
+		sess, _ := client.NewSession()
+		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; cloud-init status --wait >/dev/null; cloud-init status")
+		client.Close()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", n.Name, err, got)
+		}
+		t.Logf("%s:\n%s", n.Name, got)
+		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "status: done"} {
+			if !strings.Contains(string(got), want) {
+				t.Errorf("%s: output lacks %q", n.Name, want)
+			}
+		}
+		// A different key for the same address is refused.
+		other, _ := keys.Generate("impostor")
+		conn2, err := env.Dial(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err = ssh.NewClientConn(conn2, addr, &ssh.ClientConfig{
+			User: "lab", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.FixedHostKey(other.Public), Timeout: 30 * time.Second,
+		})
+		if err == nil {
+			t.Errorf("%s: a wrong pinned host key was accepted", n.Name)
+		}
+	}
+
+	// 6. `down` without the state file leaves nothing of the lab.
+	if err := os.Remove(filepath.Join(labDir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.run(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	left, err := testlab.Leftovers(itLab, "labctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("after down: %v", left)
+	}
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}

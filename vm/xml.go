@@ -1,0 +1,222 @@
+package vm
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/labctl/labctl/network"
+	"libvirt.org/go/libvirtxml"
+)
+
+// Namespace of labctl's metadata element in libvirt objects.
+const Namespace = "https://labctl.dev/xmlns/libvirt/1"
+
+// Owner is what labctl's metadata says about an object.
+type Owner struct {
+	Lab  string `xml:"lab,attr"`
+	Node string `xml:"node,attr,omitempty"`
+	Role string `xml:"role,attr,omitempty"`
+}
+
+func metadataXML(o Owner) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<labctl:owner xmlns:labctl="%s" lab="%s"`, Namespace, xmlEscape(o.Lab))
+	if o.Node != "" {
+		fmt.Fprintf(&b, ` node="%s"`, xmlEscape(o.Node))
+	}
+	if o.Role != "" {
+		fmt.Fprintf(&b, ` role="%s"`, xmlEscape(o.Role))
+	}
+	b.WriteString(`/>`)
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return strings.ReplaceAll(b.String(), `"`, "&#34;")
+}
+
+// ParseOwner reads labctl's metadata from an object's XML description. ok
+// is false for objects labctl did not create.
+func ParseOwner(objectXML string) (Owner, bool) {
+	dec := xml.NewDecoder(strings.NewReader(objectXML))
+	depth := 0
+	inMeta := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return Owner{}, false
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Local == "metadata" {
+				inMeta = true
+			}
+			if inMeta && t.Name.Space == Namespace && t.Name.Local == "owner" {
+				var o Owner
+				if err := dec.DecodeElement(&o, &t); err != nil || o.Lab == "" {
+					return Owner{}, false
+				}
+				return o, true
+			}
+		case xml.EndElement:
+			if depth == 2 && t.Name.Local == "metadata" {
+				inMeta = false
+			}
+			depth--
+		}
+	}
+}
+
+// NetworkXML is the libvirt definition of one of the lab's networks. The
+// NAT network hands out the nodes' reserved addresses by DHCP; the
+// host-only network is isolated (no forward element) and the nodes have
+// static addresses there. Linux bridges forward 802.1q-tagged frames and
+// frames from any MAC (macvlan containers) as long as no filter is
+// attached, and labctl attaches none.
+func NetworkXML(lab string, n network.Net) (string, error) {
+	pfx, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return "", err
+	}
+	x := &libvirtxml.Network{
+		Name:     n.Name,
+		Metadata: &libvirtxml.NetworkMetadata{XML: metadataXML(Owner{Lab: lab, Role: n.Role})},
+		Bridge:   &libvirtxml.NetworkBridge{Name: n.Bridge, STP: "off", Delay: "0"},
+		IPs: []libvirtxml.NetworkIP{{
+			Address: n.Host,
+			Prefix:  uint(pfx.Bits()),
+		}},
+	}
+	if n.Forward == "nat" {
+		x.Forward = &libvirtxml.NetworkForward{Mode: "nat"}
+	}
+	if n.DHCP != nil || len(n.Reservations) > 0 {
+		dhcp := &libvirtxml.NetworkDHCP{}
+		if n.DHCP != nil {
+			dhcp.Ranges = []libvirtxml.NetworkDHCPRange{{Start: n.DHCP.Start, End: n.DHCP.End}}
+		}
+		for _, r := range n.Reservations {
+			dhcp.Hosts = append(dhcp.Hosts, libvirtxml.NetworkDHCPHost{MAC: r.MAC, Name: r.Node, IP: r.Address})
+		}
+		x.IPs[0].DHCP = dhcp
+	}
+	return x.Marshal()
+}
+
+// Boot says how a node boots: from the image's kernel (built images) or
+// from its disk (cloud images with a boot loader).
+type Boot struct {
+	Kernel  string // path of the kernel on the libvirt host; "" boots from disk
+	Initrd  string
+	Cmdline string
+}
+
+// DomainSpec is everything a node's domain definition needs.
+type DomainSpec struct {
+	Lab        string
+	Node       network.Node
+	Type       string // "kvm" or "qemu"
+	Pool       string
+	DiskVolume string
+	SeedVolume string
+	Boot       Boot
+	ConsoleLog string // file the serial console is logged to
+}
+
+// DomainXML is the libvirt definition of a node.
+func DomainXML(s DomainSpec) (string, error) {
+	n := s.Node
+	d := &libvirtxml.Domain{
+		Type:     s.Type,
+		Name:     n.Domain,
+		Metadata: &libvirtxml.DomainMetadata{XML: metadataXML(Owner{Lab: s.Lab, Node: n.Name})},
+		Memory:   &libvirtxml.DomainMemory{Value: uint(n.MemoryMiB), Unit: "MiB"},
+		VCPU:     &libvirtxml.DomainVCPU{Value: uint(n.CPUs)},
+		OS: &libvirtxml.DomainOS{
+			Type: &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
+		},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		Clock:      &libvirtxml.DomainClock{Offset: "utc"},
+		OnPoweroff: "destroy",
+		OnReboot:   "restart",
+		OnCrash:    "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{
+				volumeDisk(s.Pool, s.DiskVolume, "qcow2", "vda", false),
+				volumeDisk(s.Pool, s.SeedVolume, "raw", "vdb", true),
+			},
+			Serials: []libvirtxml.DomainSerial{{
+				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
+				Target: &libvirtxml.DomainSerialTarget{Port: new(uint)},
+				Log:    &libvirtxml.DomainChardevLog{File: s.ConsoleLog, Append: "on"},
+			}},
+			Consoles: []libvirtxml.DomainConsole{{
+				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
+				Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: new(uint)},
+			}},
+			// Guests need entropy early (sshd, cloud-init); under software
+			// emulation there is little without a virtio RNG.
+			RNGs: []libvirtxml.DomainRNG{{
+				Model:   "virtio",
+				Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}},
+			}},
+			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
+		},
+	}
+	if s.Type == "kvm" {
+		d.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
+	}
+	if s.Boot.Kernel != "" {
+		d.OS.Kernel, d.OS.Initrd, d.OS.Cmdline = s.Boot.Kernel, s.Boot.Initrd, s.Boot.Cmdline
+	} else {
+		d.OS.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
+	}
+	for _, nic := range n.NICs {
+		d.Devices.Interfaces = append(d.Devices.Interfaces, libvirtxml.DomainInterface{
+			MAC:    &libvirtxml.DomainInterfaceMAC{Address: nic.MAC},
+			Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: nic.Network}},
+			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		})
+	}
+	return d.Marshal()
+}
+
+func volumeDisk(pool, vol, format, dev string, readonly bool) libvirtxml.DomainDisk {
+	d := libvirtxml.DomainDisk{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: format},
+		Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: pool, Volume: vol}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: dev, Bus: "virtio"},
+	}
+	if readonly {
+		d.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+	}
+	return d
+}
+
+// PoolXML defines a directory storage pool.
+func PoolXML(name, dir string) (string, error) {
+	p := &libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir}}
+	return p.Marshal()
+}
+
+// VolumeXML defines a volume; with backing set it is a qcow2 overlay of it.
+func VolumeXML(name, format string, capacity uint64, backingPath, backingFormat string) (string, error) {
+	v := &libvirtxml.StorageVolume{
+		Name:     name,
+		Capacity: &libvirtxml.StorageVolumeSize{Value: capacity, Unit: "bytes"},
+		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: format}},
+	}
+	if backingPath != "" {
+		v.BackingStore = &libvirtxml.StorageVolumeBackingStore{
+			Path:   backingPath,
+			Format: &libvirtxml.StorageVolumeTargetFormat{Type: backingFormat},
+		}
+	}
+	return v.Marshal()
+}
