@@ -48,7 +48,7 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 		"disable_root":      true,
 		"ssh_pwauth":        false,
 		"ssh_deletekeys":    true,
-		"ssh_genkeytypes":   []string{},
+		"ssh_genkeytypes":   []string{"ed25519"}, // provided already: nothing is generated
 		"ssh_keys": map[string]string{
 			"ed25519_private": string(in.HostKey.PrivatePEM),
 			"ed25519_public":  in.HostKey.AuthorizedKey() + " root@" + n.Hostname,

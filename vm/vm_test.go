@@ -1,0 +1,368 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+	"golang.org/x/crypto/ssh"
+	"libvirt.org/go/libvirtxml"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		os.WriteFile(p, got, 0o644)
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./vm -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./vm -update to accept):\n%s", p, got)
+	}
+}
+
+func testPlan(t *testing.T, lab string) *network.Plan {
+	t.Helper()
+	tp, err := topology.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := network.New(lab, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNetworkXMLGolden(t *testing.T) {
+	p := testPlan(t, "default")
+	for _, n := range p.Networks {
+		x, err := NetworkXML(p.Lab, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "network-"+n.Role+".xml", []byte(x+"\n"))
+		o, ok := ParseOwner(x)
+		if !ok || o.Lab != "default" || o.Role != n.Role {
+			t.Errorf("owner of %s: %+v %v", n.Name, o, ok)
+		}
+		var back libvirtxml.Network
+		if err := back.Unmarshal(x); err != nil {
+			t.Fatal(err)
+		}
+		if n.Role == network.RoleHostOnly && back.Forward != nil {
+			t.Error("host-only network must have no forward element (isolated)")
+		}
+		if n.Role == network.RoleNAT && (back.Forward == nil || back.Forward.Mode != "nat" || len(back.IPs[0].DHCP.Hosts) != 3) {
+			t.Errorf("NAT network: %+v", back)
+		}
+	}
+}
+
+func TestDomainXMLGolden(t *testing.T) {
+	p := testPlan(t, "default")
+	spec := DomainSpec{
+		Lab: "default", Node: p.Nodes[0], Type: "qemu", Pool: "labctl",
+		DiskVolume: diskVolume("default", "node1"), SeedVolume: seedVolume("default", "node1"),
+		Boot:       Boot{Kernel: "/pool/k", Initrd: "/pool/i", Cmdline: images.KernelCmdline},
+		ConsoleLog: "/state/console/node1.log",
+	}
+	x, err := DomainXML(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "domain-node1-kernel.xml", []byte(x+"\n"))
+	spec.Type, spec.Boot = "kvm", Boot{}
+	x, err = DomainXML(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "domain-node1-kvm-disk.xml", []byte(x+"\n"))
+	o, ok := ParseOwner(x)
+	if !ok || o.Lab != "default" || o.Node != "node1" {
+		t.Errorf("owner %+v %v", o, ok)
+	}
+	if _, ok := ParseOwner("<domain><name>x</name></domain>"); ok {
+		t.Error("object without metadata claimed")
+	}
+	if _, ok := ParseOwner(`<domain><metadata><other:owner xmlns:other="urn:x" lab="default"/></metadata></domain>`); ok {
+		t.Error("foreign metadata claimed")
+	}
+}
+
+func fixedHostKey(t *testing.T) *keys.Pair {
+	// A fixed public key, and a stand-in private key whose body the test
+	// can look for: the golden files must be stable and must not show it.
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	pub, _ := ssh.NewPublicKey(priv.Public())
+	pem := "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0IGtleSBtYXRlcmlhbA==\n-----END OPENSSH PRIVATE KEY-----\n"
+	return &keys.Pair{PrivatePEM: []byte(pem), Public: pub}
+}
+
+func TestSeedGolden(t *testing.T) {
+	p := testPlan(t, "default")
+	hk := fixedHostKey(t)
+	s, err := MakeSeed(SeedInput{Plan: p, Node: p.Nodes[0], UserKey: "ssh-ed25519 AAAAtestkey labctl-default", HostKey: hk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(s.UserData, []byte("c2VjcmV0IGtleSBtYXRlcmlhbA==")) {
+		t.Fatal("user-data lacks the host private key")
+	}
+	red := s.Redacted()
+	if bytes.Contains(red, []byte("c2VjcmV0IGtleSBtYXRlcmlhbA==")) || bytes.Contains(red, []byte("PRIVATE KEY")) {
+		t.Fatalf("Redacted leaks the private key:\n%s", red)
+	}
+	golden(t, "seed-node1-user-data.yaml", red)
+	golden(t, "seed-node1-meta-data.yaml", s.MetaData)
+	golden(t, "seed-node1-network-config.yaml", s.NetworkConfig)
+	var iso bytes.Buffer
+	if err := s.ISO(&iso); err != nil {
+		t.Fatal(err)
+	}
+	// Volume label at offset 0x8028 of the primary volume descriptor.
+	if iso.Len() < 0x8028+6 || !strings.EqualFold(string(iso.Bytes()[0x8028:0x8028+6]), "cidata") {
+		t.Error("ISO is not labelled cidata")
+	}
+	for _, name := range []string{"user-data", "meta-data", "network-config"} {
+		if !bytes.Contains(iso.Bytes(), []byte(name)) {
+			t.Errorf("ISO lacks %s", name)
+		}
+	}
+}
+
+// fakeSSH answers like an SSH server's greeting on every dial.
+func fakeSSH(ctx context.Context, network, addr string) (net.Conn, error) {
+	a, b := net.Pipe()
+	go func() {
+		b.Write([]byte("SSH-2.0-fake\r\n"))
+		time.Sleep(100 * time.Millisecond)
+		b.Close()
+	}()
+	return a, nil
+}
+
+func testCache(t *testing.T) *images.Cache {
+	t.Helper()
+	c, err := images.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []images.File
+	for _, role := range []string{"disk", "kernel", "initrd"} {
+		src := filepath.Join(t.TempDir(), role)
+		os.WriteFile(src, []byte("fake "+role), 0o644)
+		f, err := c.AddFile(src, "vm/debian-12/"+role, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	if err := c.Put(images.Entry{Name: "debian-12", Kind: images.KindVMImage, Files: files,
+		Meta: map[string]string{"boot": "kernel", "cmdline": images.KernelCmdline}}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testManager(t *testing.T, f *fakeLibvirt, lab string) *Manager {
+	dir := t.TempDir()
+	return NewManager(NewConn(f, nil), testPlan(t, lab), Options{
+		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: lab}, Cache: testCache(t), Dial: fakeSSH,
+	})
+}
+
+func count(calls []string, prefix string) int {
+	n := 0
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "lab1")
+	ctx := context.Background()
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.doms) != 3 || len(f.nets) != 2 {
+		t.Fatalf("after up: %d domains, %d networks", len(f.doms), len(f.nets))
+	}
+	for name, d := range f.doms {
+		if d.state != 1 {
+			t.Errorf("%s not running", name)
+		}
+	}
+	if n := count(f.calls, "upload labctl-base_"); n != 3 {
+		t.Errorf("%d base uploads, want 3 (disk, kernel, initrd)", n)
+	}
+	before := len(f.calls)
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls[before:] {
+		if strings.HasPrefix(c, "define") || strings.HasPrefix(c, "create") || strings.HasPrefix(c, "upload") || strings.HasPrefix(c, "start") {
+			t.Errorf("second up changed something: %s", c)
+		}
+	}
+	// A stopped node is started again; a missing one is recreated.
+	f.doms["labctl-lab1-node2"].state = 5
+	delete(f.doms, "labctl-lab1-node3")
+	before = len(f.calls)
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(f.calls[before:], "\n")
+	for _, want := range []string{"start domain labctl-lab1-node2", "define domain labctl-lab1-node3", "start domain labctl-lab1-node3"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("third up did not %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "labctl-lab1-node1") {
+		t.Errorf("third up touched node1:\n%s", got)
+	}
+
+	// Another lab's objects and a foreign domain on our network survive.
+	other := testManager(t, f, "lab2")
+	other.plan.Networks[0].Subnet, other.plan.Networks[1].Subnet = "10.1.0.0/24", "10.2.0.0/24"
+	if err := other.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.doms["someone-else"] = &fakeDom{xml: `<domain type="kvm"><name>someone-else</name><devices><interface type="network"><source network="labctl-lab1-hostonly"/></interface></devices></domain>`}
+	r, err := Down(ctx, m.c, "lab1", "labctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Domains) != 3 || len(r.Volumes) != 6 || len(r.Networks) != 1 || len(r.Kept) != 1 {
+		t.Errorf("down: %+v", r)
+	}
+	if _, ok := f.nets["labctl-lab1-hostonly"]; !ok {
+		t.Error("a network still used by another domain was removed")
+	}
+	for name := range f.doms {
+		if strings.HasPrefix(name, "labctl-lab1-") {
+			t.Errorf("domain %s left", name)
+		}
+	}
+	for v := range f.pools["labctl"] {
+		if strings.HasPrefix(v, "labctl_lab1_") {
+			t.Errorf("volume %s left", v)
+		}
+	}
+	if len(f.doms) != 4 { // lab2's three and someone-else
+		t.Errorf("down removed other labs' domains: %d left", len(f.doms))
+	}
+}
+
+func TestUpRefusesForeignObjects(t *testing.T) {
+	f := newFake()
+	f.nets["labctl-lab1-nat"] = &fakeNet{xml: `<network><name>labctl-lab1-nat</name></network>`}
+	err := testManager(t, f, "lab1").Up(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not belong to lab lab1") {
+		t.Fatalf("err = %v", err)
+	}
+	f2 := newFake()
+	f2.doms["labctl-lab1-node1"] = &fakeDom{xml: `<domain><name>labctl-lab1-node1</name></domain>`}
+	err = testManager(t, f2, "lab1").Up(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is not node node1 of lab lab1") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHungLibvirtCallIsBounded(t *testing.T) {
+	f := newFake()
+	f.hang = make(chan struct{})
+	defer close(f.hang)
+	m := testManager(t, f, "lab1")
+	m.c.timeout = 300 * time.Millisecond
+	start := time.Now()
+	err := m.Up(context.Background())
+	if !errors.Is(err, ErrLost) {
+		t.Fatalf("err = %v, want ErrLost", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("up took %s with a hung libvirt", time.Since(start))
+	}
+	// Every later call fails at once instead of hanging too.
+	if err := m.c.Do(context.Background(), "anything", func(API) error { return nil }); !errors.Is(err, ErrLost) {
+		t.Errorf("call after loss: %v", err)
+	}
+}
+
+func TestCancelledUpStopsPromptly(t *testing.T) {
+	f := newFake()
+	f.hang = make(chan struct{})
+	defer close(f.hang)
+	m := testManager(t, f, "lab1")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := m.Up(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("cancel took %s", time.Since(start))
+	}
+}
+
+func TestWaitSSHEndsEarlyWhenTheVMStops(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "lab1")
+	m.o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, errors.New("connection refused")
+	}
+	n := m.plan.Nodes[0]
+	f.doms[n.Domain] = &fakeDom{xml: "<domain/>", state: 5}
+	os.MkdirAll(filepath.Join(m.o.StateDir, "console"), 0o700)
+	os.WriteFile(ConsoleLog(m.o.StateDir, n.Name), []byte("line1\nKernel panic - not syncing\n"), 0o600)
+	start := time.Now()
+	err := m.WaitSSHPort(context.Background(), n)
+	if !errors.Is(err, ErrDomainStopped) || !strings.Contains(err.Error(), "Kernel panic") {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("took %s", time.Since(start))
+	}
+}
+
+func TestAcceleration(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "lab1")
+	if a, err := m.Acceleration(context.Background()); err != nil || a != "qemu" {
+		t.Errorf("no vmx: %s %v", a, err)
+	}
+	m.plan.Libvirt.Acceleration = "kvm"
+	if _, err := m.Acceleration(context.Background()); err == nil {
+		t.Error("kvm forced on a host without vmx/svm accepted")
+	}
+	f.kvmCaps = true
+	if a, err := m.Acceleration(context.Background()); err != nil || a != "kvm" {
+		t.Errorf("vmx: %s %v", a, err)
+	}
+	m.plan.Libvirt.Acceleration = "qemu"
+	if a, _ := m.Acceleration(context.Background()); a != "qemu" {
+		t.Errorf("forced qemu: %s", a)
+	}
+}
