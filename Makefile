@@ -5,10 +5,14 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/labctl
 
-.PHONY: build test unit integration lint fuzz clean
+.PHONY: build demo test unit integration lint fuzz clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/labctl
+
+# The main job: packages, libvirtd, images, the default lab (scripts/demo).
+demo:
+	scripts/demo
 
 # The test command: static checks, then every test, the integration tests
 # included (they need root: they build images from Debian packages and boot

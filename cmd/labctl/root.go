@@ -82,6 +82,10 @@ Print it with 'labctl topology default' and start from there.`,
 		newDownCmd(g),
 		newStatusCmd(g),
 		newConsoleCmd(g),
+		newSSHConfigCmd(g),
+		newSSHCmd(g),
+		newExecCmd(g),
+		newCpCmd(g),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
@@ -11,13 +12,19 @@ import (
 func newUpCmd(g *globals) *cobra.Command {
 	var parallel int
 	var bootTimeout time.Duration
+	var dockerMode string
+	var noProvision bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create and start the lab's VMs (whatever is missing), and wait until they answer on SSH",
 		Long: `Create the lab: the storage pool and base image volume, the NAT and host-only
 networks, each node's copy-on-write disk and cloud-init seed, and its domain;
 start everything and wait until each node's SSH server answers on its
-host-only address.
+host-only address. Then provision every node over SSH: Docker installed
+(from the offline bundle, or online with --docker online), the lab user in
+the docker group, the busybox and nginx images loaded, and the Docker API
+checked through the SSH connection. Afterwards 'ssh node1' and
+'docker -H ssh://node1' work once 'labctl ssh-config --install' was run.
 
 'up' keeps what exists and creates what is missing: after Ctrl-C or a crash,
 run it again and it carries on. Before creating anything it checks that the
@@ -35,6 +42,9 @@ Remove everything again with 'labctl down'.`,
 				return err
 			}
 			defer s.close()
+			if dockerMode != provision.InstallOffline && dockerMode != provision.InstallOnline {
+				return usageErr("--docker %q: use offline or online", dockerMode)
+			}
 			if err := s.openCache(); err != nil {
 				return err
 			}
@@ -50,7 +60,19 @@ Remove everything again with 'labctl down'.`,
 				Log: g.log, Phase: s.recordPhase, Boot: bootTimeout, Progress: s.progress,
 			})
 			s.st.Phases = nil
+			if err := provision.WriteSSHFiles(s.plan, s.dir); err != nil {
+				return err
+			}
 			err = m.Up(ctx)
+			if err == nil && !noProvision {
+				err = provision.Provision(ctx, provision.Options{
+					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase,
+					Docker: provision.DockerOptions{
+						Plan: s.plan, Cache: s.cache, Mode: dockerMode,
+						Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"},
+					},
+				})
+			}
 			s.recordPhase("up", "", start, time.Since(start), err)
 			if serr := s.save(); serr != nil && err == nil {
 				err = serr
@@ -68,5 +90,7 @@ Remove everything again with 'labctl down'.`,
 	}
 	cmd.Flags().IntVar(&parallel, "parallel", 3, "nodes created and started at once")
 	cmd.Flags().DurationVar(&bootTimeout, "boot-timeout", 10*time.Minute, "how long a node may take to answer on SSH")
+	cmd.Flags().StringVar(&dockerMode, "docker", provision.InstallOffline, "how to install Docker: offline (the cached bundle) or online (the guest's package archive)")
+	cmd.Flags().BoolVar(&noProvision, "no-provision", false, "only create and start the VMs")
 	return cmd
 }

@@ -1,0 +1,271 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func plan(t *testing.T) *network.Plan {
+	tp, err := topology.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := network.New("default", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSSHConfigGolden(t *testing.T) {
+	got := SSHConfig(plan(t), "/home/u/.local/state/labctl/labs/default")
+	p := filepath.Join("testdata", "ssh_config")
+	if *update {
+		os.WriteFile(p, got, 0o644)
+	}
+	want, _ := os.ReadFile(p)
+	if !bytes.Equal(got, want) {
+		t.Errorf("ssh config differs from %s (-update):\n%s", p, got)
+	}
+	for _, must := range []string{"StrictHostKeyChecking yes", "IdentitiesOnly yes", "ForwardAgent no", "ForwardX11 no", "HostName 192.168.242.12"} {
+		if !bytes.Contains(got, []byte(must)) {
+			t.Errorf("lacks %q", must)
+		}
+	}
+}
+
+func TestKnownHostsPinsEveryNode(t *testing.T) {
+	p := plan(t)
+	k := keys.Lab{Dir: t.TempDir(), Lab: "default"}
+	kh, err := KnownHosts(p, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(f, kh, 0o600)
+	check, err := knownhosts.New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range p.Nodes {
+		hk, _ := k.Host(n.Name)
+		for _, host := range []string{n.SSHAlias + ":22", HostOnlyAddr(n) + ":22"} {
+			if err := check(host, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 22}, hk.Public); err != nil {
+				t.Errorf("%s: %v", host, err)
+			}
+		}
+		other, _ := keys.Generate("x")
+		if err := check(n.SSHAlias+":22", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 22}, other.Public); err == nil {
+			t.Errorf("%s: a different key is accepted", n.Name)
+		}
+	}
+}
+
+func TestInstallIncludeIdempotentWithBackup(t *testing.T) {
+	dir := t.TempDir()
+	user := filepath.Join(dir, ".ssh", "config")
+	os.MkdirAll(filepath.Dir(user), 0o700)
+	orig := "Host work\n  HostName work.example\n  User me\n"
+	os.WriteFile(user, []byte(orig), 0o644)
+	lab := "/state/labs/default/ssh_config"
+	changed, err := InstallInclude(user, lab)
+	if err != nil || !changed {
+		t.Fatalf("install: %v %v", changed, err)
+	}
+	got, _ := os.ReadFile(user)
+	if string(got) != "Include "+lab+"\n"+orig {
+		t.Errorf("config after install:\n%s", got)
+	}
+	if b, _ := os.ReadFile(user + ".labctl-backup"); string(b) != orig {
+		t.Errorf("backup: %q", b)
+	}
+	if fi, _ := os.Stat(user); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode changed to %v", fi.Mode().Perm())
+	}
+	if changed, _ := InstallInclude(user, lab); changed {
+		t.Error("second install changed the file")
+	}
+	if changed, err := UninstallInclude(user, lab); err != nil || !changed {
+		t.Fatalf("uninstall: %v %v", changed, err)
+	}
+	got, _ = os.ReadFile(user)
+	if string(got) != orig {
+		t.Errorf("config after uninstall:\n%q", got)
+	}
+	if changed, _ := UninstallInclude(user, lab); changed {
+		t.Error("second uninstall changed the file")
+	}
+	// No config at all yet: created with 0600.
+	fresh := filepath.Join(dir, "fresh", "config")
+	if _, err := InstallInclude(fresh, lab); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o600 {
+		t.Errorf("new config mode %v", fi.Mode().Perm())
+	}
+}
+
+// fakeNode is a Runner that keeps the state InstallDocker reads and writes:
+// whether docker.io is installed, the daemon.json, group membership,
+// loaded images and uploaded files. Commands are recognised by their
+// distinctive parts.
+type fakeNode struct {
+	installed bool
+	daemon    string
+	inGroup   bool
+	imageIDs  map[string]string
+	files     map[string][]byte
+	log       []string
+}
+
+func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
+	f.log = append(f.log, cmd)
+	switch {
+	case strings.HasPrefix(cmd, "printf %s \"$HOME\""):
+		return []byte("/home/lab"), nil
+	case strings.Contains(cmd, "dpkg-query -W"):
+		if f.installed {
+			return []byte("install ok installed"), nil
+		}
+		return nil, nil
+	case strings.Contains(cmd, "find . -maxdepth 1"):
+		var b strings.Builder
+		for p, data := range f.files {
+			if strings.HasPrefix(p, "/home/lab/.labctl/bundle/") {
+				sum := sha256.Sum256(data)
+				fmt.Fprintf(&b, "%s  ./%s\n", hex.EncodeToString(sum[:]), filepath.Base(p))
+			}
+		}
+		return []byte(b.String()), nil
+	case strings.Contains(cmd, "apt-get") && strings.Contains(cmd, "install"):
+		f.installed = true
+		return nil, nil
+	case strings.HasPrefix(cmd, "sudo cat /etc/docker/daemon.json"):
+		return []byte(f.daemon), nil
+	case strings.Contains(cmd, "/etc/docker/daemon.json && sudo systemctl restart docker"):
+		f.daemon = string(f.files["/home/lab/.labctl/daemon.json"])
+		return nil, nil
+	case strings.Contains(cmd, "usermod"):
+		f.inGroup = true
+		return nil, nil
+	case strings.Contains(cmd, "docker image inspect"):
+		for tag, id := range f.imageIDs {
+			if strings.Contains(cmd, tag) {
+				return []byte(id + "\n"), nil
+			}
+		}
+		return nil, nil
+	case strings.Contains(cmd, "docker load"):
+		for _, name := range []string{"busybox", "nginx"} {
+			if strings.Contains(cmd, name+".tar") {
+				f.imageIDs[name+":latest"] = "sha256:" + name + "-id"
+			}
+		}
+		return nil, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeNode) Upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	f.log = append(f.log, "upload "+dst)
+	f.files[dst] = data
+	return nil
+}
+
+func fakeCache(t *testing.T) *images.Cache {
+	c, err := images.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(name, kind string, files map[string]string, meta map[string]string) {
+		var fs []images.File
+		for rel, content := range files {
+			src := filepath.Join(t.TempDir(), "f")
+			os.WriteFile(src, []byte(content), 0o644)
+			role := "deb"
+			if kind == images.KindContainerImage {
+				role = "archive"
+			}
+			f, err := c.AddFile(src, rel, role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = append(fs, f)
+		}
+		if err := c.Put(images.Entry{Name: name, Kind: kind, Files: fs, Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("docker.io-debian-12", images.KindDockerBundle, map[string]string{"bundles/b/docker.io_1.deb": "deb1", "bundles/b/runc_1.deb": "deb2", "bundles/b/Packages": "index"}, map[string]string{"packages": "docker.io apparmor iptables"})
+	add("busybox", images.KindContainerImage, map[string]string{"containers/busybox.tar": "bb"}, map[string]string{"tag": "busybox:latest", "image_id": "sha256:busybox-id"})
+	add("nginx", images.KindContainerImage, map[string]string{"containers/nginx.tar": "ng"}, map[string]string{"tag": "nginx:latest", "image_id": "sha256:nginx-id"})
+	return c
+}
+
+func TestInstallDockerOfflineThenNothingToDo(t *testing.T) {
+	n := &fakeNode{imageIDs: map[string]string{}, files: map[string][]byte{}}
+	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+		t.Fatal(err)
+	}
+	if !n.installed || !n.inGroup || n.daemon != string(DaemonJSON(o.Plan)) || len(n.imageIDs) != 2 {
+		t.Fatalf("after install: %+v", n)
+	}
+	if _, ok := n.files["/home/lab/.labctl/bundle/docker.io_1.deb"]; !ok {
+		t.Error("bundle not uploaded")
+	}
+	if !strings.Contains(string(n.files["/home/lab/.labctl/bundle.list"]), "deb [trusted=yes] file:/home/lab/.labctl/bundle ./") {
+		t.Errorf("sources list: %q", n.files["/home/lab/.labctl/bundle.list"])
+	}
+	before := len(n.log)
+	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range n.log[before:] {
+		if strings.HasPrefix(c, "upload") || strings.Contains(c, "apt-get") || strings.Contains(c, "docker load") || strings.Contains(c, "restart docker") {
+			t.Errorf("second run did: %s", c)
+		}
+	}
+	// Half an earlier upload on the node: only what is missing is sent.
+	n2 := &fakeNode{imageIDs: map[string]string{}, files: map[string][]byte{"/home/lab/.labctl/bundle/docker.io_1.deb": []byte("deb1")}}
+	if err := InstallDocker(context.Background(), n2, "lab", o); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range n2.log {
+		if c == "upload /home/lab/.labctl/bundle/docker.io_1.deb" {
+			t.Error("a file already on the node was sent again")
+		}
+	}
+}
+
+func TestDaemonJSONAvoidsLabSubnets(t *testing.T) {
+	p := plan(t)
+	got := string(DaemonJSON(p))
+	for _, want := range []string{`"bip": "172.17.0.1/16"`, `"base": "172.18.0.0/15"`, `"max-size": "10m"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("daemon.json lacks %s:\n%s", want, got)
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/network"
+)
+
+// Install modes.
+const (
+	InstallOffline = "offline" // from the cached .deb bundle, no network needed
+	InstallOnline  = "online"  // apt-get from the guest's own archive
+)
+
+// DockerOptions say how to install Docker and what to load.
+type DockerOptions struct {
+	Plan   *network.Plan
+	Cache  *images.Cache
+	Mode   string   // InstallOffline or InstallOnline
+	Bundle string   // cache name of the offline bundle
+	Images []string // cache names of the container images to load
+	Log    func(msg string)
+}
+
+// remote paths (in the lab user's home: SFTP runs as that user)
+const (
+	remoteDir    = ".labctl"
+	remoteBundle = ".labctl/bundle"
+)
+
+// DaemonJSON is the Docker daemon configuration for the lab: docker0's
+// address and the pools for user networks (both chosen so that they avoid
+// every lab subnet), and bounded container logs.
+func DaemonJSON(p *network.Plan) []byte {
+	type pool struct {
+		Base string `json:"base"`
+		Size int    `json:"size"`
+	}
+	cfg := struct {
+		BIP       string            `json:"bip"`
+		Pools     []pool            `json:"default-address-pools"`
+		LogDriver string            `json:"log-driver"`
+		LogOpts   map[string]string `json:"log-opts"`
+		Mirrors   []string          `json:"registry-mirrors,omitempty"`
+	}{BIP: p.Docker.BridgeIP, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "10m", "max-file": "3"}, Mirrors: p.Docker.RegistryMirrors}
+	for _, ap := range p.Docker.AddressPools {
+		cfg.Pools = append(cfg.Pools, pool{ap.Base, ap.Size})
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return append(b, '\n')
+}
+
+// InstallDocker makes Docker ready on one node. Each step checks first and
+// does nothing when its result is already there, so a second run is quick
+// and changes nothing.
+func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) error {
+	log := o.Log
+	if log == nil {
+		log = func(string) {}
+	}
+	home, err := r.Run(ctx, "printf %s \"$HOME\"")
+	if err != nil {
+		return err
+	}
+	h := strings.TrimSpace(string(home))
+
+	out, err := r.Run(ctx, "dpkg-query -W -f '${Status}' docker.io 2>/dev/null || true")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(out), "install ok installed") {
+		switch o.Mode {
+		case InstallOnline:
+			log("installing docker.io from the guest's package archive")
+			if _, err := r.Run(ctx, "sudo DEBIAN_FRONTEND=noninteractive apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io apparmor iptables"); err != nil {
+				return fmt.Errorf("install docker.io online: %w", err)
+			}
+		default:
+			if err := installOffline(ctx, r, h, o, log); err != nil {
+				return err
+			}
+		}
+	}
+
+	// daemon.json: written (and the daemon restarted) only when it differs.
+	want := DaemonJSON(o.Plan)
+	have, _ := r.Run(ctx, "sudo cat /etc/docker/daemon.json 2>/dev/null || true")
+	if !bytes.Equal(bytes.TrimSpace(have), bytes.TrimSpace(want)) {
+		log("writing /etc/docker/daemon.json")
+		tmp := path.Join(h, remoteDir, "daemon.json")
+		if err := r.Upload(ctx, bytes.NewReader(want), int64(len(want)), tmp, 0o644); err != nil {
+			return err
+		}
+		if _, err := r.Run(ctx, "sudo install -D -m 0644 "+shellQuote(tmp)+" /etc/docker/daemon.json && sudo systemctl restart docker"); err != nil {
+			return fmt.Errorf("apply daemon.json: %w", err)
+		}
+	}
+	if _, err := r.Run(ctx, "sudo systemctl is-active --quiet docker || sudo systemctl enable --now docker"); err != nil {
+		return fmt.Errorf("start docker: %w", err)
+	}
+	if _, err := r.Run(ctx, "for i in $(seq 60); do sudo docker info >/dev/null 2>&1 && exit 0; sleep 1; done; sudo docker info"); err != nil {
+		return fmt.Errorf("docker does not answer: %w", err)
+	}
+	if _, err := r.Run(ctx, "id -nG "+shellQuote(user)+" | grep -qw docker || sudo usermod -aG docker "+shellQuote(user)); err != nil {
+		return fmt.Errorf("add %s to the docker group: %w", user, err)
+	}
+	for _, name := range o.Images {
+		if err := loadImage(ctx, r, h, o.Cache, name, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// installOffline uploads the bundle (files already on the node with the
+// right checksum are not sent again) and installs from it with apt, as a
+// file: repository, so apt resolves dependencies against what the guest
+// already has.
+func installOffline(ctx context.Context, r Runner, home string, o DockerOptions, log func(string)) error {
+	e, err := o.Cache.Get(o.Bundle)
+	if err != nil {
+		return fmt.Errorf("offline Docker bundle: %w (run 'sudo labctl image build %s')", err, o.Bundle)
+	}
+	dir := path.Join(home, remoteBundle)
+	have := map[string]string{}
+	if out, err := r.Run(ctx, "mkdir -p "+shellQuote(dir)+" && cd "+shellQuote(dir)+" && find . -maxdepth 1 -type f ! -name '*.part' -exec sha256sum {} +"); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) == 2 {
+				have[strings.TrimPrefix(f[1], "./")] = f[0]
+			}
+		}
+	} else {
+		return err
+	}
+	sent := 0
+	var total int64
+	for _, f := range e.Files {
+		base := path.Base(f.Path)
+		if have[base] == f.SHA256 {
+			continue
+		}
+		src, err := os.Open(o.Cache.Abs(f.Path))
+		if err != nil {
+			return err
+		}
+		err = r.Upload(ctx, src, f.Size, path.Join(dir, base), 0o644)
+		src.Close()
+		if err != nil {
+			return err
+		}
+		sent++
+		total += f.Size
+	}
+	log(fmt.Sprintf("offline bundle: %d files sent (%d MiB), %d already there; installing docker.io", sent, total>>20, len(e.Files)-sent))
+	list := path.Join(home, remoteDir, "bundle.list")
+	src := []byte("deb [trusted=yes] file:" + dir + " ./\n")
+	if err := r.Upload(ctx, bytes.NewReader(src), int64(len(src)), list, 0o644); err != nil {
+		return err
+	}
+	apt := "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=" + shellQuote(list) +
+		" -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0"
+	// The lab user's home is not readable by apt's sandbox user.
+	cmd := "chmod 755 " + shellQuote(home) + " " + shellQuote(path.Join(home, remoteDir)) + " " + shellQuote(dir) + " && " +
+		apt + " update && " + apt + " install -y --no-install-recommends " + strings.Join(strings.Fields(e.Meta["packages"]), " ")
+	if _, err := r.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("install docker.io from the offline bundle: %w", err)
+	}
+	return nil
+}
+
+// loadImage loads a cached container image unless the node has it already
+// (same image ID).
+func loadImage(ctx context.Context, r Runner, home string, c *images.Cache, name string, log func(string)) error {
+	e, err := c.Get(name)
+	if err != nil {
+		return fmt.Errorf("container image %s: %w (run 'sudo labctl image build %s')", name, err, name)
+	}
+	tag, id := e.Meta["tag"], e.Meta["image_id"]
+	out, _ := r.Run(ctx, "sudo docker image inspect --format '{{.Id}}' "+shellQuote(tag)+" 2>/dev/null || true")
+	if id != "" && strings.TrimSpace(string(out)) == id {
+		return nil
+	}
+	f, ok := e.File("archive")
+	if !ok {
+		return fmt.Errorf("container image %s has no archive", name)
+	}
+	src, err := os.Open(c.Abs(f.Path))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst := path.Join(home, remoteDir, name+".tar")
+	log(fmt.Sprintf("loading image %s (%d MiB)", tag, f.Size>>20))
+	if err := r.Upload(ctx, src, f.Size, dst, 0o644); err != nil {
+		return err
+	}
+	if _, err := r.Run(ctx, "sudo docker load -q -i "+shellQuote(dst)+" && rm -f "+shellQuote(dst)); err != nil {
+		return fmt.Errorf("docker load %s: %w", name, err)
+	}
+	return nil
+}
+
+// CheckGuestNetwork verifies what the labs expect of a node's network: the
+// VLAN sub-interfaces up, and every node's name resolvable.
+func CheckGuestNetwork(ctx context.Context, r Runner, p *network.Plan, n network.Node) error {
+	var cmds []string
+	for _, v := range n.VLANs {
+		cmds = append(cmds, "ip link show "+shellQuote(v.Name)+" >/dev/null")
+	}
+	for _, o := range p.Nodes {
+		cmds = append(cmds, "getent hosts "+shellQuote(o.Hostname)+" >/dev/null")
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	if _, err := r.Run(ctx, strings.Join(cmds, " && ")); err != nil {
+		return fmt.Errorf("guest network: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package provision_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/topology"
+)
+
+const itLab = "itest-prov"
+
+// TestProvisionForReal brings up the default three-node lab with `labctl
+// up` inside the harness's namespace and checks what the provision issue
+// promises: OpenSSH with the lab's ssh config (strict host key checking)
+// runs `docker info` on every node, the Docker API answers over SSH, the
+// busybox and nginx images are there, the VLAN sub-interfaces exist, a
+// second `up` is quick and changes nothing, and no private key material
+// appears in any log or state file.
+func TestProvisionForReal(t *testing.T) {
+	testenv.Integration(t, append(testlab.Tools, "mmdebstrap", "ssh")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	cache, err := images.OpenCache(testenv.CacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"} {
+		r, _ := images.LookupRecipe(n)
+		if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := t.TempDir()
+	env, err := testlab.Start(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+	bin := filepath.Join(work, "labctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	stateHome := filepath.Join(work, "state")
+	home := filepath.Join(work, "home")
+	os.MkdirAll(home, 0o700)
+	labctl := func(args ...string) (string, string, error) {
+		all := append([]string{"env", "HOME=" + home, "XDG_STATE_HOME=" + stateHome, "LABCTL_CACHE_DIR=" + cache.Dir, bin, "--lab", itLab}, args...)
+		cmd := env.Command(ctx, all[0], all[1:]...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		t.Logf("labctl %s:\n%s", strings.Join(args, " "), tailLines(errb.String(), 30))
+		return out.String(), errb.String(), err
+	}
+	if _, _, err := labctl("down"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		labctl("down")
+		if left, _ := testlab.Leftovers(itLab, "labctl"); len(left) > 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	}()
+
+	start := time.Now()
+	if _, _, err := labctl("up", "-v"); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Logf("TIMING up with provisioning (3 nodes): %s", time.Since(start).Round(time.Second))
+
+	labDir := filepath.Join(stateHome, "labctl", "labs", itLab)
+	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
+	tp, _ := topology.Load("")
+	plan, _ := network.New(itLab, tp)
+
+	// OpenSSH, strict host key checking, the lab's config: docker info and
+	// the VLAN interfaces on every node; the Docker CLI's ssh:// transport
+	// needs nothing more than this config either.
+	for _, n := range plan.Nodes {
+		cmd := env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", n.SSHAlias,
+			"docker info --format '{{.ServerVersion}}' && docker image ls --format '{{.Repository}}:{{.Tag}}' && ip -br link show ens33.20 && ip -br link show ens33.30")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: ssh: %v\n%s", n.Name, err, out)
+		}
+		for _, want := range []string{"busybox:latest", "nginx:latest", "ens33.20@ens33", "ens33.30@ens33"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: ssh output lacks %q:\n%s", n.Name, want, out)
+			}
+		}
+	}
+
+	// The Docker API through the pinned SSH connection.
+	k := keys.Lab{Dir: labDir, Lab: itLab}
+	for _, n := range plan.Nodes {
+		c, err := provision.Connect(ctx, plan, k, n, env.Dial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc, err := provision.DockerClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := dc.ServerVersion(ctx)
+		if err != nil {
+			t.Fatalf("%s: API: %v", n.Name, err)
+		}
+		imgs, err := dc.ImageList(ctx, image.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tags []string
+		for _, im := range imgs {
+			tags = append(tags, im.RepoTags...)
+		}
+		t.Logf("%s: Docker %s, API %s, images %v", n.Name, v.Version, dc.ClientVersion(), tags)
+		if !contains(tags, "busybox:latest") || !contains(tags, "nginx:latest") {
+			t.Errorf("%s: images %v", n.Name, tags)
+		}
+		dc.Close()
+		c.Close()
+	}
+
+	// A host key that is not the pinned one is refused by OpenSSH too.
+	bad := filepath.Join(work, "bad_known_hosts")
+	other, _ := keys.Generate("impostor")
+	os.WriteFile(bad, []byte(plan.Nodes[0].SSHAlias+" "+other.AuthorizedKey()+"\n"), 0o600)
+	out, err := env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+bad, plan.Nodes[0].SSHAlias, "true").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HOST IDENTIFICATION HAS CHANGED") {
+		t.Errorf("ssh with a wrong pinned key: err=%v\n%s", err, out)
+	}
+
+	// A second up is quick and changes nothing.
+	start = time.Now()
+	_, stderr, err := labctl("up", "-v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING second up: %s", time.Since(start).Round(time.Second))
+	for _, changed := range []string{"creating disk", "starting", "installing", "offline bundle", "loading image", "writing /etc/docker/daemon.json"} {
+		if strings.Contains(stderr, changed) {
+			t.Errorf("second up did %q:\n%s", changed, stderr)
+		}
+	}
+
+	// Modes, and no secrets in logs or state files.
+	assertMode(t, labDir, 0o700)
+	assertMode(t, filepath.Join(labDir, "id_ed25519"), 0o600)
+	secrets := [][]byte{}
+	for _, f := range append([]string{filepath.Join(labDir, "id_ed25519")}, globHostKeys(labDir)...) {
+		data, _ := os.ReadFile(f)
+		if body := pemBody(data); len(body) > 0 {
+			secrets = append(secrets, body)
+		}
+	}
+	if len(secrets) < 4 {
+		t.Fatalf("found %d private keys to look for", len(secrets))
+	}
+	filepath.Walk(labDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || strings.Contains(p, "hostkeys") || filepath.Base(p) == "id_ed25519" {
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		for _, s := range secrets {
+			if bytes.Contains(data, s) {
+				t.Errorf("%s contains private key material", p)
+			}
+		}
+		return nil
+	})
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func assertMode(t *testing.T, p string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != want {
+		t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+	}
+}
+
+func globHostKeys(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "hostkeys", "*_key"))
+	return m
+}
+
+// pemBody returns a line from the middle of a PEM key: a piece of the
+// secret that would show up if the key leaked anywhere.
+func pemBody(data []byte) []byte {
+	lines := bytes.Split(data, []byte("\n"))
+	if len(lines) < 4 {
+		return nil
+	}
+	return lines[2]
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}

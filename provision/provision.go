@@ -1,0 +1,142 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/network"
+)
+
+// Options configure provisioning of a lab.
+type Options struct {
+	Plan     *network.Plan
+	Keys     keys.Lab
+	Dial     DialFunc
+	Docker   DockerOptions
+	Parallel int // nodes at once (default: all)
+	Progress func(node, msg string)
+	Phase    func(name, node string, start time.Time, d time.Duration, err error)
+}
+
+func (o *Options) defaults() {
+	if o.Parallel <= 0 {
+		o.Parallel = len(o.Plan.Nodes)
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, string) {}
+	}
+	if o.Phase == nil {
+		o.Phase = func(string, string, time.Time, time.Duration, error) {}
+	}
+	if o.Dial == nil {
+		var d net.Dialer
+		o.Dial = d.DialContext
+	}
+}
+
+// Target describes how to reach a node of the plan with the lab's keys.
+func TargetFor(p *network.Plan, k keys.Lab, n network.Node) (Target, error) {
+	user, err := k.User()
+	if err != nil {
+		return Target{}, err
+	}
+	signer, err := user.Signer()
+	if err != nil {
+		return Target{}, err
+	}
+	hk, err := PinnedKey(k, n.Name)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Node: n.Name, Addr: net.JoinHostPort(HostOnlyAddr(n), "22"), User: p.User, Signer: signer, HostKey: hk}, nil
+}
+
+// Connect opens an SSH connection to a node of the plan.
+func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, dial DialFunc) (*Client, error) {
+	t, err := TargetFor(p, k, n)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, t, DialOptions{Dial: dial})
+}
+
+// Provision makes every node ready, all at once, and gathers each node's
+// error. A cancelled context wins over the gathered errors.
+func Provision(ctx context.Context, o Options) error {
+	o.defaults()
+	sem := make(chan struct{}, o.Parallel)
+	var mu sync.Mutex
+	var all *multierror.Error
+	var wg sync.WaitGroup
+	for _, n := range o.Plan.Nodes {
+		wg.Add(1)
+		go func(n network.Node) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := provisionNode(ctx, o, n); err != nil {
+				mu.Lock()
+				all = multierror.Append(all, fmt.Errorf("%s: %w", n.Name, err))
+				mu.Unlock()
+			}
+		}(n)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return all.ErrorOrNil()
+}
+
+func provisionNode(ctx context.Context, o Options, n network.Node) error {
+	phase := func(name string, fn func() error) error {
+		start := time.Now()
+		err := fn()
+		o.Phase(name, n.Name, start, time.Since(start), err)
+		return err
+	}
+	var c *Client
+	if err := phase("ssh ready", func() (err error) {
+		c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer func() { c.Close() }()
+	if err := phase("guest network", func() error { return CheckGuestNetwork(ctx, c, o.Plan, n) }); err != nil {
+		return err
+	}
+	d := o.Docker
+	d.Log = func(msg string) { o.Progress(n.Name, msg) }
+	if err := phase("docker installed", func() error { return InstallDocker(ctx, c, o.Plan.User, d) }); err != nil {
+		return err
+	}
+	// A new login picks up the docker group for the API tunnel.
+	return phase("docker ready", func() error {
+		c.Close()
+		var err error
+		if c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial); err != nil {
+			return err
+		}
+		dc, err := DockerClient(c)
+		if err != nil {
+			return err
+		}
+		defer dc.Close()
+		v, err := dc.ServerVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("Docker API over SSH: %w", err)
+		}
+		o.Progress(n.Name, fmt.Sprintf("Docker %s ready (API %s)", v.Version, v.APIVersion))
+		return nil
+	})
+}

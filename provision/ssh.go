@@ -1,0 +1,324 @@
+// Package provision makes a lab's nodes ready for the labs, over SSH only:
+// pinned host keys and an ssh config for people, remote commands and SFTP
+// uploads for labctl, Docker installed online or from the offline bundle,
+// the busybox and nginx images loaded, and the Docker API reachable
+// through the SSH connection. It knows nothing of how the nodes were made.
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Runner is what provisioning needs from a node: run a command, upload a
+// file. Tests substitute their own.
+type Runner interface {
+	// Run runs cmd with sh on the node. A non-zero exit is an error that
+	// carries the exit status and the command's stderr.
+	Run(ctx context.Context, cmd string) (stdout []byte, err error)
+	// Upload copies size bytes from r to dst on the node (mode perm) and
+	// verifies the result's size and SHA-256 on the node.
+	Upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error
+}
+
+// DialFunc opens a TCP connection to a node.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// HostKeyError is a node that presented another host key than the pinned one.
+type HostKeyError struct {
+	Node string
+	Addr string
+	Want string // pinned fingerprint
+	Got  string // presented fingerprint
+}
+
+func (e *HostKeyError) Error() string {
+	return fmt.Sprintf("%s (%s): host key mismatch: expected %s, the server offered %s; someone may be intercepting the connection, or the node was recreated outside labctl (then run 'labctl down' and 'labctl up')", e.Node, e.Addr, e.Want, e.Got)
+}
+
+// ExitError is a remote command that failed.
+type ExitError struct {
+	Node   string
+	Cmd    string
+	Status int
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("%s: `%s` exited with status %d: %s", e.Node, e.Cmd, e.Status, strings.TrimSpace(e.Stderr))
+}
+
+// Target is how to reach and log into one node.
+type Target struct {
+	Node    string        // node name, for messages
+	Addr    string        // host:port
+	User    string        // login user
+	Signer  ssh.Signer    // the lab's private key
+	HostKey ssh.PublicKey // pinned host key
+}
+
+// Client is an SSH connection to one node.
+type Client struct {
+	t   Target
+	c   *ssh.Client
+	mu  sync.Mutex
+	ftp *sftp.Client
+}
+
+// DialOptions bound the connection attempts.
+type DialOptions struct {
+	Dial    DialFunc
+	Timeout time.Duration // whole wait, default 5 minutes
+	Attempt time.Duration // one attempt, default 15 s
+	OnRetry func(attempt int, elapsed time.Duration, err error)
+}
+
+// Dial connects and authenticates, retrying while the node refuses or does
+// not answer yet. A host key mismatch and an authentication failure are
+// final: retrying would not change them.
+func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
+	if o.Dial == nil {
+		var d net.Dialer
+		o.Dial = d.DialContext
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.Attempt <= 0 {
+		o.Attempt = 15 * time.Second
+	}
+	start := time.Now()
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		c, err := dialOnce(ctx, t, o)
+		if err == nil {
+			return c, nil
+		}
+		var hk *HostKeyError
+		if errors.As(err, &hk) || isAuthError(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if time.Since(start) > o.Timeout {
+			return nil, fmt.Errorf("%s: SSH to %s (attempt %d, %s of %s): %w", t.Node, t.Addr, attempt, time.Since(start).Round(time.Second), o.Timeout, err)
+		}
+		if o.OnRetry != nil {
+			o.OnRetry(attempt, time.Since(start), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		if backoff < 4*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func isAuthError(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "unable to authenticate")
+}
+
+func dialOnce(ctx context.Context, t Target, o DialOptions) (*Client, error) {
+	actx, cancel := context.WithTimeout(ctx, o.Attempt)
+	defer cancel()
+	conn, err := o.Dial(actx, "tcp", t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	// The handshake is bounded too: a node that accepts but never speaks
+	// must not hang us.
+	if dl, ok := actx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	want := ssh.FingerprintSHA256(t.HostKey)
+	cfg := &ssh.ClientConfig{
+		User: t.User,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if !bytes.Equal(key.Marshal(), t.HostKey.Marshal()) {
+				return &HostKeyError{Node: t.Node, Addr: t.Addr, Want: want, Got: ssh.FingerprintSHA256(key)}
+			}
+			return nil
+		},
+		HostKeyAlgorithms: []string{t.HostKey.Type()},
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
+	if err != nil {
+		conn.Close()
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, hk
+		}
+		if isAuthError(err) {
+			return nil, fmt.Errorf("%s: SSH login as %s refused: %w (is the lab key the one the node was seeded with?)", t.Node, t.User, err)
+		}
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return &Client{t: t, c: ssh.NewClient(sc, chans, reqs)}, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.ftp != nil {
+		c.ftp.Close()
+	}
+	c.mu.Unlock()
+	return c.c.Close()
+}
+
+// SSH returns the underlying connection (for tunnels).
+func (c *Client) SSH() *ssh.Client { return c.c }
+
+// Run runs cmd on the node; stderr goes into the error when it fails.
+func (c *Client) Run(ctx context.Context, cmd string) ([]byte, error) {
+	var out, errb bytes.Buffer
+	err := c.Stream(ctx, cmd, nil, &out, &errb)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		ee.Stderr = errb.String()
+	}
+	return out.Bytes(), err
+}
+
+// Stream runs cmd with the given standard streams. A non-zero exit status
+// is an *ExitError (without stderr, which went to the caller's writer).
+// Cancelling ctx closes the session.
+func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	s, err := c.c.NewSession()
+	if err != nil {
+		return fmt.Errorf("%s: new session: %w", c.t.Node, err)
+	}
+	defer s.Close()
+	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	done := make(chan error, 1)
+	go func() { done <- s.Run(cmd) }()
+	select {
+	case <-ctx.Done():
+		s.Signal(ssh.SIGKILL)
+		s.Close()
+		return ctx.Err()
+	case err = <-done:
+	}
+	var xe *ssh.ExitError
+	if errors.As(err, &xe) {
+		return &ExitError{Node: c.t.Node, Cmd: cmd, Status: xe.ExitStatus()}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", c.t.Node, cmd, err)
+	}
+	return nil
+}
+
+func (c *Client) sftp() (*sftp.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ftp == nil {
+		f, err := sftp.NewClient(c.c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sftp: %w", c.t.Node, err)
+		}
+		c.ftp = f
+	}
+	return c.ftp, nil
+}
+
+// ErrUploadMismatch means a file arrived different from what was sent.
+var ErrUploadMismatch = errors.New("uploaded file does not match")
+
+// Upload writes r to dst through SFTP (via a temporary name, renamed when
+// complete) and then checks size and SHA-256 on the node itself.
+func (c *Client) Upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error {
+	f, err := c.sftp()
+	if err != nil {
+		return err
+	}
+	if err := f.MkdirAll(path.Dir(dst)); err != nil {
+		return fmt.Errorf("%s: mkdir %s: %w", c.t.Node, path.Dir(dst), err)
+	}
+	tmp := dst + ".part"
+	w, err := f.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("%s: create %s: %w", c.t.Node, tmp, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(w, io.TeeReader(&ctxReader{ctx, r}, h))
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		f.Remove(tmp)
+		return fmt.Errorf("%s: upload %s: %w", c.t.Node, dst, err)
+	}
+	if n != size {
+		f.Remove(tmp)
+		return fmt.Errorf("%s: upload %s: sent %d bytes, expected %d", c.t.Node, dst, n, size)
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	out, err := c.Run(ctx, "stat -c %s "+shellQuote(tmp)+" && sha256sum "+shellQuote(tmp))
+	if err != nil {
+		f.Remove(tmp)
+		return err
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) < 2 || fields[0] != fmt.Sprint(size) || fields[1] != want {
+		f.Remove(tmp)
+		return fmt.Errorf("%s: %s: %w: node has %q, sent %d bytes with sha256 %s", c.t.Node, dst, ErrUploadMismatch, strings.TrimSpace(string(out)), size, want)
+	}
+	if err := f.Chmod(tmp, perm); err != nil {
+		return err
+	}
+	f.Remove(dst)
+	if err := f.PosixRename(tmp, dst); err != nil {
+		return fmt.Errorf("%s: rename %s: %w", c.t.Node, dst, err)
+	}
+	return nil
+}
+
+// Download copies a file from the node.
+func (c *Client) Download(ctx context.Context, src string, w io.Writer) error {
+	f, err := c.sftp()
+	if err != nil {
+		return err
+	}
+	r, err := f.Open(src)
+	if err != nil {
+		return fmt.Errorf("%s: open %s: %w", c.t.Node, src, err)
+	}
+	defer r.Close()
+	_, err = io.Copy(w, &ctxReader{ctx, r})
+	return err
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,171 @@
+package provision
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/state"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Files of a lab's SSH setup inside its state directory.
+const (
+	KnownHostsFile = "known_hosts"
+	SSHConfigFile  = "ssh_config"
+)
+
+// HostOnlyAddr is the node's stable address (the one SSH uses).
+func HostOnlyAddr(n network.Node) string {
+	nic := n.NIC(network.RoleHostOnly)
+	if nic == nil {
+		return ""
+	}
+	p, err := netip.ParsePrefix(nic.Address)
+	if err != nil {
+		return ""
+	}
+	return p.Addr().String()
+}
+
+// KnownHosts renders the lab's known_hosts: each node's pinned host key
+// under its alias, its name and its host-only address.
+func KnownHosts(p *network.Plan, k keys.Lab) ([]byte, error) {
+	var b bytes.Buffer
+	for _, n := range p.Nodes {
+		hk, err := k.Host(n.Name)
+		if err != nil {
+			return nil, err
+		}
+		names := []string{n.SSHAlias}
+		if n.Name != n.SSHAlias {
+			names = append(names, n.Name)
+		}
+		names = append(names, HostOnlyAddr(n))
+		b.WriteString(knownhosts.Line(names, hk.Public) + "\n")
+	}
+	return b.Bytes(), nil
+}
+
+// SSHConfig renders the lab's ssh config: one Host block per node alias.
+// OpenSSH (`ssh node1`) and the Docker CLI (`docker -H ssh://node1`) use it
+// as it is; the host key is checked strictly against the lab's known_hosts.
+func SSHConfig(p *network.Plan, labDir string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
+	for _, n := range p.Nodes {
+		fmt.Fprintf(&b, "\nHost %s\n", n.SSHAlias)
+		fmt.Fprintf(&b, "  HostName %s\n", HostOnlyAddr(n))
+		fmt.Fprintf(&b, "  User %s\n", p.User)
+		fmt.Fprintf(&b, "  IdentityFile %s\n", quoteConfig(filepath.Join(labDir, "id_ed25519")))
+		b.WriteString("  IdentitiesOnly yes\n")
+		fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", quoteConfig(filepath.Join(labDir, KnownHostsFile)))
+		b.WriteString("  StrictHostKeyChecking yes\n")
+		fmt.Fprintf(&b, "  HostKeyAlias %s\n", n.SSHAlias)
+		b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+	}
+	return b.Bytes()
+}
+
+func quoteConfig(s string) string {
+	if strings.ContainsAny(s, " \t\"") {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return s
+}
+
+// WriteSSHFiles writes the lab's known_hosts and ssh config.
+func WriteSSHFiles(p *network.Plan, d *state.Dir) error {
+	kh, err := KnownHosts(p, keys.Lab{Dir: d.Path, Lab: p.Lab})
+	if err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(d.Join(KnownHostsFile), kh, 0o600); err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(d.Join(SSHConfigFile), SSHConfig(p, d.Path), 0o600)
+}
+
+// PinnedKey returns the node's pinned host key.
+func PinnedKey(k keys.Lab, node string) (ssh.PublicKey, error) {
+	hk, err := k.Host(node)
+	if err != nil {
+		return nil, err
+	}
+	return hk.Public, nil
+}
+
+func includeLine(labConfig string) string {
+	return "Include " + quoteConfig(labConfig)
+}
+
+// InstallInclude adds an Include of the lab's ssh config at the top of the
+// user's ssh config (Include lines must come before any Host block to apply
+// to every host). It is idempotent, keeps a backup of the previous file and
+// leaves the rest of the file as it was.
+func InstallInclude(userConfig, labConfig string) (changed bool, err error) {
+	line := includeLine(labConfig)
+	old, err := os.ReadFile(userConfig)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	for _, l := range strings.Split(string(old), "\n") {
+		if strings.TrimSpace(l) == line {
+			return false, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(userConfig), 0o700); err != nil {
+		return false, err
+	}
+	if old != nil {
+		if err := os.WriteFile(userConfig+".labctl-backup", old, 0o600); err != nil {
+			return false, err
+		}
+	}
+	perm := fs.FileMode(0o600)
+	if fi, err := os.Stat(userConfig); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	updated := append([]byte(line+"\n"), old...)
+	return true, state.WriteFileAtomic(userConfig, updated, perm)
+}
+
+// UninstallInclude removes the Include line InstallInclude added.
+func UninstallInclude(userConfig, labConfig string) (changed bool, err error) {
+	old, err := os.ReadFile(userConfig)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	line := includeLine(labConfig)
+	lines := strings.SplitAfter(string(old), "\n")
+	var out []string
+	for _, l := range lines {
+		if strings.TrimSpace(l) == line {
+			changed = true
+			continue
+		}
+		out = append(out, l)
+	}
+	if !changed {
+		return false, nil
+	}
+	fi, err := os.Stat(userConfig)
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(userConfig+".labctl-backup", old, 0o600); err != nil {
+		return false, err
+	}
+	return true, state.WriteFileAtomic(userConfig, []byte(strings.Join(out, "")), fi.Mode().Perm())
+}
