@@ -265,3 +265,39 @@ func TestRemoteFromURL(t *testing.T) {
 		}
 	}
 }
+
+func TestResolve(t *testing.T) {
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Resolve(ctx, "debian-12", fastDownloader()); err == nil || !strings.Contains(err.Error(), "sudo labctl image build debian-12") {
+		t.Errorf("uncached recipe: %v", err)
+	}
+	if _, err := c.Resolve(ctx, "no-such-image", fastDownloader()); err == nil || !strings.Contains(err.Error(), "not a catalogue name") {
+		t.Errorf("unknown: %v", err)
+	}
+	// A local file is imported once, keyed by its content.
+	src := filepath.Join(t.TempDir(), "my.qcow2")
+	os.WriteFile(src, []byte("a disk image"), 0o644)
+	e1, err := c.Resolve(ctx, src, fastDownloader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := c.Resolve(ctx, src, fastDownloader())
+	if err != nil || e2.Name != e1.Name || e1.Meta["boot"] != "disk" {
+		t.Errorf("second resolve: %+v %v", e2, err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Error("the user's file was moved")
+	}
+	// A URL with its digest is downloaded and verified.
+	data, d := blob(5000)
+	srv := httptest.NewServer(&server{data: data})
+	defer srv.Close()
+	e3, err := c.Resolve(ctx, srv.URL+"/x.qcow2#sha256:"+d.Hex, fastDownloader())
+	if err != nil || e3.Files[0].SHA256 != d.Hex {
+		t.Errorf("url: %+v %v", e3, err)
+	}
+}

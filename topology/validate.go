@@ -77,6 +77,10 @@ func Validate(t *Topology) Problems {
 	if t.Image == "" {
 		v.add("image", "required: a catalogue name (see `labctl image ls`) or a path to a qcow2 file")
 	}
+	v.imageSpec("image", t.Image)
+	for i, n := range t.Nodes {
+		v.imageSpec(fmt.Sprintf("nodes[%d].image", i), n.Image)
+	}
 	if !userRE.MatchString(t.User) {
 		v.add("user", "%q is not a valid Linux user name (lowercase letters, digits, '_' or '-', at most 32)", t.User)
 	} else if t.User == "root" {
@@ -93,6 +97,21 @@ func Validate(t *Topology) Problems {
 	v.outside()
 	return v.problems
 }
+
+// imageSpec checks that an image given as a URL carries its checksum.
+func (v *validator) imageSpec(path, s string) {
+	if !strings.Contains(s, "://") {
+		return
+	}
+	raw, frag, _ := strings.Cut(s, "#")
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "%q is not an http(s) URL", raw)
+	} else if !digestRE.MatchString(frag) {
+		v.add(path, "a downloaded image needs its checksum: write %s#sha256:<64 hex digits> (or #sha512:...)", raw)
+	}
+}
+
+var digestRE = regexp.MustCompile(`^(sha256[:=][0-9a-fA-F]{64}|sha512[:=][0-9a-fA-F]{128})$`)
 
 func (v *validator) libvirt() {
 	l := v.t.Libvirt

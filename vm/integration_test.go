@@ -133,7 +133,14 @@ func TestVMLifecycleForReal(t *testing.T) {
 			Duration time.Duration `json:"duration_ns"`
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines[:len(lines)-1] {
+		var ev struct{ Type, Message string }
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != "event" {
+			t.Errorf("up --output json: not an event line: %q", l)
+		}
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil {
 		t.Fatalf("up --output json: %v\n%s", err, out)
 	}
 	for _, p := range st.Phases {

@@ -112,14 +112,7 @@ func (m *Manager) Up(ctx context.Context) error {
 
 	var img images.Entry
 	if err := m.phase(ctx, "image ready", "", func() (err error) {
-		img, err = m.o.Cache.Get(p.Image)
-		if errors.Is(err, images.ErrNotCached) {
-			hint := "sudo labctl image build " + p.Image
-			if _, ok := images.LookupRemote(p.Image); ok {
-				hint = "labctl image pull " + p.Image
-			}
-			return fmt.Errorf("image %s is not in the image cache: run `%s` first", p.Image, hint)
-		}
+		img, err = m.o.Cache.Resolve(ctx, p.Image, &images.Downloader{})
 		if err == nil && img.Kind != images.KindVMImage {
 			err = fmt.Errorf("image %s is a %s, not a VM image", p.Image, img.Kind)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -102,9 +103,25 @@ func (s *labSession) close() {
 	s.lock.Unlock()
 }
 
-// progress prints per-node progress for a person on a terminal (or with
-// -v), and nothing otherwise.
+// event is one line of `--output json` progress on stdout.
+type event struct {
+	Type    string    `json:"type"` // "event"
+	Time    time.Time `json:"time"`
+	Node    string    `json:"node,omitempty"`
+	Message string    `json:"message"`
+}
+
+// progress reports per-node progress: JSON lines on stdout with --output
+// json; for a person on a terminal (or with -v), lines on stderr;
+// otherwise nothing.
 func (s *labSession) progress(node, msg string) {
+	if s.g.output == "json" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		enc := json.NewEncoder(s.g.stdout)
+		enc.Encode(event{Type: "event", Time: time.Now().UTC(), Node: node, Message: msg})
+		return
+	}
 	if !isTerminal(s.g.stderr) && s.g.verbose == 0 {
 		return
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
@@ -31,7 +33,10 @@ run it again and it carries on. Before creating anything it checks that the
 lab's subnets are free on this host. The image must be in the cache
 ('sudo labctl image build debian-12' or 'labctl image pull ...').
 
-Remove everything again with 'labctl down'.`,
+Remove everything again with 'labctl down'.
+
+With --output json, progress is printed as JSON lines {"type":"event",...}
+and the last line is {"type":"result",...} with the per-phase timings.`,
 		Example: `  sudo labctl up
   sudo labctl up --lab workshop-3 -f lab.yaml`,
 		Args: cobra.NoArgs,
@@ -81,7 +86,10 @@ Remove everything again with 'labctl down'.`,
 				return fmt.Errorf("lab %s: up: %w\n(run 'labctl up' again to carry on, or 'labctl down' to remove what was created)", s.plan.Lab, err)
 			}
 			if g.output == "json" {
-				return g.writeJSON(s.st)
+				return json.NewEncoder(g.stdout).Encode(struct {
+					Type string `json:"type"`
+					state.State
+				}{"result", s.st})
 			}
 			fmt.Fprintf(g.stdout, "lab %s is up (%d nodes) in %s\n", s.plan.Lab, len(s.plan.Nodes), time.Since(start).Round(time.Second))
 			printPhases(g, s.st.Phases)
