@@ -86,6 +86,7 @@ Print it with 'labctl topology default' and start from there.`,
 		newSSHCmd(g),
 		newExecCmd(g),
 		newCpCmd(g),
+		newLabCmd(g),
 	)
 	return root
 }

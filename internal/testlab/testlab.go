@@ -31,9 +31,10 @@ var Tools = []string{"ip", "libvirtd", "virtlogd", "virsh", "tini", "dnsmasq", "
 
 // Env is a running harness.
 type Env struct {
-	NS     string // network namespace name
-	procs  []*exec.Cmd
-	logDir string
+	NS       string // network namespace name
+	procs    []*exec.Cmd
+	logDir   string
+	upstream string
 }
 
 // Socket is the libvirt socket (the daemon's default path).
@@ -119,6 +120,9 @@ func (e *Env) Stop() {
 		}
 	}
 	run("ip", "netns", "delete", e.NS)
+	if e.upstream != "" {
+		run("ip", "netns", "delete", e.upstream)
+	}
 }
 
 // nsPids lists processes in the namespace.
@@ -230,4 +234,36 @@ func Leftovers(lab, pool string) ([]string, error) {
 		}
 	}
 	return left, nil
+}
+
+// Upstream is the "outside" the labs ping: a host in a namespace of its own,
+// behind a veth link from the harness's namespace, with an address from
+// TEST-NET-3 (203.0.113.0/24) that exists nowhere but here. The NAT
+// network's masquerading carries the nodes' traffic to it.
+const (
+	UpstreamAddr    = "203.0.113.10"
+	upstreamGateway = "203.0.113.1"
+)
+
+// AddUpstream creates the upstream host. Stop removes it.
+func (e *Env) AddUpstream() error {
+	up := e.NS + "-up"
+	cmds := [][]string{
+		{"ip", "netns", "add", up},
+		{"ip", "-n", up, "link", "set", "lo", "up"},
+		{"ip", "-n", e.NS, "link", "add", "lcup0", "type", "veth", "peer", "name", "lcup1", "netns", up},
+		{"ip", "-n", e.NS, "addr", "add", upstreamGateway + "/24", "dev", "lcup0"},
+		{"ip", "-n", e.NS, "link", "set", "lcup0", "up"},
+		{"ip", "-n", up, "addr", "add", UpstreamAddr + "/24", "dev", "lcup1"},
+		{"ip", "-n", up, "link", "set", "lcup1", "up"},
+		{"ip", "-n", up, "route", "add", "default", "via", upstreamGateway},
+		{"ip", "netns", "exec", e.NS, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
+	}
+	for _, c := range cmds {
+		if err := run(c[0], c[1:]...); err != nil {
+			return err
+		}
+	}
+	e.upstream = up
+	return nil
 }

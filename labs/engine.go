@@ -1,0 +1,333 @@
+// Package labs runs the network-mode labs: each lab is a list of setup
+// steps and checks that reads like the tutorial, and one engine runs them,
+// records evidence for every check (where it ran, the command, what it
+// printed) and always tears down what the lab created, leaving the nodes as
+// it found them.
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	lnet "github.com/labctl/labctl/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// DockerAPI is the part of the Docker API the labs use; the real client
+// implements it, tests use a fake.
+type DockerAPI interface {
+	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error)
+	ContainerStart(ctx context.Context, id string, options container.StartOptions) error
+	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+	ContainerLogs(ctx context.Context, id string, options container.LogsOptions) (io.ReadCloser, error)
+	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
+	NetworkRemove(ctx context.Context, id string) error
+	NetworkInspect(ctx context.Context, id string, options network.InspectOptions) (network.Inspect, error)
+	NetworkList(ctx context.Context, options network.ListOptions) ([]network.Summary, error)
+	NetworkConnect(ctx context.Context, networkID, containerID string, config *network.EndpointSettings) error
+	NetworkDisconnect(ctx context.Context, networkID, containerID string, force bool) error
+}
+
+// Output is what a command printed and how it ended.
+type Output struct {
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr,omitempty"`
+	Exit   int    `json:"exit"`
+}
+
+// Node is one lab node: a shell on the node itself (SSH) and its Docker API.
+type Node interface {
+	Name() string
+	// Sh runs cmd with sh on the node as the lab user (sudo where needed).
+	// A non-zero exit is reported in Output.Exit, not as an error.
+	Sh(ctx context.Context, cmd string) (Output, error)
+	Docker() DockerAPI
+}
+
+// Host is the machine labctl runs on, as the labs see it: it fetches URLs
+// (nginx published on a node) and can add a route (ipvlan L3).
+type Host interface {
+	HTTPGet(ctx context.Context, url string) (Output, error)
+	Sh(ctx context.Context, cmd string) (Output, error)
+}
+
+// Env is what a lab runs against.
+type Env struct {
+	Plan  *lnet.Plan
+	Nodes map[string]Node
+	Host  Host
+}
+
+// Lab is one lab: what it shows, how it is set up, what is checked.
+type Lab struct {
+	Name     string
+	Title    string
+	Explain  string   // what it shows, in plain words
+	Tutorial []string // the tutorial's commands
+	LookFor  []string // what to look for
+	MinNodes int
+	// Steps set the lab up, in order; they register what they create so
+	// that teardown removes it.
+	Steps []Step
+	// Checks run after the steps, in order.
+	Checks []Check
+}
+
+// Step is one setup step.
+type Step struct {
+	Title string
+	Do    func(ctx context.Context, r *Run) error
+}
+
+// Expectations of a check.
+const (
+	ExpectSuccess = "succeeds"
+	ExpectFailure = "fails"
+)
+
+// Check is one claim the lab proves. Do runs the probe and returns the
+// evidence and whether the probe succeeded (a ping answered, a page came
+// back, a value matched); the check passes when that equals Expect.
+type Check struct {
+	Name   string
+	Expect string // ExpectSuccess or ExpectFailure
+	Do     func(ctx context.Context, r *Run) (ok bool, ev []Evidence, err error)
+}
+
+// Evidence is one command a check ran and what it printed.
+type Evidence struct {
+	Node    string `json:"node"`           // node name, or "host"
+	Where   string `json:"where"`          // "node", "host" or "container NAME"
+	Command string `json:"command"`        //
+	Output  string `json:"output"`         // stdout and stderr, trimmed
+	Exit    int    `json:"exit"`           //
+	Note    string `json:"note,omitempty"` // what it shows
+}
+
+// Result is one check's outcome.
+type Result struct {
+	Lab      string        `json:"lab"`
+	Check    string        `json:"check"`
+	Expect   string        `json:"expect"`
+	Passed   bool          `json:"passed"`
+	Error    string        `json:"error,omitempty"`
+	Evidence []Evidence    `json:"evidence"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Report is the outcome of running one lab.
+type Report struct {
+	Lab        string        `json:"lab"`
+	Title      string        `json:"title"`
+	Passed     bool          `json:"passed"`
+	SetupError string        `json:"setup_error,omitempty"`
+	Teardown   string        `json:"teardown_error,omitempty"`
+	Checks     []Result      `json:"checks"`
+	Duration   time.Duration `json:"duration_ns"`
+	started    time.Time
+}
+
+// Start is when the lab started.
+func (r Report) Start() time.Time { return r.started }
+
+// Err summarises a failed lab as an error (nil when it passed).
+func (r Report) Err() error {
+	if r.Passed {
+		return nil
+	}
+	p, f := Totals([]Report{r})
+	return fmt.Errorf("%d passed, %d failed", p, f)
+}
+
+// Run is one execution of a lab: it carries the environment and the undo
+// list that teardown works through.
+type Run struct {
+	Env  *Env
+	Lab  *Lab
+	mu   sync.Mutex
+	undo []undo
+	vars map[string]string
+	Log  func(msg string)
+
+	routerUndo []func(context.Context) error // macvlan-8021q's router
+}
+
+type undo struct {
+	what string
+	fn   func(ctx context.Context) error
+}
+
+// Label marks every container and network a lab creates, so that leftovers
+// of an interrupted run are found and removed before the next one.
+const Label = "dev.labctl.lab"
+
+// OnUndo registers an undo action; teardown runs them last first.
+func (r *Run) OnUndo(what string, fn func(ctx context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.undo = append(r.undo, undo{what, fn})
+}
+
+// Set and Get keep values between steps and checks (e.g. an address).
+func (r *Run) Set(k, v string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.vars[k] = v
+}
+
+// Get returns a value set by an earlier step.
+func (r *Run) Get(k string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.vars[k]
+}
+
+// Node returns the node called name; it panics on a lab bug (a lab naming
+// a node that MinNodes did not guarantee).
+func (r *Run) Node(name string) Node {
+	n, ok := r.Env.Nodes[name]
+	if !ok {
+		panic("lab uses node " + name + " that the lab does not have")
+	}
+	return n
+}
+
+// NodeName returns the i-th node's name (0-based), in plan order.
+func (r *Run) NodeName(i int) string { return r.Env.Plan.Nodes[i].Name }
+
+// Options for running labs.
+type Options struct {
+	Keep     bool // skip teardown (to look around); the next run cleans up
+	Progress func(lab, msg string)
+	Teardown time.Duration // how long teardown may take (default 2 minutes)
+}
+
+// ErrNotEnoughNodes is returned for a lab that needs more nodes.
+var ErrNotEnoughNodes = errors.New("not enough nodes")
+
+// RunLab sets the lab up, runs its checks and tears it down. Teardown runs
+// whatever happened before, also after a cancelled context (with a fresh,
+// bounded one), unless o.Keep.
+func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
+	if o.Progress == nil {
+		o.Progress = func(string, string) {}
+	}
+	if o.Teardown <= 0 {
+		o.Teardown = 2 * time.Minute
+	}
+	start := time.Now()
+	rep := Report{Lab: lab.Name, Title: lab.Title, started: start}
+	if len(env.Plan.Nodes) < lab.MinNodes {
+		rep.SetupError = fmt.Sprintf("%v: lab %s needs %d nodes, the topology has %d", ErrNotEnoughNodes, lab.Name, lab.MinNodes, len(env.Plan.Nodes))
+		rep.Duration = time.Since(start)
+		return rep
+	}
+	r := &Run{Env: env, Lab: lab, vars: map[string]string{}, Log: func(m string) { o.Progress(lab.Name, m) }}
+	if err := Clean(ctx, env, lab.Name); err != nil {
+		rep.SetupError = "removing leftovers of an earlier run: " + err.Error()
+		rep.Duration = time.Since(start)
+		return rep
+	}
+	defer func() {
+		if o.Keep {
+			o.Progress(lab.Name, "kept (--keep): 'labctl lab run' removes it next time")
+			return
+		}
+		tctx, cancel := context.WithTimeout(context.Background(), o.Teardown)
+		defer cancel()
+		if err := r.teardown(tctx); err != nil {
+			rep.Teardown = err.Error()
+			rep.Passed = false
+		}
+		rep.Duration = time.Since(start)
+	}()
+	for _, s := range lab.Steps {
+		o.Progress(lab.Name, s.Title)
+		if err := s.Do(ctx, r); err != nil {
+			rep.SetupError = fmt.Sprintf("%s: %v", s.Title, err)
+			return rep
+		}
+	}
+	rep.Passed = true
+	for _, c := range lab.Checks {
+		if ctx.Err() != nil {
+			rep.Passed = false
+			rep.SetupError = "interrupted: " + ctx.Err().Error()
+			break
+		}
+		cs := time.Now()
+		ok, ev, err := c.Do(ctx, r)
+		res := Result{Lab: lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(cs)}
+		switch {
+		case err != nil:
+			res.Error = err.Error()
+		case c.Expect == ExpectFailure:
+			res.Passed = !ok
+		default:
+			res.Passed = ok
+		}
+		if !res.Passed {
+			rep.Passed = false
+		}
+		o.Progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
+		rep.Checks = append(rep.Checks, res)
+	}
+	return rep
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// teardown runs the undo list last first; every action is tried.
+func (r *Run) teardown(ctx context.Context) error {
+	r.mu.Lock()
+	undo := r.undo
+	r.undo = nil
+	r.mu.Unlock()
+	var errs []string
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i].fn(ctx); err != nil {
+			errs = append(errs, undo[i].what+": "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Clean removes every container and network labelled for the lab on every
+// node (leftovers of an interrupted or --keep run). lab "" means all labs.
+func Clean(ctx context.Context, env *Env, lab string) error {
+	var errs []string
+	for _, pn := range env.Plan.Nodes {
+		n := env.Nodes[pn.Name]
+		if n == nil {
+			continue
+		}
+		if err := cleanNode(ctx, n, lab); err != nil {
+			errs = append(errs, pn.Name+": "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}

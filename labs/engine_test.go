@@ -1,0 +1,377 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// fakeDocker keeps containers and networks in memory; exec answers with
+// the exec hook.
+type fakeDocker struct {
+	mu         sync.Mutex
+	containers map[string]map[string]string // name -> labels
+	networks   map[string]map[string]string
+	exec       func(ctr string, argv []string) Output
+	execs      map[string]Output
+	n          int
+}
+
+func newFakeDocker() *fakeDocker {
+	return &fakeDocker{containers: map[string]map[string]string{}, networks: map[string]map[string]string{}, execs: map[string]Output{}}
+}
+
+func (f *fakeDocker) ContainerCreate(ctx context.Context, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, p *ocispec.Platform, name string) (container.CreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.containers[name]; ok {
+		return container.CreateResponse{}, fmt.Errorf("conflict: %s exists", name)
+	}
+	f.containers[name] = cfg.Labels
+	return container.CreateResponse{ID: name}, nil
+}
+func (f *fakeDocker) ContainerStart(ctx context.Context, id string, o container.StartOptions) error {
+	return nil
+}
+func (f *fakeDocker) ContainerRemove(ctx context.Context, id string, o container.RemoveOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.containers[id]; !ok {
+		return cerrdefs.ErrNotFound.WithMessage("no such container " + id)
+	}
+	delete(f.containers, id)
+	return nil
+}
+func (f *fakeDocker) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	return container.InspectResponse{}, errors.New("not used")
+}
+func (f *fakeDocker) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Summary
+	for name, labels := range f.containers {
+		if _, ok := labels[Label]; ok {
+			out = append(out, container.Summary{ID: name, Labels: labels})
+		}
+	}
+	return out, nil
+}
+func (f *fakeDocker) ContainerExecCreate(ctx context.Context, id string, o container.ExecOptions) (container.ExecCreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	eid := fmt.Sprint(f.n)
+	out := Output{}
+	if f.exec != nil {
+		out = f.exec(id, o.Cmd)
+	}
+	f.execs[eid] = out
+	return container.ExecCreateResponse{ID: eid}, nil
+}
+func (f *fakeDocker) ContainerExecAttach(ctx context.Context, id string, c container.ExecAttachOptions) (types.HijackedResponse, error) {
+	f.mu.Lock()
+	out := f.execs[id]
+	f.mu.Unlock()
+	// Multiplexed stream: stdout frame, then stderr frame.
+	var b bytes.Buffer
+	frame := func(stream byte, s string) {
+		if s == "" {
+			return
+		}
+		h := []byte{stream, 0, 0, 0, 0, 0, 0, 0}
+		n := len(s)
+		h[4], h[5], h[6], h[7] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		b.Write(h)
+		b.WriteString(s)
+	}
+	frame(1, out.Stdout)
+	frame(2, out.Stderr)
+	c1, c2 := net.Pipe()
+	go func() { io.Copy(c2, &b); c2.Close() }()
+	return types.NewHijackedResponse(c1, ""), nil
+}
+func (f *fakeDocker) ContainerExecInspect(ctx context.Context, id string) (container.ExecInspect, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return container.ExecInspect{ExitCode: f.execs[id].Exit}, nil
+}
+func (f *fakeDocker) ContainerLogs(ctx context.Context, id string, o container.LogsOptions) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("")), nil
+}
+func (f *fakeDocker) NetworkCreate(ctx context.Context, name string, o network.CreateOptions) (network.CreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.networks[name] = o.Labels
+	return network.CreateResponse{ID: name}, nil
+}
+func (f *fakeDocker) NetworkRemove(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.networks[id]; !ok {
+		return cerrdefs.ErrNotFound.WithMessage("no such network")
+	}
+	delete(f.networks, id)
+	return nil
+}
+func (f *fakeDocker) NetworkInspect(ctx context.Context, id string, o network.InspectOptions) (network.Inspect, error) {
+	return network.Inspect{}, errors.New("not used")
+}
+func (f *fakeDocker) NetworkList(ctx context.Context, o network.ListOptions) ([]network.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []network.Summary
+	for name, labels := range f.networks {
+		if _, ok := labels[Label]; ok {
+			out = append(out, network.Summary{ID: name, Name: name, Labels: labels})
+		}
+	}
+	return out, nil
+}
+func (f *fakeDocker) NetworkConnect(ctx context.Context, n, c string, cfg *network.EndpointSettings) error {
+	return nil
+}
+func (f *fakeDocker) NetworkDisconnect(ctx context.Context, n, c string, force bool) error {
+	return nil
+}
+
+type fakeNode struct {
+	name string
+	d    *fakeDocker
+	mu   sync.Mutex
+	sh   []string
+}
+
+func (n *fakeNode) Name() string      { return n.name }
+func (n *fakeNode) Docker() DockerAPI { return n.d }
+func (n *fakeNode) Sh(ctx context.Context, cmd string) (Output, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sh = append(n.sh, cmd)
+	if strings.Contains(cmd, "exit 7") {
+		return Output{Exit: 7, Stderr: "boom"}, nil
+	}
+	return Output{Stdout: "ok\n"}, nil
+}
+
+func fakeEnv(t *testing.T) (*Env, *fakeNode) {
+	tp, err := topology.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lnet.New("t", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1 := &fakeNode{name: "node1", d: newFakeDocker()}
+	env := &Env{Plan: p, Nodes: map[string]Node{"node1": n1, "node2": &fakeNode{name: "node2", d: newFakeDocker()}, "node3": &fakeNode{name: "node3", d: newFakeDocker()}}}
+	return env, n1
+}
+
+// pingLab: one container, one network, one node change; a ping that
+// answers (expected), one that does not (expected).
+func pingLab(failStep bool) *Lab {
+	steps := []Step{
+		{"net and container", func(ctx context.Context, r *Run) error {
+			if _, err := r.CreateNetwork(ctx, "node1", NetworkSpec{Name: "n1"}); err != nil {
+				return err
+			}
+			_, err := r.RunContainer(ctx, "node1", ContainerSpec{Name: "milk", Image: "busybox", Network: "n1"})
+			return err
+		}},
+		{"node change", func(ctx context.Context, r *Run) error {
+			return r.NodeSh(ctx, "node1", "sudo ip link add dummy0 type dummy", "sudo ip link del dummy0")
+		}},
+	}
+	if failStep {
+		steps = append(steps, Step{"broken", func(ctx context.Context, r *Run) error {
+			return r.NodeSh(ctx, "node1", "exit 7", "")
+		}})
+	}
+	return &Lab{Name: "t", Title: "test", MinNodes: 1, Steps: steps, Checks: []Check{
+		{"milk reaches 10.0.0.1", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+			return one(r.Ping(ctx, "node1", "milk", "10.0.0.1"))
+		}},
+		{"milk cannot reach 10.0.0.2", ExpectFailure, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+			return one(r.Ping(ctx, "node1", "milk", "10.0.0.2"))
+		}},
+	}}
+}
+
+// pingAnswers makes pings to 10.0.0.1 answer and everything else not.
+func pingAnswers(ctr string, argv []string) Output {
+	if argv[len(argv)-1] == "10.0.0.1" {
+		return Output{Stdout: "2 packets transmitted, 2 packets received\n"}
+	}
+	return Output{Stdout: "2 packets transmitted, 0 packets received\n", Exit: 1}
+}
+
+func assertClean(t *testing.T, n *fakeNode) {
+	t.Helper()
+	if len(n.d.containers) != 0 || len(n.d.networks) != 0 {
+		t.Errorf("left behind: containers %v, networks %v", n.d.containers, n.d.networks)
+	}
+	var added, removed bool
+	for _, c := range n.sh {
+		added = added || strings.Contains(c, "link add dummy0")
+		removed = removed || strings.Contains(c, "link del dummy0")
+	}
+	if added && !removed {
+		t.Errorf("node change not undone: %v", n.sh)
+	}
+}
+
+func TestLabPassesAndCleansUp(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	rep := RunLab(context.Background(), env, pingLab(false), Options{})
+	if !rep.Passed || len(rep.Checks) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, c := range rep.Checks {
+		if len(c.Evidence) != 1 || c.Evidence[0].Command != "ping -c 2 -W 2 "+lastField(c.Check) || c.Evidence[0].Where != "container milk" {
+			t.Errorf("evidence of %q: %+v", c.Check, c.Evidence)
+		}
+	}
+	if !strings.Contains(rep.Checks[1].Evidence[0].Output, "0 packets received") {
+		t.Errorf("evidence output: %q", rep.Checks[1].Evidence[0].Output)
+	}
+	assertClean(t, n1)
+}
+
+func TestWrongExpectationFailsTheRun(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = func(ctr string, argv []string) Output { return Output{Stdout: "answered"} } // everything answers
+	rep := RunLab(context.Background(), env, pingLab(false), Options{})
+	if rep.Passed || !rep.Checks[0].Passed || rep.Checks[1].Passed {
+		t.Fatalf("an expected failure that got through must fail: %+v", rep.Checks)
+	}
+	var b bytes.Buffer
+	WriteText(&b, []Report{rep})
+	out := b.String()
+	if !strings.Contains(out, "FAILED: milk cannot reach 10.0.0.2 (expected: fails)") || !strings.HasSuffix(out, "1 passed, 1 failed\n") {
+		t.Errorf("text report:\n%s", out)
+	}
+	assertClean(t, n1)
+}
+
+func TestSetupFailureStillTearsDown(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	rep := RunLab(context.Background(), env, pingLab(true), Options{})
+	if rep.Passed || !strings.Contains(rep.SetupError, "broken") || !strings.Contains(rep.SetupError, "boom") || len(rep.Checks) != 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	assertClean(t, n1)
+	if p, f := Totals([]Report{rep}); p != 0 || f != 1 {
+		t.Errorf("totals %d/%d: a failed setup must count as a failure", p, f)
+	}
+}
+
+func TestCancelStillTearsDown(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n1.d.exec = func(ctr string, argv []string) Output { cancel(); return Output{Exit: 1} }
+	rep := RunLab(ctx, env, pingLab(false), Options{})
+	if rep.Passed {
+		t.Fatal("a cancelled lab passed")
+	}
+	assertClean(t, n1)
+}
+
+func TestLeftoversOfAnEarlierRunAreRemovedFirst(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	n1.d.containers["milk"] = map[string]string{Label: "t"}
+	n1.d.networks["n1"] = map[string]string{Label: "t"}
+	n1.d.containers["users-own"] = map[string]string{}
+	rep := RunLab(context.Background(), env, pingLab(false), Options{})
+	if !rep.Passed {
+		t.Fatalf("%+v", rep)
+	}
+	if _, ok := n1.d.containers["users-own"]; !ok {
+		t.Error("a container labctl did not create was removed")
+	}
+}
+
+func TestKeepSkipsTeardown(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	RunLab(context.Background(), env, pingLab(false), Options{Keep: true})
+	if len(n1.d.containers) != 1 {
+		t.Errorf("--keep removed the lab: %v", n1.d.containers)
+	}
+}
+
+func TestJUnit(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = func(ctr string, argv []string) Output { return Output{Stdout: "answered"} }
+	rep := RunLab(context.Background(), env, pingLab(false), Options{})
+	var b bytes.Buffer
+	if err := WriteJUnit(&b, []Report{rep}); err != nil {
+		t.Fatal(err)
+	}
+	x := b.String()
+	for _, want := range []string{`<testsuites tests="2" failures="1">`, `<testsuite name="labctl.t" tests="2" failures="1"`, `<failure message="expected: fails">`, "ping -c 2 -W 2 10.0.0.2"} {
+		if !strings.Contains(x, want) {
+			t.Errorf("JUnit lacks %s:\n%s", want, x)
+		}
+	}
+}
+
+func TestCatalogue(t *testing.T) {
+	want := []string{"bridge", "user-bridge", "host", "macvlan", "macvlan-8021q", "ipvlan-l2", "ipvlan-l3", "none"}
+	got := All()
+	if len(got) != len(want) {
+		t.Fatalf("%d labs", len(got))
+	}
+	for i, l := range got {
+		if l.Name != want[i] || l.Title == "" || l.Explain == "" || len(l.Tutorial) == 0 || len(l.Checks) == 0 || l.MinNodes < 1 {
+			t.Errorf("lab %d: %+v", i, l)
+		}
+		hasFailure := false
+		for _, c := range l.Checks {
+			if c.Expect != ExpectSuccess && c.Expect != ExpectFailure {
+				t.Errorf("%s: %q: expectation %q", l.Name, c.Name, c.Expect)
+			}
+			hasFailure = hasFailure || c.Expect == ExpectFailure
+		}
+		_ = hasFailure
+	}
+	if _, ok := Lookup("macvlan"); !ok {
+		t.Error("Lookup")
+	}
+	// A lab that needs more nodes than the topology has says so.
+	env, _ := fakeEnv(t)
+	env.Plan.Nodes = env.Plan.Nodes[:1]
+	l, _ := Lookup("macvlan")
+	rep := RunLab(context.Background(), env, l, Options{})
+	if !strings.Contains(rep.SetupError, "needs 2 nodes") {
+		t.Errorf("%+v", rep)
+	}
+}
+
+func TestNeighMAC(t *testing.T) {
+	out := "192.168.241.11 lladdr 52:06:47:32:b3:2f REACHABLE\n192.168.241.92 lladdr 52:06:47:32:B3:2F STALE\n192.168.241.2 FAILED\n"
+	if neighMAC(out, "192.168.241.92") != "52:06:47:32:b3:2f" || neighMAC(out, "192.168.241.2") != "" {
+		t.Error("neighMAC")
+	}
+}
+
+func lastField(s string) string {
+	f := strings.Fields(s)
+	return f[len(f)-1]
+}

@@ -1,0 +1,117 @@
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/labctl/labctl/keys"
+	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
+)
+
+// sshNode is a lab node reached over the lab's pinned SSH connection, with
+// the Docker API tunnelled through it.
+type sshNode struct {
+	name string
+	c    *provision.Client
+	d    *client.Client
+}
+
+func (n *sshNode) Name() string      { return n.name }
+func (n *sshNode) Docker() DockerAPI { return n.d }
+
+func (n *sshNode) Sh(ctx context.Context, cmd string) (Output, error) {
+	var out, errb strings.Builder
+	err := n.c.Stream(ctx, cmd, nil, &out, &errb)
+	o := Output{Stdout: out.String(), Stderr: errb.String()}
+	var ee *provision.ExitError
+	if errors.As(err, &ee) {
+		o.Exit = ee.Status
+		return o, nil
+	}
+	return o, err
+}
+
+// LocalHost is the machine labctl runs on. Dial reaches the nodes (the
+// test harness passes its namespace's dialer); commands run with sh, and
+// with Wrap (e.g. `ip netns exec NS`) prepended when set.
+type LocalHost struct {
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Wrap []string
+}
+
+// HTTPGet fetches url with a 10 s limit.
+func (h LocalHost) HTTPGet(ctx context.Context, url string) (Output, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	if h.Dial != nil {
+		tr.DialContext = h.Dial
+	}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Output{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Output{}, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	o := Output{Stdout: fmt.Sprintf("HTTP %d\n%s", resp.StatusCode, body)}
+	if resp.StatusCode != http.StatusOK {
+		o.Exit = 1
+	}
+	return o, nil
+}
+
+// Sh runs cmd on this machine.
+func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
+	argv := append(append([]string{}, h.Wrap...), "sh", "-c", cmd)
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	o := Output{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		o.Exit = ee.ExitCode()
+		return o, nil
+	}
+	return o, err
+}
+
+// Connect opens SSH and Docker API connections to every node of the plan.
+// Close the returned Env's connections with the returned function.
+func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*Env, func(), error) {
+	env := &Env{Plan: p, Nodes: map[string]Node{}, Host: host}
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, pn := range p.Nodes {
+		c, err := provision.Connect(ctx, p, k, pn, host.Dial)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		d, err := provision.DockerClient(c)
+		if err != nil {
+			c.Close()
+			closeAll()
+			return nil, nil, err
+		}
+		closers = append(closers, func() { d.Close(); c.Close() })
+		env.Nodes[pn.Name] = &sshNode{name: pn.Name, c: c, d: d}
+	}
+	return env, closeAll, nil
+}
