@@ -378,6 +378,13 @@ them out.`,
 				if err := r.NodeSh(ctx, n, "sudo iptables -t nat -A "+rule, "sudo iptables -t nat -D "+rule); err != nil {
 					return false, nil, err
 				}
+				// Docker's FORWARD policy is DROP; let the subnet's traffic pass.
+				for _, dir := range []string{"-s", "-d"} {
+					fw := "DOCKER-USER " + dir + " " + sub + " -j ACCEPT"
+					if err := r.NodeSh(ctx, n, "sudo iptables -I "+fw, "sudo iptables -D "+fw); err != nil {
+						return false, nil, err
+					}
+				}
 				ok, ev, err := r.Ping(ctx, n, "milks", r.Env.Plan.Outside.Address)
 				return ok, []Evidence{{Node: n, Where: "node", Command: "sudo iptables -t nat -A " + rule}, ev}, err
 			}},

@@ -176,3 +176,24 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %d %s", code, out)
 	}
 }
+
+func TestLabListAndExplain(t *testing.T) {
+	out, _, code := run(t, "lab", "ls", "-o", "json")
+	var rows []struct {
+		Name   string
+		Checks int
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 8 {
+		t.Fatalf("lab ls: %d %s", code, out)
+	}
+	out, _, code = run(t, "lab", "explain", "macvlan")
+	if code != 0 || !strings.Contains(out, "-o parent=ens33 subway") || !strings.Contains(out, "cannot reach its own macvlan containers") {
+		t.Errorf("explain: %d\n%s", code, out)
+	}
+	if _, stderr, code := run(t, "lab", "explain", "nope"); code != 2 || !strings.Contains(stderr, `no lab "nope"`) {
+		t.Errorf("unknown lab: %d %s", code, stderr)
+	}
+	if _, stderr, code := run(t, "lab", "run", "nope"); code != 2 || !strings.Contains(stderr, `no lab "nope"`) {
+		t.Errorf("run unknown lab: %d %s", code, stderr)
+	}
+}

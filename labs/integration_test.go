@@ -1,0 +1,191 @@
+package labs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/labs"
+	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+)
+
+const itLab = "itest-labs"
+
+// The labs run on two nodes (no single-host lab needs more) with the
+// harness's upstream host as "outside".
+const topo = `nodes:
+  - name: node1
+  - name: node2
+outside:
+  address: ` + testlab.UpstreamAddr + `
+`
+
+// TestLabsForReal runs every single-host lab on real VMs: every check must
+// pass with evidence, the nodes must be left as they were, running a lab
+// again gives the same result, and a deliberately wrong expectation makes
+// the run fail.
+func TestLabsForReal(t *testing.T) {
+	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	cache, err := images.OpenCache(testenv.CacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"} {
+		r, _ := images.LookupRecipe(n)
+		if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := t.TempDir()
+	env, err := testlab.Start(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+	if err := env.AddUpstream(); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(work, "labctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	file := filepath.Join(work, "lab.yaml")
+	os.WriteFile(file, []byte(topo), 0o644)
+	stateHome := filepath.Join(work, "state")
+	labctl := func(args ...string) (string, error) {
+		all := append([]string{"env", "XDG_STATE_HOME=" + stateHome, "LABCTL_CACHE_DIR=" + cache.Dir, bin, "--lab", itLab, "-f", file}, args...)
+		cmd := env.Command(ctx, all[0], all[1:]...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		t.Logf("labctl %s:\n%s", strings.Join(args, " "), lastLines(errb.String(), 40))
+		return out.String(), err
+	}
+	if _, err := labctl("down"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		labctl("down")
+		if left, _ := testlab.Leftovers(itLab, "labctl"); len(left) > 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	}()
+	start := time.Now()
+	if _, err := labctl("up", "-v"); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Logf("TIMING up (2 nodes, provisioned): %s", time.Since(start).Round(time.Second))
+
+	// Every lab, through the CLI, with JSON and JUnit.
+	junit := filepath.Join(work, "results.xml")
+	start = time.Now()
+	out, runErr := labctl("lab", "run", "all", "--output", "json", "--junit", junit)
+	t.Logf("TIMING lab run all: %s", time.Since(start).Round(time.Second))
+	var res struct {
+		Labs           []labs.Report
+		Passed, Failed int
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("lab run --output json: %v\n%s", err, out)
+	}
+	var text bytes.Buffer
+	labs.WriteText(&text, res.Labs)
+	t.Logf("results:\n%s", text.String())
+	if runErr != nil || res.Failed != 0 || len(res.Labs) != len(labs.All()) {
+		t.Errorf("lab run all: err=%v, %d passed, %d failed, %d labs", runErr, res.Passed, res.Failed, len(res.Labs))
+	}
+	for _, r := range res.Labs {
+		for _, c := range r.Checks {
+			if len(c.Evidence) == 0 || c.Evidence[0].Command == "" {
+				t.Errorf("%s: %q has no evidence", r.Lab, c.Check)
+			}
+		}
+	}
+	if x, err := os.ReadFile(junit); err != nil || !bytes.Contains(x, []byte(`<testsuites tests="`)) {
+		t.Errorf("JUnit file: %v", err)
+	}
+
+	// The nodes are as the labs found them.
+	tp, err := topology.Parse(file, []byte(topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	plan, err := lnet.New(itLab, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys.Lab{Dir: filepath.Join(stateHome, "labctl", "labs", itLab), Lab: itLab}
+	host := labs.LocalHost{Dial: env.Dial, Wrap: []string{"ip", "netns", "exec", env.NS}}
+	lenv, closeEnv, err := labs.Connect(ctx, plan, k, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeEnv()
+	for name, n := range lenv.Nodes {
+		cs, err := n.Docker().ContainerList(ctx, container.ListOptions{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 0 {
+			t.Errorf("%s: %d containers left", name, len(cs))
+		}
+		ns, err := n.Docker().NetworkList(ctx, network.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nw := range ns {
+			if nw.Name != "bridge" && nw.Name != "host" && nw.Name != "none" {
+				t.Errorf("%s: network %s left", name, nw.Name)
+			}
+		}
+		o, _ := n.Sh(ctx, "ip -4 -o addr show dev ens33.20; ip -4 -o addr show dev ens33.30; sudo iptables -S DOCKER-USER; sudo iptables -t nat -S POSTROUTING | grep MASQUERADE | grep -v docker0 || true")
+		if strings.Contains(o.Stdout, "inet ") || strings.Contains(o.Stdout, "-j ACCEPT") || strings.Contains(o.Stdout, "192.168.94") {
+			t.Errorf("%s: lab changes left on the node:\n%s", name, o.Stdout)
+		}
+	}
+	if o, _ := host.Sh(ctx, "ip route show 192.168.94.0/24"); strings.TrimSpace(o.Stdout) != "" {
+		t.Errorf("host route left: %s", o.Stdout)
+	}
+
+	// The same lab twice gives the same result.
+	if _, err := labctl("lab", "run", "bridge"); err != nil {
+		t.Errorf("bridge a second time: %v", err)
+	}
+
+	// A wrong expectation fails the run: the none lab with "milk cannot
+	// reach outside" turned into "milk reaches outside".
+	l, _ := labs.Lookup("none")
+	for i := range l.Checks {
+		if l.Checks[i].Expect == labs.ExpectFailure {
+			l.Checks[i].Expect = labs.ExpectSuccess
+		}
+	}
+	rep := labs.RunLab(ctx, lenv, l, labs.Options{})
+	if rep.Passed {
+		t.Errorf("a wrong expectation passed: %+v", rep)
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
