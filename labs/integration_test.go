@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
@@ -41,16 +39,7 @@ func TestLabsForReal(t *testing.T) {
 	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	cache, err := images.OpenCache(testenv.CacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"} {
-		r, _ := images.LookupRecipe(n)
-		if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cache := testlab.Images(t, ctx, "debian-12", "docker.io-debian-12", "busybox", "nginx")
 	work := t.TempDir()
 	env, err := testlab.Start(work)
 	if err != nil {
@@ -60,21 +49,12 @@ func TestLabsForReal(t *testing.T) {
 	if err := env.AddUpstream(); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(work, "labctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	file := filepath.Join(work, "lab.yaml")
 	os.WriteFile(file, []byte(topo), 0o644)
-	stateHome := filepath.Join(work, "state")
+	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, file)
 	labctl := func(args ...string) (string, error) {
-		all := append([]string{"env", "XDG_STATE_HOME=" + stateHome, "LABCTL_CACHE_DIR=" + cache.Dir, bin, "--lab", itLab, "-f", file}, args...)
-		cmd := env.Command(ctx, all[0], all[1:]...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		t.Logf("labctl %s:\n%s", strings.Join(args, " "), lastLines(errb.String(), 40))
-		return out.String(), err
+		out, _, err := c.Run(ctx, args...)
+		return out, err
 	}
 	if _, err := labctl("down"); err != nil {
 		t.Fatal(err)
@@ -130,7 +110,7 @@ func TestLabsForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := keys.Lab{Dir: filepath.Join(stateHome, "labctl", "labs", itLab), Lab: itLab}
+	k := keys.Lab{Dir: c.LabDir(), Lab: itLab}
 	host := labs.LocalHost{Dial: env.Dial, Wrap: []string{"ip", "netns", "exec", env.NS}}
 	lenv, closeEnv, err := labs.Connect(ctx, plan, k, host)
 	if err != nil {
@@ -180,12 +160,4 @@ func TestLabsForReal(t *testing.T) {
 	if rep.Passed {
 		t.Errorf("a wrong expectation passed: %+v", rep)
 	}
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
-	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
@@ -33,38 +31,18 @@ func TestProvisionForReal(t *testing.T) {
 	testenv.Integration(t, append(testlab.Tools, "mmdebstrap", "ssh")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	cache, err := images.OpenCache(testenv.CacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"} {
-		r, _ := images.LookupRecipe(n)
-		if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cache := testlab.Images(t, ctx, "debian-12", "docker.io-debian-12", "busybox", "nginx")
 	work := t.TempDir()
 	env, err := testlab.Start(work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env.Stop()
-	bin := filepath.Join(work, "labctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	stateHome := filepath.Join(work, "state")
+	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, "")
 	home := filepath.Join(work, "home")
 	os.MkdirAll(home, 0o700)
-	labctl := func(args ...string) (string, string, error) {
-		all := append([]string{"env", "HOME=" + home, "XDG_STATE_HOME=" + stateHome, "LABCTL_CACHE_DIR=" + cache.Dir, bin, "--lab", itLab}, args...)
-		cmd := env.Command(ctx, all[0], all[1:]...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		t.Logf("labctl %s:\n%s", strings.Join(args, " "), tailLines(errb.String(), 30))
-		return out.String(), errb.String(), err
-	}
+	c.ExtraEnv = []string{"HOME=" + home}
+	labctl := func(args ...string) (string, string, error) { return c.Run(ctx, args...) }
 	if _, _, err := labctl("down"); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +59,7 @@ func TestProvisionForReal(t *testing.T) {
 	}
 	t.Logf("TIMING up with provisioning (3 nodes): %s", time.Since(start).Round(time.Second))
 
-	labDir := filepath.Join(stateHome, "labctl", "labs", itLab)
+	labDir := c.LabDir()
 	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
 	tp, _ := topology.Load("")
 	plan, _ := network.New(itLab, tp)
@@ -216,12 +194,4 @@ func pemBody(data []byte) []byte {
 		return nil
 	}
 	return lines[2]
-}
-
-func tailLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }

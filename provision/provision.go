@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 )
@@ -69,32 +68,8 @@ func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, d
 // error. A cancelled context wins over the gathered errors.
 func Provision(ctx context.Context, o Options) error {
 	o.defaults()
-	sem := make(chan struct{}, o.Parallel)
-	var mu sync.Mutex
-	var all *multierror.Error
-	var wg sync.WaitGroup
-	for _, n := range o.Plan.Nodes {
-		wg.Add(1)
-		go func(n network.Node) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if err := provisionNode(ctx, o, n); err != nil {
-				mu.Lock()
-				all = multierror.Append(all, fmt.Errorf("%s: %w", n.Name, err))
-				mu.Unlock()
-			}
-		}(n)
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return all.ErrorOrNil()
+	return fanout.Each(ctx, o.Plan.Nodes, o.Parallel, func(n network.Node) string { return n.Name },
+		func(ctx context.Context, n network.Node) error { return provisionNode(ctx, o, n) })
 }
 
 func provisionNode(ctx context.Context, o Options, n network.Node) error {

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
@@ -29,32 +27,6 @@ const twoNodes = `nodes:
   - name: node2
 `
 
-type cli struct {
-	t     *testing.T
-	env   *testlab.Env
-	bin   string
-	file  string
-	state string
-	cache string
-}
-
-func (c *cli) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	all := append([]string{"env", "XDG_STATE_HOME=" + c.state, "LABCTL_CACHE_DIR=" + c.cache, c.bin, "--lab", itLab, "-f", c.file}, args...)
-	return c.env.Command(ctx, all[0], all[1:]...)
-}
-
-func (c *cli) run(ctx context.Context, args ...string) (string, error) {
-	var out, errb bytes.Buffer
-	cmd := c.cmd(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	c.t.Logf("labctl %s: %s", strings.Join(args, " "), strings.TrimSpace(errb.String()))
-	if err != nil {
-		return out.String(), fmt.Errorf("labctl %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
-}
-
 // TestVMLifecycleForReal boots a two-node lab from the built image inside
 // the harness's network namespace: interrupted and resumed `up`, status,
 // the domains' XML, SSH with pinned host keys, then `down` without a state
@@ -64,32 +36,19 @@ func TestVMLifecycleForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
-	cache, err := images.OpenCache(testenv.CacheDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := images.LookupRecipe("debian-12")
-	if _, _, err := cache.Build(ctx, r, images.BuildOptions{Log: os.Stderr}); err != nil {
-		t.Fatal(err)
-	}
-
+	cache := testlab.Images(t, ctx, "debian-12")
 	work := t.TempDir()
 	env, err := testlab.Start(work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env.Stop()
-
-	bin := filepath.Join(work, "labctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labctl").CombinedOutput(); err != nil {
-		t.Fatalf("build labctl: %v\n%s", err, out)
-	}
 	topo := filepath.Join(work, "lab.yaml")
 	os.WriteFile(topo, []byte(twoNodes), 0o644)
-	c := &cli{t: t, env: env, bin: bin, file: topo, state: filepath.Join(work, "state"), cache: cache.Dir}
+	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, topo)
 
 	// Whatever an earlier, crashed run left behind goes first.
-	if _, err := c.run(ctx, "down"); err != nil {
+	if _, _, err := c.Run(ctx, "down"); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -99,14 +58,14 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 		if len(left) > 0 {
 			t.Errorf("libvirt objects of lab %s left behind: %v", itLab, left)
-			c.run(context.Background(), "down")
+			c.Run(context.Background(), "down")
 		}
 	}()
 
 	// 1. `up`, killed (as by a crash) once the nodes are being created.
 	start := time.Now()
-	up := c.cmd(ctx, "up", "-v")
-	var upErr bytes.Buffer
+	up := c.Cmd(ctx, "up", "-v", "--no-provision")
+	var upErr syncBuffer
 	up.Stderr = &upErr
 	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := up.Start(); err != nil {
@@ -117,11 +76,11 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 	syscall.Kill(-up.Process.Pid, syscall.SIGKILL)
 	up.Wait()
-	t.Logf("killed the first `up` after %s; its log ended:\n%s", time.Since(start).Round(time.Second), tail(upErr.String(), 8))
+	t.Logf("killed the first `up` after %s; its log ended:\n%s", time.Since(start).Round(time.Second), testlab.LastLines(upErr.String(), 8))
 
 	// 2. `up` again converges.
 	start = time.Now()
-	out, err := c.run(ctx, "up", "--output", "json")
+	out, _, err := c.Run(ctx, "up", "--output", "json", "--no-provision")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +107,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 
 	// 3. status shows both nodes running with the planned MACs and addresses.
-	out, err = c.run(ctx, "status", "--output", "json")
+	out, _, err = c.Run(ctx, "status", "--output", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +117,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &status); err != nil {
 		t.Fatal(err)
 	}
-	planOut, _ := c.run(ctx, "plan", "--output", "json")
+	planOut, _, _ := c.Run(ctx, "plan", "--output", "json")
 	var plan struct {
 		Nodes []struct {
 			Name   string
@@ -197,7 +156,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 
 	// 5. SSH with the lab key, the host key pinned (a wrong key would fail).
-	labDir := filepath.Join(c.state, "labctl", "labs", itLab)
+	labDir := c.LabDir()
 	k := keys.Lab{Dir: labDir, Lab: itLab}
 	user, err := k.User()
 	if err != nil {
@@ -253,7 +212,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	if err := os.Remove(filepath.Join(labDir, "state.json")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.run(ctx, "down"); err != nil {
+	if _, _, err := c.Run(ctx, "down"); err != nil {
 		t.Fatal(err)
 	}
 	left, err := testlab.Leftovers(itLab, "labctl")
@@ -265,10 +224,20 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 }
 
-func tail(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
+// syncBuffer is a buffer a running command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -11,12 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 )
@@ -162,35 +161,10 @@ func (m *Manager) Up(ctx context.Context) error {
 	})
 }
 
-// eachNode runs fn for every node, at most Parallel at once, and gathers
-// every node's error. A cancelled context wins over the gathered errors.
+// eachNode runs fn for every node, at most Parallel at once, gathering
+// every node's error; a cancelled context wins.
 func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, network.Node) error) error {
-	sem := make(chan struct{}, m.o.Parallel)
-	var mu sync.Mutex
-	var all *multierror.Error
-	var wg sync.WaitGroup
-	for _, n := range m.plan.Nodes {
-		wg.Add(1)
-		go func(n network.Node) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if err := fn(ctx, n); err != nil {
-				mu.Lock()
-				all = multierror.Append(all, fmt.Errorf("%s: %w", n.Name, err))
-				mu.Unlock()
-			}
-		}(n)
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return all.ErrorOrNil()
+	return fanout.Each(ctx, m.plan.Nodes, m.o.Parallel, func(n network.Node) string { return n.Name }, fn)
 }
 
 // Acceleration decides between kvm and qemu (software emulation): kvm only

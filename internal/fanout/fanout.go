@@ -1,0 +1,47 @@
+// Package fanout runs one function per item with bounded concurrency and
+// gathers every item's error, the way labctl acts on a lab's nodes.
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Each runs fn for every item, at most limit at once, and returns all
+// errors gathered (each prefixed with name(item)), or nil. A cancelled
+// context wins over the gathered errors: items not started are skipped and
+// ctx.Err() is returned.
+func Each[T any](ctx context.Context, items []T, limit int, name func(T) string, fn func(context.Context, T) error) error {
+	if limit <= 0 {
+		limit = len(items)
+	}
+	sem := make(chan struct{}, max(limit, 1))
+	var mu sync.Mutex
+	var all *multierror.Error
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		go func(it T) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := fn(ctx, it); err != nil {
+				mu.Lock()
+				all = multierror.Append(all, fmt.Errorf("%s: %w", name(it), err))
+				mu.Unlock()
+			}
+		}(it)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return all.ErrorOrNil()
+}

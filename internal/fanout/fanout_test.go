@@ -1,0 +1,50 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestEachBoundsAndGathers(t *testing.T) {
+	var running, peak int32
+	items := []string{"a", "b", "c", "d", "e"}
+	err := Each(context.Background(), items, 2, func(s string) string { return s }, func(ctx context.Context, s string) error {
+		n := atomic.AddInt32(&running, 1)
+		for {
+			p := atomic.LoadInt32(&peak)
+			if n <= p || atomic.CompareAndSwapInt32(&peak, p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		atomic.AddInt32(&running, -1)
+		if s == "b" || s == "d" {
+			return errors.New("broken")
+		}
+		return nil
+	})
+	if peak > 2 {
+		t.Errorf("%d ran at once, limit 2", peak)
+	}
+	if err == nil || !strings.Contains(err.Error(), "b: broken") || !strings.Contains(err.Error(), "d: broken") {
+		t.Errorf("err = %v", err)
+	}
+	if err := Each(context.Background(), items, 0, func(s string) string { return s }, func(context.Context, string) error { return nil }); err != nil {
+		t.Errorf("no failures: %v (a nil *multierror.Error must not become a non-nil error)", err)
+	}
+}
+
+func TestEachCancelWins(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	err := Each(ctx, []int{1, 2, 3}, 1, func(int) string { return "x" }, func(ctx context.Context, i int) error {
+		cancel()
+		return errors.New("failed after cancel")
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+}
