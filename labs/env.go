@@ -28,9 +28,13 @@ type sshNode struct {
 func (n *sshNode) Name() string      { return n.name }
 func (n *sshNode) Docker() DockerAPI { return n.d }
 
+// sbinPath lets the lab user's shell find the administration commands
+// (bridge, ip, iptables live in /sbin and /usr/sbin on Debian).
+const sbinPath = "PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin; export PATH; "
+
 func (n *sshNode) Sh(ctx context.Context, cmd string) (Output, error) {
 	var out, errb strings.Builder
-	err := n.c.Stream(ctx, cmd, nil, &out, &errb)
+	err := n.c.Stream(ctx, sbinPath+cmd, nil, &out, &errb)
 	o := Output{Stdout: out.String(), Stderr: errb.String()}
 	var ee *provision.ExitError
 	if errors.As(err, &ee) {
@@ -74,7 +78,7 @@ func (h LocalHost) HTTPGet(ctx context.Context, url string) (Output, error) {
 
 // Sh runs cmd on this machine.
 func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
-	argv := append(append([]string{}, h.Wrap...), "sh", "-c", cmd)
+	argv := append(append([]string{}, h.Wrap...), "sh", "-c", sbinPath+cmd)
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out, errb strings.Builder
 	c.Stdout, c.Stderr = &out, &errb

@@ -316,19 +316,21 @@ func ipvlanL3Lab() *Lab {
 		Explain: `In L3 mode the node routes for its ipvlan containers: they can be in
 subnets of their own (192.168.94.0/24, 192.168.95.0/24) that nobody else
 knows, so they reach each other across those subnets but not outside, and
-the host reaches them only once it has a route to them via the node. With
-l3s mode the node's netfilter sees their traffic, so a source NAT rule lets
-them out.`,
+the host reaches them only once it has a route to them via the node. To let
+them out, the gateway (here the host, the NAT network's gateway) routes the
+subnet to the node and NATs it, as an upstream router would. (Source NAT on
+the node itself needs ipvlan's l3s mode, which Debian 12's Docker 20.10 does
+not offer.)`,
 		Tutorial: []string{
 			"docker network create -d ipvlan --subnet 192.168.94.0/24 --subnet 192.168.95.0/24 -o parent=ens33 -o ipvlan_mode=l3 ipvlan-l3",
 			"docker run -itd --rm --network ipvlan-l3 --ip 192.168.94.10 --name milk busybox",
 			"docker run -itd --rm --network ipvlan-l3 --ip 192.168.95.10 --name bread busybox",
 			"sudo ip route add 192.168.94.0/24 via node1-nat-ip   # on the host",
 		},
-		LookFor: []string{"pings across the two subnets working", "outside failing", "the host's route making milk reachable", "l3s with MASQUERADE reaching outside"},
+		LookFor: []string{"pings across the two subnets working", "outside failing", "the host's route making milk reachable", "the gateway's route and NAT letting milk out"},
 		Steps: []Step{
 			{"create ipvlan-l3 with two subnets; run milk .94.10, coffee .94.11 and bread .95.10", func(ctx context.Context, r *Run) error {
-				return ipvlanL3Setup(ctx, r, "ipvlan-l3", "l3", "")
+				return ipvlanL3Setup(ctx, r)
 			}},
 		},
 		Checks: []Check{
@@ -358,35 +360,35 @@ them out.`,
 				ev := Evidence{Node: "host", Where: "host", Command: "ping -c 2 -W 2 " + l3addr(r, 0, 10), Output: trim(o2), Exit: o2.Exit}
 				return o2.Exit == 0, []Evidence{ev0, ev}, nil
 			}},
-			{"in l3s mode with source NAT on the node, a container reaches outside", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
-				n := r.NodeName(0)
-				// Docker allows one ipvlan network per parent: the l3 one
-				// goes, an l3s one on the same subnets takes its place.
-				for _, c := range []string{"milk", "coffee", "bread"} {
-					if err := r.RemoveContainer(ctx, n, c); err != nil {
-						return false, nil, err
-					}
-				}
-				if err := ignoreNotFound(r.Node(n).Docker().NetworkRemove(ctx, "ipvlan-l3")); err != nil {
-					return false, nil, err
-				}
-				if err := ipvlanL3Setup(ctx, r, "ipvlan-l3s", "l3s", "s"); err != nil {
-					return false, nil, err
-				}
+			{"with the gateway routing and NATing the ipvlan subnet, milk reaches outside", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+				nat, _ := nodeAddrs(r, r.NodeName(0))
 				sub := r.Env.Plan.Docker.IPVlanL3Subnets[0]
-				rule := "POSTROUTING -s " + sub + " -o " + natNIC(r) + " -j MASQUERADE"
-				if err := r.NodeSh(ctx, n, "sudo iptables -t nat -A "+rule, "sudo iptables -t nat -D "+rule); err != nil {
-					return false, nil, err
+				steps := []struct{ do, undo string }{
+					{"ip route replace " + sub + " via " + nat, ""},
+					{"iptables -I FORWARD 1 -s " + sub + " -j ACCEPT", "iptables -D FORWARD -s " + sub + " -j ACCEPT"},
+					{"iptables -I FORWARD 1 -d " + sub + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "iptables -D FORWARD -d " + sub + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+					{"iptables -t nat -I POSTROUTING 1 -s " + sub + " ! -d " + sub + " -j MASQUERADE", "iptables -t nat -D POSTROUTING -s " + sub + " ! -d " + sub + " -j MASQUERADE"},
 				}
-				// Docker's FORWARD policy is DROP; let the subnet's traffic pass.
-				for _, dir := range []string{"-s", "-d"} {
-					fw := "DOCKER-USER " + dir + " " + sub + " -j ACCEPT"
-					if err := r.NodeSh(ctx, n, "sudo iptables -I "+fw, "sudo iptables -D "+fw); err != nil {
-						return false, nil, err
+				var evs []Evidence
+				for _, s := range steps {
+					o, err := r.Env.Host.Sh(ctx, s.do)
+					evs = append(evs, Evidence{Node: "host", Where: "host", Command: s.do, Output: trim(o), Exit: o.Exit})
+					if err != nil || o.Exit != 0 {
+						return false, evs, fmt.Errorf("host: %s: %v %s", s.do, err, o.Stderr)
+					}
+					if s.undo != "" {
+						undo := s.undo
+						r.OnUndo("host: "+undo, func(ctx context.Context) error {
+							o, err := r.Env.Host.Sh(ctx, undo)
+							if err == nil && o.Exit != 0 {
+								err = fmt.Errorf("exit %d: %s", o.Exit, o.Stderr)
+							}
+							return err
+						})
 					}
 				}
-				ok, ev, err := r.Ping(ctx, n, "milks", r.Env.Plan.Outside.Address)
-				return ok, []Evidence{{Node: n, Where: "node", Command: "sudo iptables -t nat -A " + rule}, ev}, err
+				ok, ev, err := r.Ping(ctx, r.NodeName(0), "milk", r.Env.Plan.Outside.Address)
+				return ok, append(evs, ev), err
 			}},
 		},
 	}
@@ -395,31 +397,24 @@ them out.`,
 // l3addr is host part i of the lab's j-th ipvlan L3 subnet.
 func l3addr(r *Run, j, i int) string { return addr(r.Env.Plan.Docker.IPVlanL3Subnets[j], i) }
 
-// ipvlanL3Setup creates an ipvlan network in mode on the L3 subnets and
-// runs milk(.10 of the first), coffee(.11), bread(.10 of the second),
-// each name with suffix. The l3s variant uses .20/.21.
-func ipvlanL3Setup(ctx context.Context, r *Run, name, mode, suffix string) error {
+// ipvlanL3Setup creates the L3 network on the lab's two ipvlan subnets and
+// runs milk (.10 of the first), coffee (.11 of the first) and bread (.10 of
+// the second).
+func ipvlanL3Setup(ctx context.Context, r *Run) error {
 	n := r.NodeName(0)
 	subs := r.Env.Plan.Docker.IPVlanL3Subnets
 	if len(subs) < 2 {
 		return fmt.Errorf("this lab needs two docker.ipvlan_l3_subnets in the topology")
 	}
-	var sn []Subnet
-	for _, s := range subs[:2] {
-		sn = append(sn, Subnet{Subnet: s})
-	}
-	if _, err := r.CreateNetwork(ctx, n, NetworkSpec{Name: name, Driver: "ipvlan", Subnets: sn,
-		Options: map[string]string{"parent": natNIC(r), "ipvlan_mode": mode}}); err != nil {
+	if _, err := r.CreateNetwork(ctx, n, NetworkSpec{Name: "ipvlan-l3", Driver: "ipvlan",
+		Subnets: []Subnet{{Subnet: subs[0]}, {Subnet: subs[1]}},
+		Options: map[string]string{"parent": natNIC(r), "ipvlan_mode": "l3"}}); err != nil {
 		return err
 	}
-	base := 10
-	if suffix != "" {
-		base = 20
-	}
 	for _, c := range []ContainerSpec{
-		{Name: "milk" + suffix, Image: "busybox", Network: name, IP: addr(subs[0], base)},
-		{Name: "coffee" + suffix, Image: "busybox", Network: name, IP: addr(subs[0], base+1)},
-		{Name: "bread" + suffix, Image: "busybox", Network: name, IP: addr(subs[1], base)},
+		{Name: "milk", Image: "busybox", Network: "ipvlan-l3", IP: addr(subs[0], 10)},
+		{Name: "coffee", Image: "busybox", Network: "ipvlan-l3", IP: addr(subs[0], 11)},
+		{Name: "bread", Image: "busybox", Network: "ipvlan-l3", IP: addr(subs[1], 10)},
 	} {
 		if _, err := r.RunContainer(ctx, n, c); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -90,8 +91,9 @@ func newLabRunCmd(g *globals) *cobra.Command {
 		Long: `Run labs on the nodes of the lab (bring them up with 'labctl up' first).
 Prints a table of checks and, for every failed check, its evidence; the last
 line is "N passed, N failed". The exit status is 1 when any check failed.
---output json prints every check with its evidence; --junit FILE writes JUnit
-XML for CI or for grading a workshop.`,
+--output json prints progress as JSON lines ({"type":"event",...}) and last
+{"type":"result",...} with every check and its evidence; --junit FILE writes
+JUnit XML for CI or for grading a workshop.`,
 		Example: `  labctl lab run bridge
   labctl lab run all --junit results.xml
   labctl lab run macvlan --keep     # leave it set up to look around`,
@@ -147,7 +149,7 @@ XML for CI or for grading a workshop.`,
 			}
 			if g.output == "json" {
 				p, f := labs.Totals(reps)
-				if err := g.writeJSON(map[string]any{"labs": reps, "passed": p, "failed": f}); err != nil {
+				if err := json.NewEncoder(g.stdout).Encode(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
 					return err
 				}
 			} else {
