@@ -38,7 +38,12 @@ A lab is described by a topology file. Without -f labctl uses the built-in
 default: three nodes node1..node3, NAT network 192.168.241.0/24 with the
 gateway at .2 and the guest NIC named ens33, VLANs 20 and 30 on ens33.
 Print it with 'labctl topology default' and start from there.`,
-		Example: `  labctl plan                       # what the default lab consists of
+		Example: `  sudo labctl image build            # VM image, Docker bundle, busybox, nginx from Debian packages
+  sudo labctl up                     # three VMs with Docker, reachable over SSH
+  sudo labctl lab run all            # every network mode, every check, with evidence
+  sudo labctl ssh node1              # look around
+  sudo labctl down                   # remove it all
+
   labctl topology default > lab.yaml
   labctl validate -f lab.yaml        # every problem at once, with its field path
   labctl plan -f lab.yaml --output json`,
