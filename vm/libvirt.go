@@ -82,7 +82,9 @@ type Conn struct {
 }
 
 // CallTimeout bounds one ordinary libvirt call (uploads have their own).
-const CallTimeout = 60 * time.Second
+// It is generous: the first definition after libvirtd starts probes QEMU,
+// which takes tens of seconds under software emulation on a busy host.
+const CallTimeout = 3 * time.Minute
 
 // NewConn wraps an API (a fake in tests) in a bounded connection.
 func NewConn(api API, closer func() error) *Conn {
