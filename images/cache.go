@@ -212,9 +212,8 @@ func (c *Cache) Verify(e Entry) error {
 	return nil
 }
 
-// Put records e, replacing an entry of the same name. Files of a replaced
-// entry that e no longer uses are removed.
-func (c *Cache) Put(e Entry) error {
+// update changes the manifest under the cache lock and writes it back.
+func (c *Cache) update(fn func(m *manifest) error) error {
 	unlock, err := c.lock()
 	if err != nil {
 		return err
@@ -224,26 +223,41 @@ func (c *Cache) Put(e Entry) error {
 	if err != nil {
 		return err
 	}
+	if err := fn(m); err != nil {
+		return err
+	}
+	if err := c.write(m); err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	return nil
+}
+
+// Put records e, replacing an entry of the same name. Files of a replaced
+// entry that e no longer uses are removed.
+func (c *Cache) Put(e Entry) error {
 	keep := map[string]bool{}
 	for _, f := range e.Files {
 		keep[f.Path] = true
 	}
-	out := m.Entries[:0]
 	var stale []string
-	for _, old := range m.Entries {
-		if old.Name == e.Name {
-			for _, f := range old.Files {
-				if !keep[f.Path] {
-					stale = append(stale, f.Path)
+	err := c.update(func(m *manifest) error {
+		out := m.Entries[:0]
+		for _, old := range m.Entries {
+			if old.Name == e.Name {
+				for _, f := range old.Files {
+					if !keep[f.Path] {
+						stale = append(stale, f.Path)
+					}
 				}
+				continue
 			}
-			continue
+			out = append(out, old)
 		}
-		out = append(out, old)
-	}
-	m.Entries = append(out, e)
-	if err := c.write(m); err != nil {
-		return fmt.Errorf("image cache: %w", err)
+		m.Entries = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, p := range stale {
 		os.Remove(c.Abs(p))
@@ -253,31 +267,25 @@ func (c *Cache) Put(e Entry) error {
 
 // Remove deletes the entry called name and its files.
 func (c *Cache) Remove(name string) error {
-	unlock, err := c.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	m, err := c.read()
-	if err != nil {
-		return err
-	}
-	found := false
-	out := m.Entries[:0]
 	var files []File
-	for _, e := range m.Entries {
-		if e.Name == name {
-			found = true
-			files = e.Files
-			continue
+	err := c.update(func(m *manifest) error {
+		found := false
+		out := m.Entries[:0]
+		for _, e := range m.Entries {
+			if e.Name == name {
+				found = true
+				files = e.Files
+				continue
+			}
+			out = append(out, e)
 		}
-		out = append(out, e)
-	}
-	if !found {
-		return fmt.Errorf("%s: %w", name, ErrNotCached)
-	}
-	m.Entries = out
-	if err := c.write(m); err != nil {
+		if !found {
+			return fmt.Errorf("%s: %w", name, ErrNotCached)
+		}
+		m.Entries = out
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	var errs []error
