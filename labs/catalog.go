@@ -3,7 +3,6 @@ package labs
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	lnet "github.com/labctl/labctl/network"
@@ -25,13 +24,7 @@ func Lookup(name string) (*Lab, bool) {
 }
 
 // addr returns the address with host part i in subnet (e.g. .92).
-func addr(subnet string, i int) string {
-	p := netip.MustParsePrefix(subnet).Masked()
-	a := p.Addr().As4()
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v += uint32(i)
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
-}
+func addr(subnet string, i int) string { return lnet.Nth(subnet, i) }
 
 func natNet(r *Run) *lnet.Net { return r.Env.Plan.Net(lnet.RoleNAT) }
 

@@ -162,7 +162,7 @@ type Run struct {
 	vars map[string]string
 	Log  func(msg string)
 
-	routerUndo []func(context.Context) error // macvlan-8021q's router
+	routerUndo []undo // macvlan-8021q's router, removable before teardown
 }
 
 type undo struct {
@@ -298,13 +298,19 @@ func verdict(ok bool) string {
 // teardown runs the undo list last first; every action is tried.
 func (r *Run) teardown(ctx context.Context) error {
 	r.mu.Lock()
-	undo := r.undo
+	us := r.undo
 	r.undo = nil
 	r.mu.Unlock()
+	return runUndos(ctx, us)
+}
+
+// runUndos runs undo actions last first, all of them, and reports every
+// failure.
+func runUndos(ctx context.Context, us []undo) error {
 	var errs []string
-	for i := len(undo) - 1; i >= 0; i-- {
-		if err := undo[i].fn(ctx); err != nil {
-			errs = append(errs, undo[i].what+": "+err.Error())
+	for i := len(us) - 1; i >= 0; i-- {
+		if err := us[i].fn(ctx); err != nil {
+			errs = append(errs, us[i].what+": "+err.Error())
 		}
 	}
 	if len(errs) > 0 {

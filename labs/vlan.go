@@ -197,15 +197,15 @@ func routerOn(ctx context.Context, r *Run, node, parent, gw20, gw30, sub20, sub3
 		if err := r.NodeSh(ctx, node, s.do, ""); err != nil {
 			return err
 		}
-		undo := s.undo
+		cmd := s.undo
 		r.mu.Lock()
-		r.routerUndo = append(r.routerUndo, func(ctx context.Context) error {
-			o, err := n.Sh(ctx, undo)
+		r.routerUndo = append(r.routerUndo, undo{node + ": " + cmd, func(ctx context.Context) error {
+			o, err := n.Sh(ctx, cmd)
 			if err == nil && o.Exit != 0 {
-				err = fmt.Errorf("%s: exit %d: %s", undo, o.Exit, strings.TrimSpace(o.Stderr))
+				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
 			}
 			return err
-		})
+		}})
 		r.mu.Unlock()
 	}
 	r.OnUndo("remove the VLAN router on "+node, r.undoRouter)
@@ -218,16 +218,7 @@ func (r *Run) undoRouter(ctx context.Context) error {
 	us := r.routerUndo
 	r.routerUndo = nil
 	r.mu.Unlock()
-	var errs []string
-	for i := len(us) - 1; i >= 0; i-- {
-		if err := us[i](ctx); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return runUndos(ctx, us)
 }
 
 func prefixLen(subnet string) string {

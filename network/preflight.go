@@ -210,6 +210,13 @@ func FreeSubnet(want netip.Prefix, avoid []netip.Prefix) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
+// Nth returns the address with host part i in subnet (Nth("10.0.0.0/24",
+// 92) is 10.0.0.92). subnet must be a valid IPv4 prefix, as in a plan.
+func Nth(subnet string, i int) string {
+	p := netip.MustParsePrefix(subnet).Masked()
+	return a4(u32(p.Addr()) + uint32(i)).String()
+}
+
 func u32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])

@@ -144,3 +144,19 @@ func TestReadHostSeesLoopbackRoutesTable(t *testing.T) {
 		t.Errorf("ReadHost did not see 127.0.0.1: %+v", h.Addrs)
 	}
 }
+
+func TestNth(t *testing.T) {
+	for _, tc := range []struct {
+		subnet string
+		i      int
+		want   string
+	}{
+		{"192.168.241.0/24", 92, "192.168.241.92"},
+		{"192.168.241.7/24", 2, "192.168.241.2"},
+		{"10.0.0.0/16", 300, "10.0.1.44"},
+	} {
+		if got := Nth(tc.subnet, tc.i); got != tc.want {
+			t.Errorf("Nth(%s, %d) = %s, want %s", tc.subnet, tc.i, got, tc.want)
+		}
+	}
+}
