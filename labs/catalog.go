@@ -10,7 +10,7 @@ import (
 
 // All returns every lab, in the tutorial's order.
 func All() []*Lab {
-	return []*Lab{bridgeLab(), userBridgeLab(), hostLab(), macvlanLab(), macvlan8021qLab(), ipvlanL2Lab(), ipvlanL3Lab(), noneLab()}
+	return []*Lab{bridgeLab(), userBridgeLab(), hostLab(), macvlanLab(), macvlan8021qLab(), ipvlanL2Lab(), ipvlanL3Lab(), noneLab(), overlayLab()}
 }
 
 // Lookup finds a lab by name.

@@ -76,6 +76,8 @@ type NetworkSpec struct {
 	Driver  string            // bridge (default), macvlan, ipvlan, overlay
 	Subnets []Subnet          // empty: Docker picks from its pools
 	Options map[string]string // e.g. parent, ipvlan_mode
+	// Attachable lets standalone containers join a Swarm overlay.
+	Attachable bool
 }
 
 // Subnet is one IPAM pool of a network.
@@ -88,7 +90,7 @@ type Subnet struct {
 // and registers its removal.
 func (r *Run) CreateNetwork(ctx context.Context, node string, s NetworkSpec) (string, error) {
 	d := r.Node(node).Docker()
-	opts := network.CreateOptions{Driver: s.Driver, Options: s.Options, Labels: map[string]string{Label: r.Lab.Name}}
+	opts := network.CreateOptions{Driver: s.Driver, Options: s.Options, Attachable: s.Attachable, Labels: map[string]string{Label: r.Lab.Name}}
 	if len(s.Subnets) > 0 {
 		opts.IPAM = &network.IPAM{}
 		for _, sn := range s.Subnets {
@@ -212,6 +214,9 @@ func cleanNode(ctx context.Context, n Node, lab string) error {
 		return err
 	}
 	for _, nw := range ns {
+		if nw.Scope == "swarm" {
+			continue // removed with the swarm (the overlay lab leaves it first)
+		}
 		if err := ignoreNotFound(d.NetworkRemove(ctx, nw.ID)); err != nil {
 			return err
 		}

@@ -17,6 +17,8 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
 	lnet "github.com/labctl/labctl/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -39,6 +41,21 @@ type DockerAPI interface {
 	NetworkList(ctx context.Context, options network.ListOptions) ([]network.Summary, error)
 	NetworkConnect(ctx context.Context, networkID, containerID string, config *network.EndpointSettings) error
 	NetworkDisconnect(ctx context.Context, networkID, containerID string, force bool) error
+	SwarmAPI
+}
+
+// SwarmAPI is the part of the Docker API the Swarm lab uses.
+type SwarmAPI interface {
+	Info(ctx context.Context) (system.Info, error)
+	SwarmInit(ctx context.Context, req swarm.InitRequest) (string, error)
+	SwarmJoin(ctx context.Context, req swarm.JoinRequest) error
+	SwarmLeave(ctx context.Context, force bool) error
+	SwarmInspect(ctx context.Context) (swarm.Swarm, error)
+	NodeList(ctx context.Context, options swarm.NodeListOptions) ([]swarm.Node, error)
+	ServiceCreate(ctx context.Context, service swarm.ServiceSpec, options swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error)
+	ServiceRemove(ctx context.Context, serviceID string) error
+	ServiceList(ctx context.Context, options swarm.ServiceListOptions) ([]swarm.Service, error)
+	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
 }
 
 // Output is what a command printed and how it ended.
@@ -162,6 +179,11 @@ type Run struct {
 	vars map[string]string
 	Log  func(msg string)
 
+	// shown is everything the run has shown so far: log lines and the
+	// evidence of finished checks (the Swarm lab proves that no secret
+	// is among it).
+	shown []string
+
 	routerUndo []undo // macvlan-8021q's router, removable before teardown
 }
 
@@ -193,6 +215,20 @@ func (r *Run) Get(k string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.vars[k]
+}
+
+func (r *Run) show(s ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shown = append(r.shown, s...)
+}
+
+// Shown returns every log line and piece of evidence the run has shown so
+// far.
+func (r *Run) Shown() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.shown...)
 }
 
 // Node returns the node called name; it panics on a lab bug (a lab naming
@@ -235,7 +271,11 @@ func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
 		rep.Duration = time.Since(start)
 		return rep
 	}
-	r := &Run{Env: env, Lab: lab, vars: map[string]string{}, Log: func(m string) { o.Progress(lab.Name, m) }}
+	r := &Run{Env: env, Lab: lab, vars: map[string]string{}}
+	r.Log = func(m string) {
+		r.show(m)
+		o.Progress(lab.Name, m)
+	}
 	if err := Clean(ctx, env, lab.Name); err != nil {
 		rep.SetupError = "removing leftovers of an earlier run: " + err.Error()
 		rep.Duration = time.Since(start)
@@ -281,6 +321,9 @@ func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
 		}
 		if !res.Passed {
 			rep.Passed = false
+		}
+		for _, e := range ev {
+			r.show(e.Command, e.Output, e.Note)
 		}
 		o.Progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
 		rep.Checks = append(rep.Checks, res)

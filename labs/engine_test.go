@@ -23,6 +23,7 @@ import (
 // fakeDocker keeps containers and networks in memory; exec answers with
 // the exec hook.
 type fakeDocker struct {
+	SwarmAPI   // nil unless a test sets it: only the Swarm lab uses it
 	mu         sync.Mutex
 	containers map[string]map[string]string // name -> labels
 	networks   map[string]map[string]string
@@ -333,7 +334,7 @@ func TestJUnit(t *testing.T) {
 }
 
 func TestCatalogue(t *testing.T) {
-	want := []string{"bridge", "user-bridge", "host", "macvlan", "macvlan-8021q", "ipvlan-l2", "ipvlan-l3", "none"}
+	want := []string{"bridge", "user-bridge", "host", "macvlan", "macvlan-8021q", "ipvlan-l2", "ipvlan-l3", "none", "overlay"}
 	got := All()
 	if len(got) != len(want) {
 		t.Fatalf("%d labs", len(got))

@@ -22,16 +22,19 @@ import (
 
 const itLab = "itest-labs"
 
-// The labs run on two nodes (no single-host lab needs more) with the
-// harness's upstream host as "outside".
-const topo = `nodes:
+// The labs run on three nodes (the overlay lab needs them; the others use
+// one or two) booted from the Docker-ready image, with the harness's
+// upstream host as "outside".
+const topo = `image: debian-12-docker
+nodes:
   - name: node1
   - name: node2
+  - name: node3
 outside:
   address: ` + testlab.UpstreamAddr + `
 `
 
-// TestLabsForReal runs every single-host lab on real VMs: every check must
+// TestLabsForReal runs every lab on real VMs: every check must
 // pass with evidence, the nodes must be left as they were, running a lab
 // again gives the same result, and a deliberately wrong expectation makes
 // the run fail.
@@ -39,7 +42,7 @@ func TestLabsForReal(t *testing.T) {
 	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	cache := testlab.Images(t, ctx, "debian-12", "docker.io-debian-12", "busybox", "nginx")
+	cache := testlab.Images(t, ctx, "debian-12-docker", "docker.io-debian-12", "busybox", "nginx")
 	work := t.TempDir()
 	env, err := testlab.Start(work)
 	if err != nil {
@@ -69,7 +72,7 @@ func TestLabsForReal(t *testing.T) {
 	if _, err := labctl("up", "-v"); err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	t.Logf("TIMING up (2 nodes, provisioned): %s", time.Since(start).Round(time.Second))
+	t.Logf("TIMING up (3 nodes, Docker-ready image, provisioned): %s", time.Since(start).Round(time.Second))
 
 	// Every lab, through the CLI, with JSON and JUnit.
 	junit := filepath.Join(work, "results.xml")
@@ -96,6 +99,19 @@ func TestLabsForReal(t *testing.T) {
 				t.Errorf("%s: %q has no evidence", r.Lab, c.Check)
 			}
 		}
+	}
+	// During the overlay lab the manager listed every node Ready.
+	sawSwarm := false
+	for _, r := range res.Labs {
+		for _, c := range r.Checks {
+			if r.Lab == "overlay" && strings.HasPrefix(c.Check, "the swarm has every node Ready") {
+				sawSwarm = c.Passed && strings.Count(c.Evidence[0].Output, " ready ") == 3
+				t.Logf("docker node ls during the overlay lab:\n%s", c.Evidence[0].Output)
+			}
+		}
+	}
+	if !sawSwarm {
+		t.Error("the overlay lab did not show 3 Ready nodes")
 	}
 	if x, err := os.ReadFile(junit); err != nil || !bytes.Contains(x, []byte(`<testsuites tests="`)) {
 		t.Errorf("JUnit file: %v", err)
@@ -142,6 +158,17 @@ func TestLabsForReal(t *testing.T) {
 	}
 	if o, _ := host.Sh(ctx, "ip route show 192.168.94.0/24; iptables -S FORWARD | grep 192.168.94; iptables -t nat -S POSTROUTING | grep 192.168.94"); strings.TrimSpace(o.Stdout) != "" {
 		t.Errorf("host route or rules left: %s", o.Stdout)
+	}
+
+	// The overlay lab left the swarm on every node.
+	for _, ns := range labs.SwarmStatus(ctx, lenv) {
+		if ns.State != "inactive" {
+			t.Errorf("%s: swarm %s after the overlay lab", ns.Node, ns.State)
+		}
+	}
+	out, err = labctl("swarm", "status", "--output", "json")
+	if err != nil || strings.Count(out, `"state": "inactive"`) != 3 {
+		t.Errorf("swarm status after the lab (err=%v):\n%s", err, out)
 	}
 
 	// The same lab twice gives the same result.

@@ -11,6 +11,9 @@ import (
 
 func networkInspectOptions() network.InspectOptions { return network.InspectOptions{} }
 
+// networkInspectVerbose asks for a Swarm network's peers and services.
+func networkInspectVerbose() network.InspectOptions { return network.InspectOptions{Verbose: true} }
+
 // containerLogs returns a container's output so far ("" if unavailable).
 func containerLogs(ctx context.Context, r *Run, node, ctr string) string {
 	rc, err := r.Node(node).Docker().ContainerLogs(ctx, ctr, container.LogsOptions{ShowStdout: true, ShowStderr: true})

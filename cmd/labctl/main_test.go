@@ -183,7 +183,7 @@ func TestLabListAndExplain(t *testing.T) {
 		Name   string
 		Checks int
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 8 {
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 9 {
 		t.Fatalf("lab ls: %d %s", code, out)
 	}
 	out, _, code = run(t, "lab", "explain", "macvlan")

@@ -92,6 +92,7 @@ Print it with 'labctl topology default' and start from there.`,
 		newExecCmd(g),
 		newCpCmd(g),
 		newLabCmd(g),
+		newSwarmCmd(g),
 	)
 	return root
 }
