@@ -34,11 +34,28 @@ func Default() *Topology {
 // the line and the field path. Missing fields keep their zero value; call
 // ApplyDefaults to fill them and Validate to check the result.
 func Parse(filename string, data []byte) (*Topology, error) {
+	var t Topology
+	lines, err := DecodeStrict(filename, data, "topology", "libvirt, networks, nodes, ...", &t)
+	if err != nil {
+		return nil, err
+	}
+	t.file = filename
+	t.lines = lines
+	return &t, nil
+}
+
+// DecodeStrict decodes one YAML document into v (a pointer to a struct)
+// after checking it against v's type: every unknown field is a Problem
+// with its line and path (and a "did you mean"), all of them at once. It
+// returns the line of every field path, for later problems. what names
+// the document ("topology") and fields lists its main fields, for the
+// message when the document is not a mapping.
+func DecodeStrict(filename string, data []byte, what, fields string, v any) (map[string]int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: the file is empty; start from `labctl topology default`", filename)
+			return nil, fmt.Errorf("%s: the file is empty; start from `labctl %s default`", filename, what)
 		}
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
@@ -48,27 +65,24 @@ func Parse(filename string, data []byte) (*Topology, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", filename, err)
 		}
-		return nil, fmt.Errorf("%s:%d: a second YAML document; a topology file holds exactly one", filename, line)
+		return nil, fmt.Errorf("%s:%d: a second YAML document; a %s file holds exactly one", filename, line, what)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: the topology must be a mapping of fields (libvirt, networks, nodes, ...), not a %s", filename, root.Line, kindName(root))
+		return nil, fmt.Errorf("%s:%d: the %s must be a mapping of fields (%s), not a %s", filename, root.Line, what, fields, kindName(root))
 	}
 	w := walker{file: filename, lines: map[string]int{}}
-	w.walk(root, reflect.TypeOf(Topology{}), "")
+	w.walk(root, reflect.TypeOf(v).Elem(), "")
 	if len(w.problems) > 0 {
 		return nil, w.problems
 	}
-	var t Topology
-	if err := root.Decode(&t); err != nil {
+	if err := root.Decode(v); err != nil {
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
-	t.file = filename
-	t.lines = w.lines
-	return &t, nil
+	return w.lines, nil
 }
 
 func kindName(n *yaml.Node) string {
