@@ -95,6 +95,12 @@ func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
 // Connect opens SSH and Docker API connections to every node of the plan.
 // Close the returned Env's connections with the returned function.
 func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*Env, func(), error) {
+	return ConnectTargets(ctx, p, func(n lnet.Node) (provision.Target, error) { return provision.TargetFor(p, k, n) }, host)
+}
+
+// ConnectTargets is Connect with the way into each node given by target
+// (e.g. hosts of an inventory).
+func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (provision.Target, error), host LocalHost) (*Env, func(), error) {
 	env := &Env{Plan: p, Nodes: map[string]Node{}, Host: host}
 	var closers []func()
 	closeAll := func() {
@@ -103,7 +109,12 @@ func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*En
 		}
 	}
 	for _, pn := range p.Nodes {
-		c, err := provision.Connect(ctx, p, k, pn, host.Dial)
+		t, err := target(pn)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		c, err := provision.Dial(ctx, t, provision.DialOptions{Dial: host.Dial, Timeout: time.Minute})
 		if err != nil {
 			closeAll()
 			return nil, nil, err

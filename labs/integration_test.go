@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,6 +170,43 @@ func TestLabsForReal(t *testing.T) {
 	out, err = labctl("swarm", "status", "--output", "json")
 	if err != nil || strings.Count(out, `"state": "inactive"`) != 3 {
 		t.Errorf("swarm status after the lab (err=%v):\n%s", err, out)
+	}
+
+	// The labs on hosts labctl did not create, as far as the run can
+	// tell: another lab name (no keys, no VMs of its own), the nodes
+	// reached only through an inventory. Host keys are trusted on first
+	// use, then pinned; a changed key is refused.
+	var inv strings.Builder
+	fmt.Fprintf(&inv, "user: lab\nkey: %s\nhosts:\n", filepath.Join(c.LabDir(), "id_ed25519"))
+	for _, n := range plan.Nodes {
+		fmt.Fprintf(&inv, "  - name: %s\n    address: %s\n", n.Name, strings.Split(n.NIC(lnet.RoleHostOnly).Address, "/")[0])
+	}
+	invFile := filepath.Join(work, "hosts.yaml")
+	os.WriteFile(invFile, []byte(inv.String()), 0o644)
+	ci := *c
+	ci.Lab = "itest-inventory"
+	_, stderr, err := ci.Run(ctx, "--inventory", invFile, "lab", "run", "bridge", "macvlan", "ipvlan-l2")
+	if err != nil || strings.Count(stderr, "first contact, trusting host key SHA256:") != len(plan.Nodes) {
+		t.Errorf("labs through the inventory: %v\n%s", err, stderr)
+	}
+	if out, stderr, err := ci.Run(ctx, "--inventory", invFile, "hosts", "check"); err != nil || strings.Contains(stderr, "first contact") || strings.Count(out, "20.10") != len(plan.Nodes) {
+		t.Errorf("hosts check with pinned keys: %v\n%s%s", err, out, stderr)
+	}
+	kh := filepath.Join(ci.LabDir(), "inventory_known_hosts")
+	pins, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node1's pin becomes node2's key: node1 now "offers another key".
+	pinLines := strings.Split(strings.TrimSpace(string(pins)), "\n")
+	keyOf := map[string]string{}
+	for _, l := range pinLines {
+		f := strings.SplitN(l, " ", 2)
+		keyOf[f[0]] = f[1]
+	}
+	os.WriteFile(kh, []byte("node1 "+keyOf["node2"]+"\nnode2 "+keyOf["node2"]+"\nnode3 "+keyOf["node3"]+"\n"), 0o600)
+	if _, stderr, err := ci.Run(ctx, "--inventory", invFile, "lab", "run", "bridge"); err == nil || !strings.Contains(stderr, "node1") || !strings.Contains(stderr, "host key mismatch") {
+		t.Errorf("a changed host key was not refused: %v\n%s", err, stderr)
 	}
 
 	// The same lab twice gives the same result.

@@ -44,10 +44,15 @@ type HostKeyError struct {
 	Addr string
 	Want string // pinned fingerprint
 	Got  string // presented fingerprint
+	Hint string // what to do if the change is expected
 }
 
 func (e *HostKeyError) Error() string {
-	return fmt.Sprintf("%s (%s): host key mismatch: expected %s, the server offered %s; someone may be intercepting the connection, or the node was recreated outside labctl (then run 'labctl down' and 'labctl up')", e.Node, e.Addr, e.Want, e.Got)
+	hint := e.Hint
+	if hint == "" {
+		hint = "or the node was recreated outside labctl (then run 'labctl down' and 'labctl up')"
+	}
+	return fmt.Sprintf("%s (%s): host key mismatch: expected %s, the server offered %s; someone may be intercepting the connection, %s", e.Node, e.Addr, e.Want, e.Got, hint)
 }
 
 // ExitError is a remote command that failed.
@@ -69,6 +74,12 @@ type Target struct {
 	User    string        // login user
 	Signer  ssh.Signer    // the lab's private key
 	HostKey ssh.PublicKey // pinned host key
+	// FirstUse, when HostKey is nil, is given the key the host offers
+	// on first contact; it records (pins) it or returns an error to
+	// refuse it. Without it a nil HostKey is refused.
+	FirstUse func(key ssh.PublicKey) error
+	// MismatchHint says what to do when the host key changed on purpose.
+	MismatchHint string
 }
 
 // Client is an SSH connection to one node.
@@ -145,17 +156,24 @@ func dialOnce(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 	if dl, ok := actx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	want := ssh.FingerprintSHA256(t.HostKey)
 	cfg := &ssh.ClientConfig{
 		User: t.User,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if t.HostKey == nil {
+				if t.FirstUse == nil {
+					return &HostKeyError{Node: t.Node, Addr: t.Addr, Want: "(none pinned)", Got: ssh.FingerprintSHA256(key), Hint: t.MismatchHint}
+				}
+				return t.FirstUse(key)
+			}
 			if !bytes.Equal(key.Marshal(), t.HostKey.Marshal()) {
-				return &HostKeyError{Node: t.Node, Addr: t.Addr, Want: want, Got: ssh.FingerprintSHA256(key)}
+				return &HostKeyError{Node: t.Node, Addr: t.Addr, Want: ssh.FingerprintSHA256(t.HostKey), Got: ssh.FingerprintSHA256(key), Hint: t.MismatchHint}
 			}
 			return nil
 		},
-		HostKeyAlgorithms: []string{t.HostKey.Type()},
+	}
+	if t.HostKey != nil {
+		cfg.HostKeyAlgorithms = []string{t.HostKey.Type()}
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
 	if err != nil {

@@ -96,6 +96,7 @@ line is "N passed, N failed". The exit status is 1 when any check failed.
 JUnit XML for CI or for grading a workshop.`,
 		Example: `  labctl lab run bridge
   labctl lab run all --junit results.xml
+  labctl lab run all --inventory hosts.yaml   # on machines labctl did not create
   labctl lab run macvlan --keep     # leave it set up to look around`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,9 +118,9 @@ JUnit XML for CI or for grading a workshop.`,
 				return err
 			}
 			defer s.close()
-			env, closeEnv, err := labs.Connect(ctx, s.plan, s.keys(), labs.LocalHost{})
+			env, closeEnv, err := g.connectNodes(ctx, s.plan, s.dir)
 			if err != nil {
-				return fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", s.plan.Lab, err)
+				return err
 			}
 			defer closeEnv()
 			var reps []labs.Report

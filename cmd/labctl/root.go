@@ -17,9 +17,12 @@ type globals struct {
 	file    string
 	output  string
 	verbose int
-	stdout  io.Writer
-	stderr  io.Writer
-	log     *slog.Logger
+	// inventory, when set, is the file of hosts the labs run on instead
+	// of labctl's VMs.
+	inventory string
+	stdout    io.Writer
+	stderr    io.Writer
+	log       *slog.Logger
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -71,6 +74,7 @@ Print it with 'labctl topology default' and start from there.`,
 	pf.StringVarP(&g.file, "file", "f", "", "topology file (YAML); the built-in default when empty")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text for people, json for programs (stable)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in the log on stderr")
+	pf.StringVarP(&g.inventory, "inventory", "i", "", "run labs on the hosts this inventory file lists instead of labctl's VMs (see 'labctl hosts --help')")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -93,6 +97,8 @@ Print it with 'labctl topology default' and start from there.`,
 		newCpCmd(g),
 		newLabCmd(g),
 		newSwarmCmd(g),
+		newBenchCmd(g),
+		newHostsCmd(g),
 	)
 	return root
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
@@ -39,9 +38,9 @@ also lists the swarm's nodes ('docker node ls').`,
 				return err
 			}
 			ctx := cmd.Context()
-			env, closeEnv, err := labs.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, labs.LocalHost{})
+			env, closeEnv, err := g.connectNodes(ctx, p, d)
 			if err != nil {
-				return fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", p.Lab, err)
+				return err
 			}
 			defer closeEnv()
 			st := labs.SwarmStatus(ctx, env)
@@ -105,9 +104,9 @@ left as it is, unless --all.`,
 				return err
 			}
 			ctx := cmd.Context()
-			env, closeEnv, err := labs.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, labs.LocalHost{})
+			env, closeEnv, err := g.connectNodes(ctx, p, d)
 			if err != nil {
-				return fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", p.Lab, err)
+				return err
 			}
 			defer closeEnv()
 			if err := labs.LeaveSwarm(ctx, env, all); err != nil {

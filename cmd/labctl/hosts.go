@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/labctl/labctl/inventory"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/state"
+	"github.com/spf13/cobra"
+)
+
+// knownHostsFile is where an inventory's host keys are pinned, in the
+// lab's state directory.
+func knownHostsFile(d *state.Dir) string { return filepath.Join(d.Path, "inventory_known_hosts") }
+
+// loadInventory reads and validates --inventory against the plan and
+// returns it with the plan the labs see on those hosts.
+func (g *globals) loadInventory(p *network.Plan) (*inventory.Inventory, *network.Plan, error) {
+	inv, err := inventory.Load(g.inventory)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ps := inv.Validate(p); len(ps) > 0 {
+		return nil, nil, ps
+	}
+	return inv, inv.Apply(p), nil
+}
+
+// connectNodes connects to the lab's nodes: labctl's own VMs with the lab's
+// keys, or, with --inventory, the hosts it lists (host keys trusted on
+// first use and pinned in the lab's state directory).
+func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Dir) (*labs.Env, func(), error) {
+	if g.inventory == "" {
+		env, closeEnv, err := labs.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, labs.LocalHost{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", p.Lab, err)
+		}
+		return env, closeEnv, nil
+	}
+	inv, q, err := g.loadInventory(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	kh := &inventory.KnownHosts{Path: knownHostsFile(d)}
+	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (provision.Target, error) {
+		h, _ := inv.Host(n.Name)
+		return inv.Target(h, kh, func(node, fp string) {
+			fmt.Fprintf(g.stderr, "%s: first contact, trusting host key %s (pinned in %s)\n", node, fp, kh.Path)
+		})
+	}, labs.LocalHost{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("inventory %s: %w", g.inventory, err)
+	}
+	return env, closeEnv, nil
+}
+
+func newHostsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hosts",
+		Short: "Run the labs on hosts labctl did not create (Vagrant boxes, your own machines)",
+		Long: `An inventory file lists machines that play the topology's nodes: how to log
+in (address, user, key) and, where they differ from the topology, their NIC
+names and addresses. With --inventory FILE, 'labctl lab run' and
+'labctl swarm' use those hosts instead of labctl's VMs; labctl creates no VM,
+network or Docker installation there: the hosts must have Docker (the login
+user in the docker group, sudo without a password) and the topology's
+networks and VLAN sub-interfaces.
+
+Host keys are trusted on first use: the first connection prints each host's
+key fingerprint and pins it in the lab's state directory; later a changed
+key is refused.
+
+An inventory file:
+
+  user: vagrant
+  key: ~/.vagrant.d/insecure_private_key
+  hosts:
+    - name: node1
+      address: 192.168.121.10      # host[:port] of its SSH server
+      nics: {nat: eth1}            # when not the topology's names
+      addresses: {hostonly: 192.168.242.11/24}
+    - name: node2
+      address: 192.168.121.11`,
+	}
+	cmd.AddCommand(newHostsImportCmd(g), newHostsCheckCmd(g))
+	return cmd
+}
+
+func newHostsImportCmd(g *globals) *cobra.Command {
+	var vagrant bool
+	var dir, to string
+	cmd := &cobra.Command{
+		Use:   "import --vagrant",
+		Short: "Write an inventory from 'vagrant ssh-config'",
+		Long: `Runs 'vagrant ssh-config' (in --dir, where the Vagrantfile is) and writes an
+inventory with each machine's name, address, port, user and key. Check the
+NIC names and addresses against your topology, then run
+'labctl hosts check --inventory FILE'.`,
+		Example: `  labctl hosts import --vagrant --to hosts.yaml
+  labctl hosts check --inventory hosts.yaml
+  labctl lab run all --inventory hosts.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !vagrant {
+				return usageErr("hosts import: say where from: --vagrant")
+			}
+			c := exec.CommandContext(cmd.Context(), "vagrant", "ssh-config")
+			c.Dir = dir
+			var out, errb bytes.Buffer
+			c.Stdout, c.Stderr = &out, &errb
+			if err := c.Run(); err != nil {
+				return fmt.Errorf("vagrant ssh-config (in %s): %w: %s", dirOrHere(dir), err, errb.String())
+			}
+			inv, err := inventory.FromSSHConfig(&out)
+			if err != nil {
+				return err
+			}
+			var b bytes.Buffer
+			if err := inv.Marshal(&b, "labctl inventory from 'vagrant ssh-config' in "+dirOrHere(dir)+"\nAdd nics:/addresses: where the hosts differ from the topology."); err != nil {
+				return err
+			}
+			if to == "" {
+				_, err := g.stdout.Write(b.Bytes())
+				return err
+			}
+			if err := state.WriteFileAtomic(to, b.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "wrote %s (%d hosts)\n", to, len(inv.Hosts))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&vagrant, "vagrant", false, "import the machines of a Vagrant project")
+	cmd.Flags().StringVar(&dir, "dir", "", "the Vagrant project's directory (default: the current one)")
+	cmd.Flags().StringVar(&to, "to", "", "write the inventory to FILE instead of stdout")
+	return cmd
+}
+
+func dirOrHere(d string) string {
+	if d == "" {
+		if wd, err := os.Getwd(); err == nil {
+			return wd
+		}
+		return "."
+	}
+	return d
+}
+
+func newHostsCheckCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check --inventory FILE",
+		Short: "Validate an inventory, log into every host (pinning new host keys) and ask Docker",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.inventory == "" {
+				return usageErr("hosts check: --inventory FILE is required")
+			}
+			p, d, err := g.labDir()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			env, closeEnv, err := g.connectNodes(ctx, p, d)
+			if err != nil {
+				return err
+			}
+			defer closeEnv()
+			type row struct {
+				Node    string `json:"node"`
+				Docker  string `json:"docker"`
+				Missing string `json:"missing,omitempty"`
+			}
+			var rows []row
+			failed := false
+			for _, n := range env.Plan.Nodes {
+				r := row{Node: n.Name}
+				info, err := env.Nodes[n.Name].Docker().Info(ctx)
+				if err != nil {
+					r.Docker, failed = "error: "+err.Error(), true
+				} else {
+					r.Docker = info.ServerVersion
+				}
+				var ifs []string
+				for _, nic := range n.NICs {
+					ifs = append(ifs, nic.Guest)
+				}
+				for _, v := range n.VLANs {
+					ifs = append(ifs, v.Name)
+				}
+				for _, i := range ifs {
+					o, err := env.Nodes[n.Name].Sh(ctx, "ip link show dev "+i+" >/dev/null 2>&1")
+					if err != nil || o.Exit != 0 {
+						r.Missing += i + " "
+						failed = true
+					}
+				}
+				rows = append(rows, r)
+			}
+			if g.output == "json" {
+				if err := g.writeJSON(rows); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tDOCKER\tMISSING INTERFACES")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Node, r.Docker, dash(r.Missing))
+				}
+				tw.Flush()
+			}
+			if failed {
+				return &exitError{code: 1, msg: "some hosts are not ready for the labs (see above)"}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,113 @@
+package inventory
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/state"
+	"golang.org/x/crypto/ssh"
+)
+
+// KnownHosts is the file of pinned host keys of an inventory's hosts, one
+// line per host: "NAME KEYTYPE BASE64" (the known_hosts format, keyed by
+// node name, so that an address change does not lose the pin).
+type KnownHosts struct {
+	Path string
+	mu   sync.Mutex
+}
+
+func (k *KnownHosts) read() (map[string]ssh.PublicKey, error) {
+	data, err := os.ReadFile(k.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]ssh.PublicKey{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]ssh.PublicKey{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		_, hosts, key, _, _, err := ssh.ParseKnownHosts([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", k.Path, n, err)
+		}
+		for _, h := range hosts {
+			m[h] = key
+		}
+	}
+	return m, sc.Err()
+}
+
+// Get returns the pinned key of a host, nil if none is pinned yet.
+func (k *KnownHosts) Get(name string) (ssh.PublicKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.read()
+	if err != nil {
+		return nil, err
+	}
+	return m[name], nil
+}
+
+// Pin records a host's key; a host that has a different key pinned
+// already is refused.
+func (k *KnownHosts) Pin(name string, key ssh.PublicKey) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.read()
+	if err != nil {
+		return err
+	}
+	if old, ok := m[name]; ok {
+		if bytes.Equal(old.Marshal(), key.Marshal()) {
+			return nil
+		}
+		return fmt.Errorf("%s: a different host key is pinned already (%s)", name, ssh.FingerprintSHA256(old))
+	}
+	data, _ := os.ReadFile(k.Path)
+	line := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))) + "\n"
+	return state.WriteFileAtomic(k.Path, append(data, line...), 0o600)
+}
+
+// Target is how to log into h: its pinned host key, or, on first contact,
+// trust on first use: the key is pinned and announce is told its
+// fingerprint.
+func (inv *Inventory) Target(h Host, kh *KnownHosts, announce func(node, fingerprint string)) (provision.Target, error) {
+	signer, err := inv.Signer(h)
+	if err != nil {
+		return provision.Target{}, fmt.Errorf("%s: login key: %w", h.Name, err)
+	}
+	pinned, err := kh.Get(h.Name)
+	if err != nil {
+		return provision.Target{}, err
+	}
+	t := provision.Target{
+		Node: h.Name, Addr: h.Addr(), User: inv.LoginUser(h), Signer: signer, HostKey: pinned,
+		MismatchHint: fmt.Sprintf("or the host was reinstalled (then remove its line from %s and connect again to trust the new key)", kh.Path),
+	}
+	if pinned == nil {
+		t.FirstUse = func(key ssh.PublicKey) error {
+			if err := kh.Pin(h.Name, key); err != nil {
+				return err
+			}
+			if announce != nil {
+				announce(h.Name, ssh.FingerprintSHA256(key))
+			}
+			return nil
+		}
+	}
+	return t, nil
+}
