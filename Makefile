@@ -1,11 +1,12 @@
 # labctl: the two commands a newcomer needs are `make demo` (run the main job)
 # and `make test` (run the tests). See README.md.
 
+SHELL   := /bin/bash
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/labctl
 
-.PHONY: build demo test unit integration lint fuzz clean
+.PHONY: build demo test unit integration lint fuzz bench clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/labctl
@@ -17,8 +18,11 @@ demo:
 # The test command: static checks, then every test, the integration tests
 # included (they need root: they build images from Debian packages and boot
 # VMs under libvirt). Packages run one at a time: they share the image cache.
+# testsum prints the tests' output (timings, lab tables) and closes with
+# "tests: N passed, N failed, N skipped; lab checks: N passed, N failed".
 test: lint
-	LABCTL_INTEGRATION=1 $(GO) test -count=1 -p 1 -timeout 85m ./...
+	$(GO) build -o bin/testsum ./internal/testsum
+	set -o pipefail; LABCTL_INTEGRATION=1 $(GO) test -json -count=1 -p 1 -timeout 85m ./... 2>&1 | bin/testsum
 
 integration: test
 
@@ -29,7 +33,16 @@ lint:
 
 # Unit tests only: no root needed; integration tests say SKIPPED.
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) build -o bin/testsum ./internal/testsum
+	set -o pipefail; $(GO) test -json -count=1 ./... 2>&1 | bin/testsum
+
+# The benchmark: up (all nodes at once, then one at a time, then one node
+# alone), every lab, down; medians and ratios in bench.json. Needs root,
+# libvirtd and the images (see README.md).
+BENCH_RUNS ?= 3
+BENCH_ARGS ?=
+bench: build
+	$(BIN) --lab bench bench --runs $(BENCH_RUNS) --single --report bench.json $(BENCH_ARGS)
 
 # Longer fuzzing of the parsers (not part of `make test`).
 FUZZTIME ?= 60s

@@ -71,7 +71,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			err = m.Up(ctx)
 			if err == nil && !noProvision {
 				err = provision.Provision(ctx, provision.Options{
-					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase,
+					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase, Parallel: parallel,
 					Docker: provision.DockerOptions{
 						Plan: s.plan, Cache: s.cache, Mode: dockerMode,
 						Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"},
@@ -96,7 +96,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&parallel, "parallel", 3, "nodes created and started at once")
+	cmd.Flags().IntVar(&parallel, "parallel", 3, "nodes created, started and provisioned at once (1: one after another)")
 	cmd.Flags().DurationVar(&bootTimeout, "boot-timeout", 10*time.Minute, "how long a node may take to answer on SSH")
 	cmd.Flags().StringVar(&dockerMode, "docker", provision.InstallOffline, "how to install Docker: offline (the cached bundle) or online (the guest's package archive)")
 	cmd.Flags().BoolVar(&noProvision, "no-provision", false, "only create and start the VMs")
