@@ -290,24 +290,69 @@ ln -sf /dev/stderr "$root/var/log/nginx/error.log"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*
 `
 
-// nginxImage builds `nginx` from Debian's nginx-light on a minimal Debian
-// (busybox included, so that ping, ip and wget work inside it too).
+// nginxImage builds `nginx` from Debian's nginx-light: installed on a
+// minimal Debian, from which only nginx, its modules and libraries, its
+// configuration and static busybox (so that ping, ip and nc work inside it
+// too) go into the image: a few MiB instead of a whole Debian, which
+// matters when every node of every lab loads it.
 func nginxImage() Recipe {
-	return containerRecipe("nginx", "nginx container image from Debian's nginx-light", "nginx-light,busybox-static\x00"+nginxHook, func(ctx context.Context, b *builder, layer string) (ImageConfig, error) {
+	return containerRecipe("nginx", "nginx container image from Debian's nginx-light (only nginx, its libraries and busybox)", "nginx-light,busybox-static\x00slim-1\x00"+nginxHook, func(ctx context.Context, b *builder, layer string) (ImageConfig, error) {
 		hook := filepath.Join(b.dir, "nginx.sh")
 		if err := os.WriteFile(hook, []byte(nginxHook), 0o755); err != nil {
 			return ImageConfig{}, err
 		}
+		root := filepath.Join(b.dir, "rootfs")
 		fmt.Fprintf(b.opts.Log, "nginx: installing nginx-light on a minimal Debian\n")
-		err := b.mmdebstrap(ctx, layer,
-			"--variant=essential", "--format=tar",
+		err := b.mmdebstrap(ctx, root,
+			"--variant=essential", "--format=directory",
 			"--include=nginx-light,busybox-static",
-			"--dpkgopt=path-exclude=/usr/share/man/*",
-			"--dpkgopt=path-exclude=/usr/share/doc/*",
-			"--dpkgopt=path-exclude=/usr/share/locale/*",
-			"--dpkgopt=path-include=/usr/share/doc/*/copyright",
 			"--customize-hook=sh "+hook+` "$1"`,
 		)
+		if err != nil {
+			return ImageConfig{}, err
+		}
+		s := newSlimmer(root)
+		for _, p := range []string{"usr/sbin/nginx", "bin/busybox"} {
+			if err := s.addProgram(p); err != nil {
+				return ImageConfig{}, err
+			}
+		}
+		if mods, err := filepath.Glob(filepath.Join(root, "usr/lib/nginx/modules/*.so")); err == nil {
+			for _, m := range mods {
+				rel, _ := filepath.Rel(root, m)
+				if err := s.addProgram(rel); err != nil {
+					return ImageConfig{}, err
+				}
+			}
+		}
+		for _, p := range []string{"etc/nginx", "usr/share/nginx", "var/lib/nginx", "var/log/nginx", "var/www/html", "etc/passwd", "etc/group", "etc/nsswitch.conf", "tmp", "run"} {
+			if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+				if p == "usr/share/nginx" {
+					continue
+				}
+				return ImageConfig{}, fmt.Errorf("nginx image: %s missing from the root file system: %w", p, err)
+			}
+			if err := s.add(p); err != nil {
+				return ImageConfig{}, err
+			}
+		}
+		out, err := exec.CommandContext(ctx, filepath.Join(root, "bin", "busybox"), "--list-full").Output()
+		if err != nil {
+			return ImageConfig{}, fmt.Errorf("list busybox applets: %w", err)
+		}
+		s.addApplets(strings.Fields(string(out)))
+		f, err := os.Create(layer)
+		if err != nil {
+			return ImageConfig{}, err
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		err = s.write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return ImageConfig{}, err
 		}
