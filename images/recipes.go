@@ -48,6 +48,9 @@ locale: C.UTF-8
 EOF
 echo 'LABEL=root / ext4 defaults 0 1' > "$root/etc/fstab"
 echo labctl > "$root/etc/hostname"
+# the build host's resolver means nothing on a node; the seed writes the lab's
+rm -f "$root/etc/resolv.conf"
+echo '# labctl: written at first boot from the cloud-init seed' > "$root/etc/resolv.conf"
 chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer
 chroot "$root" systemctl enable systemd-networkd.service
 rm -rf "$root"/var/lib/apt/lists/*_Packages "$root"/var/cache/apt/*.bin

@@ -62,11 +62,7 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 			"lock_passwd":         true,
 			"ssh_authorized_keys": []string{in.UserKey},
 		}},
-		"write_files": []map[string]any{{
-			"path":        "/etc/hosts",
-			"permissions": "0644",
-			"content":     hosts,
-		}},
+		"write_files":     writeFiles(in.Plan, hosts),
 		"package_update":  false,
 		"package_upgrade": false,
 		"final_message":   "labctl: cloud-init finished on " + n.Name + " after $UPTIME seconds",
@@ -87,6 +83,21 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 		return nil, err
 	}
 	return &Seed{UserData: append([]byte("#cloud-config\n"), ud...), MetaData: meta, NetworkConfig: nc}, nil
+}
+
+// writeFiles are /etc/hosts with every node's host-only address, and
+// /etc/resolv.conf naming the NAT network's DNS (libvirt's dnsmasq on the
+// host address): the image has no resolver manager, and a resolver
+// address left from wherever the image was built would make every name
+// lookup on the node, and in its containers, wait for a timeout.
+func writeFiles(p *network.Plan, hosts string) []map[string]any {
+	files := []map[string]any{{"path": "/etc/hosts", "permissions": "0644", "content": hosts}}
+	if nat := p.Net(network.RoleNAT); nat != nil && nat.Host != "" {
+		host := strings.Split(nat.Host, "/")[0]
+		files = append(files, map[string]any{"path": "/etc/resolv.conf", "permissions": "0644",
+			"content": "# written by labctl's cloud-init seed: the lab's NAT network answers DNS\nnameserver " + host + "\n"})
+	}
+	return files
 }
 
 // NetworkConfig is the node's netplan-style network-config v2: each NIC
