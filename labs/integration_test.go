@@ -185,9 +185,9 @@ func TestLabsForReal(t *testing.T) {
 	os.WriteFile(invFile, []byte(inv.String()), 0o644)
 	ci := *c
 	ci.Lab = "itest-inventory"
-	_, stderr, err := ci.Run(ctx, "--inventory", invFile, "lab", "run", "bridge", "macvlan", "ipvlan-l2")
-	if err != nil || strings.Count(stderr, "first contact, trusting host key SHA256:") != len(plan.Nodes) {
-		t.Errorf("labs through the inventory: %v\n%s", err, stderr)
+	invOut, stderr, err := ci.Run(ctx, "--inventory", invFile, "lab", "run", "bridge", "macvlan", "ipvlan-l2")
+	if err != nil || strings.Count(stderr, "first contact, trusting host key SHA256:") != len(plan.Nodes) || !strings.Contains(invOut, " passed, 0 failed") {
+		t.Errorf("labs through the inventory: %v\n%s\n%s", err, testlab.LastLines(invOut, 40), stderr)
 	}
 	if out, stderr, err := ci.Run(ctx, "--inventory", invFile, "hosts", "check"); err != nil || strings.Contains(stderr, "first contact") || strings.Count(out, "20.10") != len(plan.Nodes) {
 		t.Errorf("hosts check with pinned keys: %v\n%s%s", err, out, stderr)

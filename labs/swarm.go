@@ -213,11 +213,31 @@ func leaveNode(ctx context.Context, n Node) error {
 	if err != nil {
 		return fmt.Errorf("leave the swarm: %w", err)
 	}
+	// Docker creates docker_gwbridge for overlay attachments and keeps it
+	// after the swarm is gone; the node is left as the lab found it.
+	if err := removeGWBridge(ctx, n); err != nil {
+		return err
+	}
 	o, err := n.Sh(ctx, "sudo rm -f "+swarmMarker)
 	if err == nil && o.Exit != 0 {
 		err = fmt.Errorf("remove %s: %s", swarmMarker, trim(o))
 	}
 	return err
+}
+
+func removeGWBridge(ctx context.Context, n Node) error {
+	var err error
+	for i := 0; i < 10; i++ {
+		err = ignoreNotFound(n.Docker().NetworkRemove(ctx, "docker_gwbridge"))
+		if err == nil {
+			return nil
+		}
+		// endpoints of the ingress sandbox go a moment after the leave
+		if serr := sleepCtx(ctx, 1); serr != nil {
+			return serr
+		}
+	}
+	return fmt.Errorf("remove docker_gwbridge: %w", err)
 }
 
 func restartDocker(ctx context.Context, n Node) error {

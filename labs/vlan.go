@@ -268,17 +268,24 @@ behind several IP addresses in its ARP table.`,
 				nat := natNet(r)
 				n1 := r.NodeName(0)
 				n1nat, _ := nodeAddrs(r, n1)
-				mac := strings.ToLower(r.Env.Plan.Nodes[0].NIC("nat").MAC)
+				// node1's MAC as node1 reports it (on hosts of an
+				// inventory the plan cannot know it).
+				mok, mev, err := r.OnNode(ctx, n1, "cat /sys/class/net/"+natNIC(r)+"/address", "")
+				if err != nil {
+					return false, nil, err
+				}
+				mac := strings.ToLower(strings.TrimSpace(mev.Output))
 				ips := []string{n1nat, addr(nat.Subnet, 92), addr(nat.Subnet, 95)}
-				cmd := "for ip in " + strings.Join(ips, " ") + "; do ping -c 1 -W 2 $ip >/dev/null; done; ip neigh show dev " + natNIC(r)
+				cmd := "for ip in " + strings.Join(ips, " ") + "; do ping -c 1 -W 2 $ip >/dev/null; done; ip neigh show dev " + r.Env.Plan.Nodes[1].NIC("nat").Guest
 				ok, ev, err := r.OnNode(ctx, r.NodeName(1), cmd, "")
 				if err != nil {
 					return false, nil, err
 				}
+				ok = ok && mok && mac != ""
 				for _, ip := range ips {
 					ok = ok && neighMAC(ev.Output, ip) == mac
 				}
-				return ok, []Evidence{note(ev, "all three addresses map to %s, node1's NAT NIC", mac)}, nil
+				return ok, []Evidence{note(mev, "node1's NAT NIC"), note(ev, "all three addresses map to %s, node1's NAT NIC", mac)}, nil
 			}},
 		},
 	}
