@@ -63,6 +63,16 @@ func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Di
 	return env, closeEnv, nil
 }
 
+// openNodes connects to the lab's nodes (see connectNodes) without
+// locking the lab: for commands that only look or act inside the nodes.
+func (g *globals) openNodes(ctx context.Context) (*labs.Env, func(), error) {
+	p, d, err := g.labDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.connectNodes(ctx, p, d)
+}
+
 func newHostsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hosts",
@@ -164,12 +174,8 @@ func newHostsCheckCmd(g *globals) *cobra.Command {
 			if g.inventory == "" {
 				return usageErr("hosts check: --inventory FILE is required")
 			}
-			p, d, err := g.labDir()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			env, closeEnv, err := g.connectNodes(ctx, p, d)
+			env, closeEnv, err := g.openNodes(ctx)
 			if err != nil {
 				return err
 			}

@@ -33,12 +33,8 @@ also lists the swarm's nodes ('docker node ls').`,
   labctl swarm status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, d, err := g.labDir()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			env, closeEnv, err := g.connectNodes(ctx, p, d)
+			env, closeEnv, err := g.openNodes(ctx)
 			if err != nil {
 				return err
 			}
@@ -99,12 +95,8 @@ are left alone. A node in a swarm that labctl did not create is reported and
 left as it is, unless --all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, d, err := g.labDir()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			env, closeEnv, err := g.connectNodes(ctx, p, d)
+			env, closeEnv, err := g.openNodes(ctx)
 			if err != nil {
 				return err
 			}
