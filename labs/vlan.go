@@ -276,7 +276,11 @@ behind several IP addresses in its ARP table.`,
 				}
 				mac := strings.ToLower(strings.TrimSpace(mev.Output))
 				ips := []string{n1nat, addr(nat.Subnet, 92), addr(nat.Subnet, 95)}
-				cmd := "for ip in " + strings.Join(ips, " ") + "; do ping -c 1 -W 2 $ip >/dev/null; done; ip neigh show dev " + r.Env.Plan.Nodes[1].NIC("nat").Guest
+				// Entries an earlier lab left (macvlan's own MACs for the
+				// same addresses) are flushed first, so the table shows
+				// what this lab's pings learn.
+				dev := r.Env.Plan.Nodes[1].NIC("nat").Guest
+				cmd := "for ip in " + strings.Join(ips, " ") + "; do sudo ip neigh flush to $ip dev " + dev + "; ping -c 1 -W 2 $ip >/dev/null; done; ip neigh show dev " + dev
 				ok, ev, err := r.OnNode(ctx, r.NodeName(1), cmd, "")
 				if err != nil {
 					return false, nil, err
