@@ -86,7 +86,7 @@ func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
 	seen := map[string]bool{}
 	for i, h := range inv.Hosts {
 		at := fmt.Sprintf("hosts[%d]", i)
-		switch pn, ok := p.Node(h.Name); {
+		switch _, ok := p.Node(h.Name); {
 		case h.Name == "":
 			add(at+".name", "required: the topology node this host plays (%s)", nodeNames(p))
 		case !nameRE.MatchString(h.Name):
@@ -95,8 +95,6 @@ func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
 			add(at+".name", "%q is not a node of the topology (%s)", h.Name, nodeNames(p))
 		case seen[h.Name]:
 			add(at+".name", "%q is listed twice", h.Name)
-		default:
-			_ = pn
 		}
 		seen[h.Name] = true
 		if h.Address == "" {

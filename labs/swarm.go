@@ -588,6 +588,12 @@ func tasksTable(ts []swarm.Task, names map[string]string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// servicePs is the evidence `docker service ps web` gives, from the
+// manager's task list.
+func servicePs(r *Run, ts []swarm.Task, names map[string]string) Evidence {
+	return Evidence{Node: r.NodeName(0), Where: "node", Command: "docker service ps " + ovService + " (Docker API)", Output: tasksTable(ts, names)}
+}
+
 func short(id string) string {
 	if len(id) > 12 {
 		return id[:12]
@@ -685,7 +691,7 @@ func checkVIPSpread(ctx context.Context, r *Run) (bool, []Evidence, error) {
 		}
 	}
 	ts, _ := runningTasks(ctx, r)
-	tev := Evidence{Node: r.NodeName(0), Where: "node", Command: "docker service ps " + ovService + " (Docker API)", Output: tasksTable(ts, nodeNames(ctx, r))}
+	tev := servicePs(r, ts, nodeNames(ctx, r))
 	taskNodes := map[string]bool{}
 	for _, t := range ts {
 		taskNodes[t.NodeID] = true
@@ -723,7 +729,7 @@ func checkRoutingMesh(ctx context.Context, r *Run) (bool, []Evidence, error) {
 			noTask = false
 		}
 	}
-	tev := note(Evidence{Node: r.NodeName(0), Where: "node", Command: "docker service ps " + ovService + " (Docker API)", Output: tasksTable(ts, names)},
+	tev := note(servicePs(r, ts, names),
 		"%s runs no task of %s", last.Name, ovService)
 	probes := []func() (bool, Evidence, error){func() (bool, Evidence, error) { return noTask, tev, nil }}
 	for _, pn := range r.Env.Plan.Nodes {
