@@ -3,7 +3,11 @@ package provision
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/internal/fanout"
@@ -20,6 +24,8 @@ type Options struct {
 	Parallel int // nodes at once (default: all)
 	Progress func(node, msg string)
 	Phase    func(name, node string, start time.Time, d time.Duration, err error)
+	// Log gets each remote command and its duration at debug level.
+	Log *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -87,12 +93,13 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		return err
 	}
 	defer func() { c.Close() }()
-	if err := phase("guest network", func() error { return CheckGuestNetwork(ctx, c, o.Plan, n) }); err != nil {
+	r := traced{c, o.Log, n.Name}
+	if err := phase("guest network", func() error { return CheckGuestNetwork(ctx, r, o.Plan, n) }); err != nil {
 		return err
 	}
 	d := o.Docker
 	d.Log = func(msg string) { o.Progress(n.Name, msg) }
-	if err := phase("docker installed", func() error { return InstallDocker(ctx, c, o.Plan.User, d) }); err != nil {
+	if err := phase("docker installed", func() error { return InstallDocker(ctx, r, o.Plan.User, d) }); err != nil {
 		return err
 	}
 	// A new login picks up the docker group for the API tunnel.
@@ -114,4 +121,41 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		o.Progress(n.Name, fmt.Sprintf("Docker %s ready (API %s)", v.Version, v.APIVersion))
 		return nil
 	})
+}
+
+// traced is a Runner that logs each command and upload with its duration
+// at debug level (labctl -v): where the time of "docker installed" goes.
+type traced struct {
+	r    Runner
+	log  *slog.Logger
+	node string
+}
+
+func (t traced) Run(ctx context.Context, cmd string) ([]byte, error) {
+	start := time.Now()
+	out, err := t.r.Run(ctx, cmd)
+	if t.log != nil {
+		t.log.Debug("ran", "node", t.node, "cmd", firstLine(cmd, 72), "seconds", time.Since(start).Seconds(), "err", err)
+	}
+	return out, err
+}
+
+func (t traced) Upload(ctx context.Context, src io.Reader, size int64, dst string, perm os.FileMode) error {
+	start := time.Now()
+	err := t.r.Upload(ctx, src, size, dst, perm)
+	if t.log != nil {
+		t.log.Debug("uploaded", "node", t.node, "file", dst, "bytes", size, "seconds", time.Since(start).Seconds(), "err", err)
+	}
+	return err
+}
+
+// firstLine shortens a command for a log line.
+func firstLine(s string, max int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " ..."
+	}
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
 }

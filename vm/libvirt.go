@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -79,6 +80,9 @@ type Conn struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	lost    error
+	// Log, when set, gets each call's name and duration at debug level
+	// (labctl -v), which shows where the time of an `up` goes.
+	Log *slog.Logger
 }
 
 // CallTimeout bounds one ordinary libvirt call (uploads have their own).
@@ -114,8 +118,12 @@ func (c *Conn) do(ctx context.Context, what string, timeout time.Duration, fn fu
 	go func() { done <- fn(c.api) }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	start := time.Now()
 	select {
 	case err := <-done:
+		if c.Log != nil {
+			c.Log.Debug("libvirt call", "call", what, "seconds", time.Since(start).Seconds(), "err", err)
+		}
 		return err
 	case <-ctx.Done():
 		c.breakConn(fmt.Errorf("%w (interrupted during %s)", ErrLost, what))

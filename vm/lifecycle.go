@@ -68,6 +68,9 @@ func NewManager(c *Conn, p *network.Plan, o Options) *Manager {
 	if o.Progress == nil {
 		o.Progress = func(string, string) {}
 	}
+	if c.Log == nil {
+		c.Log = o.Log
+	}
 	return &Manager{c: c, plan: p, o: o}
 }
 

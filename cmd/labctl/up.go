@@ -71,7 +71,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			err = m.Up(ctx)
 			if err == nil && !noProvision {
 				err = provision.Provision(ctx, provision.Options{
-					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase, Parallel: parallel,
+					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase, Parallel: parallel, Log: g.log,
 					Docker: provision.DockerOptions{
 						Plan: s.plan, Cache: s.cache, Mode: dockerMode,
 						Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"},
