@@ -238,3 +238,8 @@ func IsNoObject(err error) bool {
 	}
 	return false
 }
+
+// Local reports whether libvirtd runs on this host (not qemu+ssh).
+func (c *Conn) Local() bool {
+	return !strings.HasPrefix(c.URI, "qemu+ssh:")
+}

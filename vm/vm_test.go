@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"flag"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -364,5 +365,28 @@ func TestAcceleration(t *testing.T) {
 	m.plan.Libvirt.Acceleration = "qemu"
 	if a, _ := m.Acceleration(context.Background()); a != "qemu" {
 		t.Errorf("forced qemu: %s", a)
+	}
+}
+
+func TestKVMModeWarning(t *testing.T) {
+	for _, tc := range []struct {
+		mode fs.FileMode
+		warn bool
+	}{{0o600, true}, {0o640, true}, {0o660, false}, {0o666, false}, {0o606, false}} {
+		got := kvmModeWarning("/dev/kvm", tc.mode)
+		if (got != "") != tc.warn {
+			t.Errorf("mode %04o: warning %q, want one: %v", tc.mode, got, tc.warn)
+		}
+		if tc.warn && !strings.Contains(got, "chmod 0660 /dev/kvm") {
+			t.Errorf("mode %04o: warning does not say what to do: %q", tc.mode, got)
+		}
+	}
+	if w := KVMDeviceWarning(filepath.Join(t.TempDir(), "absent")); w != "" {
+		t.Errorf("absent device: %q", w)
+	}
+	plain := filepath.Join(t.TempDir(), "kvm")
+	os.WriteFile(plain, nil, 0o600)
+	if w := KVMDeviceWarning(plain); w != "" {
+		t.Errorf("a regular file is not a KVM device: %q", w)
 	}
 }

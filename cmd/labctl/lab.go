@@ -146,5 +146,10 @@ func (s *labSession) preflight(ctx context.Context) error {
 	if clashes := network.Preflight(s.plan, h); len(clashes) > 0 {
 		return network.ClashError(clashes)
 	}
+	if s.conn != nil && s.conn.Local() {
+		if w := vm.KVMDeviceWarning(vm.KVMDevice); w != "" {
+			s.g.log.Warn(w)
+		}
+	}
 	return nil
 }
