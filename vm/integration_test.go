@@ -182,13 +182,13 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 		client := ssh.NewClient(cc, chans, reqs)
 		sess, _ := client.NewSession()
-		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; cloud-init status --wait >/dev/null; cloud-init status; sudo cloud-init schema --system >/dev/null 2>&1 && echo SCHEMA-OK")
+		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; cloud-init status --wait >/dev/null; cloud-init status; sudo cloud-init schema --system >/dev/null 2>&1 && echo SCHEMA-OK; sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
 		client.Close()
 		if err != nil {
 			t.Fatalf("%s: %v: %s", n.Name, err, got)
 		}
 		t.Logf("%s:\n%s", n.Name, got)
-		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "status: done", "SCHEMA-OK"} {
+		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "status: done", "SCHEMA-OK", "passwordauthentication no", "kbdinteractiveauthentication no"} {
 			if !strings.Contains(string(got), want) {
 				t.Errorf("%s: output lacks %q", n.Name, want)
 			}

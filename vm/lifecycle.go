@@ -32,6 +32,9 @@ type Options struct {
 	Phase    PhaseFunc     // told about each timed phase (may be nil)
 	Boot     time.Duration // how long a node may take to answer on SSH (default 10 min)
 	Progress func(node, msg string)
+	// DockerConfig is the lab's daemon.json, carried by the seeds (see
+	// SeedInput.DockerConfig).
+	DockerConfig []byte
 }
 
 // DialFunc opens a connection to a guest.
@@ -45,6 +48,9 @@ type Manager struct {
 	c    *Conn
 	plan *network.Plan
 	o    Options
+	// seedDocker: the image has Docker installed, so seeds add the lab
+	// user to the docker group
+	seedDocker bool
 }
 
 // NewManager returns a manager for the plan over the connection c.
@@ -122,6 +128,7 @@ func (m *Manager) Up(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	m.seedDocker = img.Meta["docker"] == "installed"
 
 	var pool libvirt.StoragePool
 	var boot Boot
@@ -487,7 +494,9 @@ func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n net
 	if err != nil {
 		return err
 	}
-	seed, err := MakeSeed(SeedInput{Plan: m.plan, Node: n, UserKey: userKey, HostKey: hostKey})
+	in := SeedInput{Plan: m.plan, Node: n, UserKey: userKey, HostKey: hostKey,
+		DockerConfig: m.o.DockerConfig, DockerGroup: m.seedDocker}
+	seed, err := MakeSeed(in)
 	if err != nil {
 		return err
 	}
@@ -512,9 +521,10 @@ func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n net
 var ErrDomainStopped = errors.New("the VM stopped")
 
 // WaitSSHPort waits until the node's SSH server greets on its host-only
-// address. Each attempt is bounded; attempts back off up to 5 s; the wait
-// ends early if the domain is no longer running, with the console's last
-// lines in the error.
+// address. Each attempt is bounded; attempts back off up to 2 s (every
+// second of looking late is a second added to the node's time to ready);
+// the wait ends early if the domain is no longer running, with the
+// console's last lines in the error.
 func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
 	nic := n.NIC(network.RoleHostOnly)
 	addr := net.JoinHostPort(strings.Split(nic.Address, "/")[0], "22")
@@ -544,7 +554,7 @@ func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
 			return fmt.Errorf("waiting for SSH on %s: %w", addr, ctx.Err())
 		case <-time.After(backoff):
 		}
-		if backoff < 5*time.Second {
+		if backoff < 2*time.Second {
 			backoff *= 2
 		}
 	}

@@ -162,6 +162,12 @@ func fakeSSH(ctx context.Context, network, addr string) (net.Conn, error) {
 
 func testCache(t *testing.T) *images.Cache {
 	t.Helper()
+	return testCacheMeta(t, nil)
+}
+
+// testCacheMeta is testCache with extra metadata on the image entry.
+func testCacheMeta(t *testing.T, extra map[string]string) *images.Cache {
+	t.Helper()
 	c, err := images.OpenCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +182,11 @@ func testCache(t *testing.T) *images.Cache {
 		}
 		files = append(files, f)
 	}
-	if err := c.Put(images.Entry{Name: "debian-12", Kind: images.KindVMImage, Files: files,
-		Meta: map[string]string{"boot": "kernel", "cmdline": images.KernelCmdline}}); err != nil {
+	meta := map[string]string{"boot": "kernel", "cmdline": images.KernelCmdline}
+	for k, v := range extra {
+		meta[k] = v
+	}
+	if err := c.Put(images.Entry{Name: "debian-12", Kind: images.KindVMImage, Files: files, Meta: meta}); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -188,6 +197,36 @@ func testManager(t *testing.T, f *fakeLibvirt, lab string) *Manager {
 	return NewManager(NewConn(f, nil), testPlan(t, lab), Options{
 		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: lab}, Cache: testCache(t), Dial: fakeSSH,
 	})
+}
+
+// Every seed writes the lab's daemon.json (so dockerd starts configured,
+// whether installed already or later); only an image with Docker installed
+// gets the docker group from the seed: elsewhere it does not exist yet.
+func TestSeedConfiguresDocker(t *testing.T) {
+	daemon := []byte(`{"bip": "172.31.255.1/24"}` + "\n")
+	for _, tc := range []struct {
+		meta map[string]string
+		want bool
+	}{{nil, false}, {map[string]string{"docker": "installed"}, true}} {
+		f := newFake()
+		dir := t.TempDir()
+		m := NewManager(NewConn(f, nil), testPlan(t, "lab1"), Options{
+			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCacheMeta(t, tc.meta), Dial: fakeSSH,
+			DockerConfig: daemon,
+		})
+		if err := m.Up(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		iso := f.pools["labctl"][seedVolume("lab1", "node2")]
+		if len(iso) == 0 {
+			t.Fatalf("no seed volume for node2 (pools: %v)", f.pools)
+		}
+		gotFile := bytes.Contains(iso, []byte("path: /etc/docker/daemon.json")) && bytes.Contains(iso, daemon[:10])
+		gotGroup := bytes.Contains(iso, []byte("- docker\n"))
+		if !gotFile || gotGroup != tc.want {
+			t.Errorf("image meta %v: daemon.json in seed %v (want true), docker group %v (want %v)", tc.meta, gotFile, gotGroup, tc.want)
+		}
+	}
 }
 
 func count(calls []string, prefix string) int {

@@ -63,6 +63,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			m := vm.NewManager(s.conn, s.plan, vm.Options{
 				StateDir: s.dir.Path, Keys: s.keys(), Cache: s.cache, Parallel: parallel,
 				Log: g.log, Phase: s.recordPhase, Boot: bootTimeout, Progress: s.progress,
+				DockerConfig: provision.DaemonJSON(s.plan),
 			})
 			s.st.Phases = nil
 			if err := provision.WriteSSHFiles(s.plan, s.dir); err != nil {
