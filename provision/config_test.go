@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -139,13 +140,16 @@ type fakeNode struct {
 func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
 	f.log = append(f.log, cmd)
 	switch {
-	case strings.HasPrefix(cmd, "printf %s \"$HOME\""):
-		return []byte("/home/lab"), nil
-	case strings.Contains(cmd, "dpkg-query -W"):
+	case strings.HasPrefix(cmd, "printf 'home %s\\n'"):
+		status := ""
 		if f.installed {
-			return []byte("install ok installed"), nil
+			status = "install ok installed"
 		}
-		return nil, nil
+		groups := "lab sudo"
+		if f.inGroup {
+			groups += " docker"
+		}
+		return []byte(fmt.Sprintf("home /home/lab\ndocker %s\ndaemon %s\ngroups %s\n", status, base64.StdEncoding.EncodeToString([]byte(f.daemon)), groups)), nil
 	case strings.Contains(cmd, "find . -maxdepth 1"):
 		var b strings.Builder
 		for p, data := range f.files {
@@ -158,21 +162,18 @@ func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
 	case strings.Contains(cmd, "apt-get") && strings.Contains(cmd, "install"):
 		f.installed = true
 		return nil, nil
-	case strings.HasPrefix(cmd, "sudo cat /etc/docker/daemon.json"):
-		return []byte(f.daemon), nil
 	case strings.Contains(cmd, "/etc/docker/daemon.json && sudo systemctl restart docker"):
 		f.daemon = string(f.files["/home/lab/.labctl/daemon.json"])
 		return nil, nil
 	case strings.Contains(cmd, "usermod"):
 		f.inGroup = true
 		return nil, nil
-	case strings.Contains(cmd, "docker image inspect"):
+	case strings.Contains(cmd, "docker images --no-trunc"):
+		var b strings.Builder
 		for tag, id := range f.imageIDs {
-			if strings.Contains(cmd, tag) {
-				return []byte(id + "\n"), nil
-			}
+			fmt.Fprintf(&b, "%s %s\n", tag, id)
 		}
-		return nil, nil
+		return []byte(b.String()), nil
 	case strings.Contains(cmd, "docker load"):
 		for _, name := range []string{"busybox", "nginx"} {
 			if strings.Contains(cmd, name+".tar") {
@@ -267,5 +268,43 @@ func TestDaemonJSONAvoidsLabSubnets(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("daemon.json lacks %s:\n%s", want, got)
 		}
+	}
+}
+
+// A node from the Docker-ready image, seeded with the lab's daemon.json and
+// the docker group: nothing is installed or restarted; only the images go
+// over, in one load command; an image with another ID is loaded again.
+func TestInstallDockerOnADockerReadyNode(t *testing.T) {
+	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	n := &fakeNode{installed: true, daemon: string(DaemonJSON(o.Plan)), inGroup: true,
+		imageIDs: map[string]string{"nginx:latest": "sha256:old-nginx"}, files: map[string][]byte{}}
+	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+		t.Fatal(err)
+	}
+	var runs, loads int
+	for _, c := range n.log {
+		if strings.Contains(c, "apt-get") || strings.Contains(c, "restart docker") || strings.Contains(c, "usermod") {
+			t.Errorf("a Docker-ready node got: %s", c)
+		}
+		if !strings.HasPrefix(c, "upload ") {
+			runs++
+		}
+		if strings.Contains(c, "docker load") {
+			loads++
+			if !strings.Contains(c, "busybox.tar") || !strings.Contains(c, "nginx.tar") {
+				t.Errorf("load command does not load both images: %s", c)
+			}
+		}
+	}
+	if loads != 1 {
+		t.Errorf("%d load commands, want 1", loads)
+	}
+	// probe, daemon wait, image list, load (the verification of an upload
+	// is the Runner's business)
+	if runs != 4 {
+		t.Errorf("%d commands, want 4: %q", runs, n.log)
+	}
+	if n.imageIDs["nginx:latest"] != "sha256:nginx-id" {
+		t.Errorf("nginx with a stale ID was not reloaded: %v", n.imageIDs)
 	}
 }

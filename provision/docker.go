@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -59,23 +60,20 @@ func DaemonJSON(p *network.Plan) []byte {
 
 // InstallDocker makes Docker ready on one node. Each step checks first and
 // does nothing when its result is already there, so a second run is quick
-// and changes nothing.
+// and changes nothing. Round trips are few (one probe of the node's state,
+// one wait for the daemon, one image listing): under software emulation
+// each command costs about a second.
 func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) error {
 	log := o.Log
 	if log == nil {
 		log = func(string) {}
 	}
-	home, err := r.Run(ctx, "printf %s \"$HOME\"")
+	st, err := probeNode(ctx, r, user)
 	if err != nil {
 		return err
 	}
-	h := strings.TrimSpace(string(home))
-
-	out, err := r.Run(ctx, "dpkg-query -W -f '${Status}' docker.io 2>/dev/null || true")
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(out), "install ok installed") {
+	h := st.home
+	if !st.dockerInstalled {
 		switch o.Mode {
 		case InstallOnline:
 			log("installing docker.io from the guest's package archive")
@@ -89,10 +87,10 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		}
 	}
 
-	// daemon.json: written (and the daemon restarted) only when it differs.
+	// daemon.json: written (and the daemon restarted) only when it differs;
+	// on an image with Docker installed the seed has written it already.
 	want := DaemonJSON(o.Plan)
-	have, _ := r.Run(ctx, "sudo cat /etc/docker/daemon.json 2>/dev/null || true")
-	if !bytes.Equal(bytes.TrimSpace(have), bytes.TrimSpace(want)) {
+	if !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
 		log("writing /etc/docker/daemon.json")
 		tmp := path.Join(h, remoteDir, "daemon.json")
 		if err := r.Upload(ctx, bytes.NewReader(want), int64(len(want)), tmp, 0o644); err != nil {
@@ -102,21 +100,57 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 			return fmt.Errorf("apply daemon.json: %w", err)
 		}
 	}
-	if _, err := r.Run(ctx, "sudo systemctl is-active --quiet docker || sudo systemctl enable --now docker"); err != nil {
-		return fmt.Errorf("start docker: %w", err)
-	}
-	if _, err := r.Run(ctx, "for i in $(seq 60); do sudo docker info >/dev/null 2>&1 && exit 0; sleep 1; done; sudo docker info"); err != nil {
+	if _, err := r.Run(ctx, "{ sudo systemctl is-active --quiet docker || sudo systemctl enable --now docker; } && "+
+		"for i in $(seq 60); do sudo docker info >/dev/null 2>&1 && exit 0; sleep 1; done; sudo docker info"); err != nil {
 		return fmt.Errorf("docker does not answer: %w", err)
 	}
-	if _, err := r.Run(ctx, "id -nG "+shellQuote(user)+" | grep -qw docker || sudo usermod -aG docker "+shellQuote(user)); err != nil {
-		return fmt.Errorf("add %s to the docker group: %w", user, err)
-	}
-	for _, name := range o.Images {
-		if err := loadImage(ctx, r, h, o.Cache, name, log); err != nil {
-			return err
+	if !st.inDockerGroup {
+		if _, err := r.Run(ctx, "sudo usermod -aG docker "+shellQuote(user)); err != nil {
+			return fmt.Errorf("add %s to the docker group: %w", user, err)
 		}
 	}
-	return nil
+	return loadImages(ctx, r, h, o.Cache, o.Images, log)
+}
+
+// nodeState is what InstallDocker needs to know of a node before it acts.
+type nodeState struct {
+	home            string
+	dockerInstalled bool
+	daemonJSON      []byte
+	inDockerGroup   bool
+}
+
+// probeNode reads the node's state in one command.
+func probeNode(ctx context.Context, r Runner, user string) (nodeState, error) {
+	out, err := r.Run(ctx, `printf 'home %s\n' "$HOME"; `+
+		`printf 'docker %s\n' "$(dpkg-query -W -f '${Status}' docker.io 2>/dev/null)"; `+
+		`printf 'daemon %s\n' "$(sudo base64 -w0 /etc/docker/daemon.json 2>/dev/null)"; `+
+		`printf 'groups %s\n' "$(id -nG `+shellQuote(user)+`)"`)
+	if err != nil {
+		return nodeState{}, err
+	}
+	var st nodeState
+	for _, line := range strings.Split(string(out), "\n") {
+		key, val, _ := strings.Cut(line, " ")
+		switch key {
+		case "home":
+			st.home = strings.TrimSpace(val)
+		case "docker":
+			st.dockerInstalled = strings.Contains(val, "install ok installed")
+		case "daemon":
+			if st.daemonJSON, err = base64.StdEncoding.DecodeString(strings.TrimSpace(val)); err != nil {
+				return st, fmt.Errorf("read /etc/docker/daemon.json: %w", err)
+			}
+		case "groups":
+			for _, g := range strings.Fields(val) {
+				st.inDockerGroup = st.inDockerGroup || g == "docker"
+			}
+		}
+	}
+	if !path.IsAbs(st.home) {
+		return st, fmt.Errorf("cannot tell the home directory of %s on the node (got %q)", user, st.home)
+	}
+	return st, nil
 }
 
 // installOffline uploads the bundle (files already on the node with the
@@ -175,34 +209,54 @@ func installOffline(ctx context.Context, r Runner, home string, o DockerOptions,
 	return nil
 }
 
-// loadImage loads a cached container image unless the node has it already
-// (same image ID).
-func loadImage(ctx context.Context, r Runner, home string, c *images.Cache, name string, log func(string)) error {
-	e, err := c.Get(name)
-	if err != nil {
-		return fmt.Errorf("container image %s: %w (run 'sudo labctl image build %s')", name, err, name)
-	}
-	tag, id := e.Meta["tag"], e.Meta["image_id"]
-	out, _ := r.Run(ctx, "sudo docker image inspect --format '{{.Id}}' "+shellQuote(tag)+" 2>/dev/null || true")
-	if id != "" && strings.TrimSpace(string(out)) == id {
+// loadImages loads the cached container images the node does not have
+// (same tag and image ID), with one listing and one load command.
+func loadImages(ctx context.Context, r Runner, home string, c *images.Cache, names []string, log func(string)) error {
+	if len(names) == 0 {
 		return nil
 	}
-	f, ok := e.File("archive")
-	if !ok {
-		return fmt.Errorf("container image %s has no archive", name)
-	}
-	src, err := os.Open(c.Abs(f.Path))
+	out, err := r.Run(ctx, "sudo docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}'")
 	if err != nil {
-		return err
+		return fmt.Errorf("list images: %w", err)
 	}
-	defer src.Close()
-	dst := path.Join(home, remoteDir, name+".tar")
-	log(fmt.Sprintf("loading image %s (%d MiB)", tag, f.Size>>20))
-	if err := r.Upload(ctx, src, f.Size, dst, 0o644); err != nil {
-		return err
+	have := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			have[f[0]] = f[1]
+		}
 	}
-	if _, err := r.Run(ctx, "sudo docker load -q -i "+shellQuote(dst)+" && rm -f "+shellQuote(dst)); err != nil {
-		return fmt.Errorf("docker load %s: %w", name, err)
+	var loads []string
+	for _, name := range names {
+		e, err := c.Get(name)
+		if err != nil {
+			return fmt.Errorf("container image %s: %w (run 'sudo labctl image build %s')", name, err, name)
+		}
+		tag, id := e.Meta["tag"], e.Meta["image_id"]
+		if id != "" && have[tag] == id {
+			continue
+		}
+		f, ok := e.File("archive")
+		if !ok {
+			return fmt.Errorf("container image %s has no archive", name)
+		}
+		src, err := os.Open(c.Abs(f.Path))
+		if err != nil {
+			return err
+		}
+		dst := path.Join(home, remoteDir, name+".tar")
+		log(fmt.Sprintf("loading image %s (%d MiB)", tag, f.Size>>20))
+		err = r.Upload(ctx, src, f.Size, dst, 0o644)
+		src.Close()
+		if err != nil {
+			return err
+		}
+		loads = append(loads, "sudo docker load -q -i "+shellQuote(dst)+" && rm -f "+shellQuote(dst))
+	}
+	if len(loads) == 0 {
+		return nil
+	}
+	if _, err := r.Run(ctx, strings.Join(loads, " && ")); err != nil {
+		return fmt.Errorf("docker load: %w", err)
 	}
 	return nil
 }
