@@ -19,6 +19,10 @@ type fakeLibvirt struct {
 	calls   []string
 	hang    chan struct{} // when set, DomainDefineXML blocks on it
 	kvmCaps bool
+	// startInFlight names domains whose start an interrupted client
+	// requested: their state reads shut off once, then they are running
+	// (the request completed in libvirtd meanwhile).
+	startInFlight map[string]bool
 }
 
 type fakeNet struct {
@@ -291,11 +295,15 @@ func (f *fakeLibvirt) DomainCreate(d libvirt.Domain) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fd, err := f.dom(d)
-	if err == nil {
-		f.log("start domain %s", d.Name)
-		fd.state = libvirt.DomainRunning
+	if err != nil {
+		return err
 	}
-	return err
+	if fd.state == libvirt.DomainRunning {
+		return libvirt.Error{Code: uint32(libvirt.ErrOperationInvalid), Message: "Requested operation is not valid: domain is already running"}
+	}
+	f.log("start domain %s", d.Name)
+	fd.state = libvirt.DomainRunning
+	return nil
 }
 
 func (f *fakeLibvirt) DomainDestroy(d libvirt.Domain) error {
@@ -325,6 +333,12 @@ func (f *fakeLibvirt) DomainGetState(d libvirt.Domain, _ uint32) (int32, int32, 
 	fd, err := f.dom(d)
 	if err != nil {
 		return 0, 0, err
+	}
+	if f.startInFlight[d.Name] {
+		delete(f.startInFlight, d.Name)
+		state := fd.state
+		fd.state = libvirt.DomainRunning
+		return int32(state), 0, nil
 	}
 	return int32(fd.state), 0, nil
 }

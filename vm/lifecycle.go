@@ -459,6 +459,11 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 		}
 		m.o.Progress(n.Name, "starting")
 		if err := a.DomainCreate(dom); err != nil {
+			// An interrupted labctl's start may have completed in
+			// libvirtd since the state was read: running is what we want.
+			if state, _, serr := a.DomainGetState(dom, 0); serr == nil && libvirt.DomainState(state) == libvirt.DomainRunning {
+				return nil
+			}
 			return fmt.Errorf("start domain %s: %w", n.Domain, err)
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"flag"
+	libvirt "github.com/digitalocean/go-libvirt"
 	"io/fs"
 	"net"
 	"os"
@@ -347,6 +348,28 @@ func TestHungLibvirtCallIsBounded(t *testing.T) {
 	// Every later call fails at once instead of hanging too.
 	if err := m.c.Do(context.Background(), "anything", func(API) error { return nil }); !errors.Is(err, ErrLost) {
 		t.Errorf("call after loss: %v", err)
+	}
+}
+
+// An interrupted up's start request can complete in libvirtd after the
+// next up read the domain's state: "already running" is then success.
+func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "lab1")
+	ctx := context.Background()
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dom := m.plan.Nodes[0].Domain
+	f.mu.Lock()
+	f.doms[dom].state = libvirt.DomainShutoff
+	f.startInFlight = map[string]bool{dom: true}
+	f.mu.Unlock()
+	if err := m.Up(ctx); err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	if f.doms[dom].state != libvirt.DomainRunning {
+		t.Errorf("%s not running", dom)
 	}
 }
 
