@@ -19,9 +19,9 @@ type fakeLibvirt struct {
 	calls   []string
 	hang    chan struct{} // when set, DomainDefineXML blocks on it
 	kvmCaps bool
-	// startInFlight names domains whose start an interrupted client
-	// requested: their state reads shut off once, then they are running
-	// (the request completed in libvirtd meanwhile).
+	// startInFlight names domains and networks whose start an interrupted
+	// client requested: their state reads shut off (inactive) once, then
+	// they are running (the request completed in libvirtd meanwhile).
 	startInFlight map[string]bool
 }
 
@@ -114,11 +114,15 @@ func (f *fakeLibvirt) NetworkCreate(n libvirt.Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn, err := f.net(n)
-	if err == nil {
-		f.log("start network %s", n.Name)
-		fn.active = true
+	if err != nil {
+		return err
 	}
-	return err
+	if fn.active {
+		return libvirt.Error{Code: uint32(libvirt.ErrOperationInvalid), Message: "Requested operation is not valid: network is already active"}
+	}
+	f.log("start network %s", n.Name)
+	fn.active = true
+	return nil
 }
 
 func (f *fakeLibvirt) NetworkDestroy(n libvirt.Network) error {
@@ -156,8 +160,19 @@ func (f *fakeLibvirt) NetworkIsActive(n libvirt.Network) (int32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn, err := f.net(n)
-	if err != nil || !fn.active {
+	if err != nil {
 		return 0, err
+	}
+	if f.startInFlight[n.Name] {
+		delete(f.startInFlight, n.Name)
+		was := fn.active
+		fn.active = true
+		if !was {
+			return 0, nil
+		}
+	}
+	if !fn.active {
+		return 0, nil
 	}
 	return 1, nil
 }

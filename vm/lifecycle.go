@@ -381,6 +381,10 @@ func (m *Manager) ensureNetwork(ctx context.Context, n network.Net) error {
 		}
 		if active == 0 {
 			if err := a.NetworkCreate(net); err != nil {
+				// Started meanwhile by an interrupted labctl's request?
+				if now, aerr := a.NetworkIsActive(net); aerr == nil && now == 1 {
+					return nil
+				}
 				return fmt.Errorf("start network %s: %w", n.Name, err)
 			}
 		}

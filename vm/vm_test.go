@@ -352,7 +352,8 @@ func TestHungLibvirtCallIsBounded(t *testing.T) {
 }
 
 // An interrupted up's start request can complete in libvirtd after the
-// next up read the domain's state: "already running" is then success.
+// next up read the domain's (network's) state: "already running" (active)
+// is then success.
 func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	f := newFake()
 	m := testManager(t, f, "lab1")
@@ -370,6 +371,18 @@ func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	}
 	if f.doms[dom].state != libvirt.DomainRunning {
 		t.Errorf("%s not running", dom)
+	}
+	// The same for a network.
+	net := m.plan.Networks[0].Name
+	f.mu.Lock()
+	f.nets[net].active = false
+	f.startInFlight = map[string]bool{net: true}
+	f.mu.Unlock()
+	if err := m.Up(ctx); err != nil {
+		t.Fatalf("up while network %s's start was in flight: %v", net, err)
+	}
+	if !f.nets[net].active {
+		t.Errorf("%s not active", net)
 	}
 }
 
