@@ -145,3 +145,11 @@ type Phase struct {
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"`
 }
+
+// Recorded reads a lab's state without creating anything: the zero State
+// and ErrNoState (wrapped) when the lab has none.
+func Recorded(root, lab string) (State, error) {
+	var st State
+	err := (&Dir{Lab: lab, Path: filepath.Join(root, "labs", lab)}).Load(&st)
+	return st, err
+}

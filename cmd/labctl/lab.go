@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -92,7 +93,15 @@ func (s *labSession) save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.UpdatedAt = time.Now().UTC()
-	s.st.Topology = s.g.file
+	s.st.Topology = ""
+	if s.g.file != "" {
+		// absolute: later commands may run from another directory
+		abs, err := filepath.Abs(s.g.file)
+		if err != nil {
+			return err
+		}
+		s.st.Topology = abs
+	}
 	return s.dir.Save(s.st)
 }
 

@@ -12,10 +12,78 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestMain keeps the tests away from the user's own labs: state goes to a
+// directory of the test run.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "labctl-cmd-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// A lab brought up from a file is acted on with that file by later
+// commands that name none; --file overrides; a file that has gone is an
+// error naming it and the flag.
+func TestCommandsUseTheTopologyOfTheLabsLastUp(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "two.yaml")
+	os.WriteFile(topo, []byte("nodes:\n  - name: alpha\n  - name: beta\n"), 0o644)
+	root, err := state.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := state.Open(root, "recorded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(state.State{Lab: "recorded", Topology: topo}); err != nil {
+		t.Fatal(err)
+	}
+	nodes := func(args ...string) []string {
+		t.Helper()
+		out, errOut, code := run(t, append([]string{"plan", "-o", "json", "--lab", "recorded"}, args...)...)
+		if code != 0 {
+			t.Fatalf("plan %v: exit %d: %s", args, code, errOut)
+		}
+		var p network.Plan
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range p.Nodes {
+			names = append(names, n.Name)
+		}
+		return names
+	}
+	if got := strings.Join(nodes(), ","); got != "alpha,beta" {
+		t.Errorf("without --file: nodes %s, want the recorded topology's alpha,beta", got)
+	}
+	def := filepath.Join(dir, "default.yaml")
+	out, _, _ := run(t, "topology", "default")
+	os.WriteFile(def, []byte(out), 0o644)
+	if got := strings.Join(nodes("-f", def), ","); got != "node1,node2,node3" {
+		t.Errorf("with --file: nodes %s", got)
+	}
+	os.Remove(topo)
+	_, errOut, code := run(t, "plan", "--lab", "recorded")
+	if code == 0 || !strings.Contains(errOut, topo) || !strings.Contains(errOut, "--file") {
+		t.Errorf("recorded file gone: exit %d, %q", code, errOut)
+	}
+	// Other labs are not affected.
+	if _, errOut, code := run(t, "plan", "--lab", "other"); code != 0 {
+		t.Errorf("another lab: exit %d: %s", code, errOut)
+	}
+}
 
 // run executes labctl in-process and returns stdout, stderr and the exit
 // status main would use.

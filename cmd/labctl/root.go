@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
@@ -71,7 +73,7 @@ Print it with 'labctl topology default' and start from there.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.lab, "lab", "default", "name of the lab to act on; several labs can exist side by side")
-	pf.StringVarP(&g.file, "file", "f", "", "topology file (YAML); the built-in default when empty")
+	pf.StringVarP(&g.file, "file", "f", "", "topology file (YAML); default: the file of the lab's last up, else the built-in topology")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text for people, json for programs (stable)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in the log on stderr")
 	pf.StringVarP(&g.inventory, "inventory", "i", "", "run labs on the hosts this inventory file lists instead of labctl's VMs (see 'labctl hosts --help')")
@@ -110,7 +112,11 @@ func usageErr(format string, args ...any) error {
 // loadPlan reads the topology (the -f file or the default), validates it and
 // computes the lab's plan.
 func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
-	t, err := topology.Load(g.file)
+	file, err := g.topologyFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := topology.Load(file)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,6 +125,31 @@ func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
 		return nil, nil, err
 	}
 	return t, p, nil
+}
+
+// topologyFile is --file, or else the file the lab was last brought up
+// from (recorded in its state), so that 'labctl up -f lab.yaml' followed by
+// 'labctl lab run all' acts on the same nodes. "" is the built-in default.
+func (g *globals) topologyFile() (string, error) {
+	if g.file != "" {
+		return g.file, nil
+	}
+	root, err := state.Root()
+	if err != nil {
+		return "", nil
+	}
+	st, err := state.Recorded(root, g.lab)
+	if err != nil || st.Topology == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(st.Topology); err != nil {
+		return "", fmt.Errorf("lab %s was brought up from %s, which cannot be read now (%v): pass --file with its new place", g.lab, st.Topology, err)
+	}
+	if g.log != nil {
+		g.log.Info("topology from the lab's last up (--file overrides)", "lab", g.lab, "file", st.Topology)
+	}
+	g.file = st.Topology // kept as the lab's topology when the state is saved
+	return st.Topology, nil
 }
 
 // writeJSON prints v as indented JSON on stdout.
