@@ -146,7 +146,7 @@ func (g *globals) topologyFile() (string, error) {
 		return "", fmt.Errorf("lab %s was brought up from %s, which cannot be read now (%v): pass --file with its new place", g.lab, st.Topology, err)
 	}
 	if g.log != nil {
-		g.log.Info("topology from the lab's last up (--file overrides)", "lab", g.lab, "file", st.Topology)
+		g.log.Debug("topology from the lab's last up (--file overrides)", "lab", g.lab, "file", st.Topology)
 	}
 	g.file = st.Topology // kept as the lab's topology when the state is saved
 	return st.Topology, nil
