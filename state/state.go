@@ -37,7 +37,7 @@ type Dir struct {
 // Open creates (if needed) and returns the lab's directory under root,
 // making sure it is private to the user (0700) even if it existed before.
 func Open(root, lab string) (*Dir, error) {
-	p := filepath.Join(root, "labs", lab)
+	p := labPath(root, lab)
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		return nil, fmt.Errorf("lab %s: create state directory: %w", lab, err)
 	}
@@ -150,6 +150,9 @@ type Phase struct {
 // and ErrNoState (wrapped) when the lab has none.
 func Recorded(root, lab string) (State, error) {
 	var st State
-	err := (&Dir{Lab: lab, Path: filepath.Join(root, "labs", lab)}).Load(&st)
+	err := (&Dir{Lab: lab, Path: labPath(root, lab)}).Load(&st)
 	return st, err
 }
+
+// labPath is where a lab's state directory is under root.
+func labPath(root, lab string) string { return filepath.Join(root, "labs", lab) }
