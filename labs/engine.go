@@ -101,6 +101,10 @@ type Lab struct {
 	Steps []Step
 	// Checks run after the steps, in order.
 	Checks []Check
+	// Diagnose, when set, gathers what explains a failed setup step (for
+	// example the nodes' daemon logs since the step started); its evidence
+	// goes into the report beside the error.
+	Diagnose func(ctx context.Context, r *Run, since time.Time) []Evidence
 }
 
 // Step is one setup step.
@@ -147,14 +151,16 @@ type Result struct {
 
 // Report is the outcome of running one lab.
 type Report struct {
-	Lab        string        `json:"lab"`
-	Title      string        `json:"title"`
-	Passed     bool          `json:"passed"`
-	SetupError string        `json:"setup_error,omitempty"`
-	Teardown   string        `json:"teardown_error,omitempty"`
-	Checks     []Result      `json:"checks"`
-	Duration   time.Duration `json:"duration_ns"`
-	started    time.Time
+	Lab        string `json:"lab"`
+	Title      string `json:"title"`
+	Passed     bool   `json:"passed"`
+	SetupError string `json:"setup_error,omitempty"`
+	// SetupEvidence explains a failed setup (the lab's Diagnose).
+	SetupEvidence []Evidence    `json:"setup_evidence,omitempty"`
+	Teardown      string        `json:"teardown_error,omitempty"`
+	Checks        []Result      `json:"checks"`
+	Duration      time.Duration `json:"duration_ns"`
+	started       time.Time
 }
 
 // Start is when the lab started.
@@ -251,6 +257,9 @@ type Options struct {
 	Teardown time.Duration // how long teardown may take (default 2 minutes)
 }
 
+// diagnoseTimeout bounds a lab's Diagnose after a failed setup.
+const diagnoseTimeout = time.Minute
+
 // ErrNotEnoughNodes is returned for a lab that needs more nodes.
 var ErrNotEnoughNodes = errors.New("not enough nodes")
 
@@ -296,8 +305,17 @@ func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
 	}()
 	for _, s := range lab.Steps {
 		o.Progress(lab.Name, s.Title)
+		stepStart := time.Now()
 		if err := s.Do(ctx, r); err != nil {
 			rep.SetupError = fmt.Sprintf("%s: %v", s.Title, err)
+			if lab.Diagnose != nil {
+				o.Progress(lab.Name, "setup failed; gathering what explains it")
+				// The run's context may be what ended the step; the
+				// diagnosis gets its own, bounded one.
+				dctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
+				rep.SetupEvidence = lab.Diagnose(dctx, r, stepStart)
+				cancel()
+			}
 			return rep
 		}
 	}

@@ -3,6 +3,7 @@ package labs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
@@ -280,6 +282,51 @@ func TestSetupFailureStillTearsDown(t *testing.T) {
 	if p, f := Totals([]Report{rep}); p != 0 || f != 1 {
 		t.Errorf("totals %d/%d: a failed setup must count as a failure", p, f)
 	}
+}
+
+// A failed setup step carries what the lab's Diagnose found, gathered
+// with a context of its own (here the step failed because the run was
+// cancelled), and every report format shows it.
+func TestSetupFailureCarriesTheDiagnosis(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	lab := pingLab(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	lab.Steps = append(lab.Steps, Step{"stalls", func(ctx context.Context, r *Run) error {
+		cancel()
+		return ctx.Err()
+	}})
+	var gotSince time.Time
+	before := time.Now()
+	lab.Diagnose = func(dctx context.Context, r *Run, since time.Time) []Evidence {
+		gotSince = since
+		if dctx.Err() != nil {
+			return []Evidence{{Node: "node1", Where: "node", Command: "journalctl", Output: "diagnosis had a dead context"}}
+		}
+		return []Evidence{{Node: "node1", Where: "node", Command: "journalctl -u docker", Output: "attach deadline missed on node1"}}
+	}
+	rep := RunLab(ctx, env, lab, Options{})
+	if rep.Passed || !strings.Contains(rep.SetupError, "stalls") {
+		t.Fatalf("report: %+v", rep)
+	}
+	if len(rep.SetupEvidence) != 1 || rep.SetupEvidence[0].Output != "attach deadline missed on node1" {
+		t.Fatalf("setup evidence: %+v", rep.SetupEvidence)
+	}
+	if gotSince.Before(before) {
+		t.Errorf("Diagnose was told %v, before the run started (%v); it must get the failed step's start", gotSince, before)
+	}
+	var text, junit bytes.Buffer
+	WriteText(&text, []Report{rep})
+	if err := WriteJUnit(&junit, []Report{rep}); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(rep)
+	for name, out := range map[string]string{"text": text.String(), "junit": junit.String(), "json": string(js)} {
+		if !strings.Contains(out, "attach deadline missed on node1") {
+			t.Errorf("%s report lacks the diagnosis:\n%s", name, out)
+		}
+	}
+	assertClean(t, n1)
 }
 
 func TestCancelStillTearsDown(t *testing.T) {

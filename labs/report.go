@@ -53,6 +53,7 @@ func WriteText(w io.Writer, reps []Report) {
 	for _, r := range reps {
 		if r.SetupError != "" {
 			fmt.Fprintf(w, "\n%s: setup failed: %s\n", r.Lab, r.SetupError)
+			writeEvidence(w, r.SetupEvidence)
 		}
 		if r.Teardown != "" {
 			fmt.Fprintf(w, "\n%s: teardown failed: %s\n", r.Lab, r.Teardown)
@@ -130,7 +131,10 @@ func WriteJUnit(w io.Writer, reps []Report) error {
 			}
 		}
 		if r.SetupError != "" {
-			add(junitCase{Name: "setup", Classname: js.Name, Failure: &junitFailure{Message: "setup failed", Body: r.SetupError}})
+			var b strings.Builder
+			b.WriteString(r.SetupError + "\n")
+			writeEvidence(&b, r.SetupEvidence)
+			add(junitCase{Name: "setup", Classname: js.Name, Failure: &junitFailure{Message: "setup failed", Body: b.String()}})
 		}
 		for _, c := range r.Checks {
 			var b strings.Builder
