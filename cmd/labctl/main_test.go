@@ -218,6 +218,33 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// A mistyped command fails with exit status 2 under every command group,
+// naming the word and the closest command; a group alone prints its help.
+func TestUnknownSubcommands(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate" for "labctl"`},
+		{[]string{"lab", "frobnicate"}, `unknown command "frobnicate" for "labctl lab"`},
+		{[]string{"image", "frobnicate"}, `unknown command "frobnicate" for "labctl image"`},
+		{[]string{"lab", "rnu", "all"}, `did you mean "run"?`},
+		{[]string{"imag", "ls"}, `did you mean "image"?`},
+		{[]string{"swarm", "stauts"}, `did you mean "status"?`},
+	} {
+		out, stderr, code := run(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.args, code, out, stderr, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"lab"}, {"image"}, {}} {
+		out, _, code := run(t, args...)
+		if code != 0 || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("%v: exit %d, want the group's help:\n%s", args, code, out)
+		}
+	}
+}
+
 func TestTopologyDefaultRoundTrips(t *testing.T) {
 	out, _, code := run(t, "topology", "default")
 	if code != 0 {

@@ -102,7 +102,37 @@ Print it with 'labctl topology default' and start from there.`,
 		newBenchCmd(g),
 		newHostsCmd(g),
 	)
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command group (labctl itself,
+// 'labctl lab', 'labctl image', ...) fail on a word that is none of its
+// subcommands, with exit status 2 and the closest subcommands suggested.
+// Without it cobra prints the group's help and exits 0 for any word under
+// a group, so a script that mistypes a command would carry on as if it had
+// run. A group given no word still prints its help.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra sets it only on its own path
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usageErr("%s (see '%s --help')", msg, cmd.CommandPath())
+	}
 }
 
 func usageErr(format string, args ...any) error {
