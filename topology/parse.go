@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -51,6 +52,9 @@ func Parse(filename string, data []byte) (*Topology, error) {
 // the document ("topology") and fields lists its main fields, for the
 // message when the document is not a mapping.
 func DecodeStrict(filename string, data []byte, what, fields string, v any) (map[string]int, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes; a %s file is at most %d KiB", filename, len(data), what, MaxFileSize>>10)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -75,7 +79,7 @@ func DecodeStrict(filename string, data []byte, what, fields string, v any) (map
 		return nil, fmt.Errorf("%s:%d: the %s must be a mapping of fields (%s), not a %s", filename, root.Line, what, fields, kindName(root))
 	}
 	w := walker{file: filename, lines: map[string]int{}}
-	w.walk(root, reflect.TypeOf(v).Elem(), "")
+	w.walk(root, reflect.TypeOf(v).Elem(), "", 0)
 	if len(w.problems) > 0 {
 		return nil, w.problems
 	}
@@ -100,16 +104,48 @@ func kindName(n *yaml.Node) string {
 	return "mapping"
 }
 
+// Bounds on what one file may make the parser do. Aliases and merge keys
+// let a small file stand for an exponentially large tree (each level of
+// nested merges doubles it); the walk below and yaml.v3's decoding follow
+// them, so a file of 1.4 KB could keep labctl busy for ever. No real
+// topology or inventory comes near these.
+const (
+	// MaxFileSize is the largest topology or inventory file read.
+	MaxFileSize = 1 << 20
+	// maxValues is how many values (after following aliases and merge
+	// keys) a document may expand to.
+	maxValues = 100_000
+	// maxDepth is how deeply values may nest.
+	maxDepth = 64
+	// maxProblems is how many problems one file reports.
+	maxProblems = 100
+)
+
 // walker checks a YAML tree against the Go types before decoding, so that
-// every unknown field is reported with its line and path, and it records the
-// line of every field so that validation can point into the file too.
+// every unknown field and every value of the wrong kind is reported with
+// its line and path, and it records the line of every field so that
+// validation can point into the file too.
 type walker struct {
 	file     string
 	lines    map[string]int
 	problems Problems
+	values   int  // values visited so far
+	tooBig   bool // a bound was hit; the walk has stopped
 }
 
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
+	if w.tooBig || len(w.problems) >= maxProblems {
+		return
+	}
+	w.values++
+	if w.values > maxValues || depth > maxDepth {
+		w.tooBig = true
+		w.problems = append(w.problems, Problem{File: w.file, Line: n.Line, Path: path,
+			Msg: fmt.Sprintf("the document expands to more than %d values or nests deeper than %d (YAML aliases or merge keys within each other?); write the values out", maxValues, maxDepth)})
+		return
+	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -121,16 +157,26 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.lines[path] = n.Line
 		}
 	}
+	if n.ShortTag() == "!!null" || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return // empty keeps the zero value; a type of its own checks itself
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type mismatch
+			w.wrongKind(n, path, "a mapping of fields")
+			return
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" { // merge key: check what is merged in
-				w.walk(v, t, path)
+				if v.Kind == yaml.SequenceNode { // <<: [*a, *b]
+					for _, m := range v.Content {
+						w.walk(m, t, path, depth+1)
+					}
+				} else {
+					w.walk(v, t, path, depth+1)
+				}
 				continue
 			}
 			f, ok := fields[k.Value]
@@ -143,16 +189,55 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			w.lines[p] = k.Line
-			w.walk(v, f.Type, p)
+			w.walk(v, f.Type, p, depth+1)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
+			w.wrongKind(n, path, "a list")
 			return
 		}
 		for i, item := range n.Content {
-			w.walk(item, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+			w.walk(item, t.Elem(), path+"["+strconv.Itoa(i)+"]", depth+1)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		// yaml.v3 would truncate 20.5 to 20 and read 1e1 as 10.
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			w.wrongKind(n, path, "a whole number")
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			w.wrongKind(n, path, "true or false")
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			w.wrongKind(n, path, "a single value")
 		}
 	}
+}
+
+// wrongKind records that the value at path is not what its field takes.
+func (w *walker) wrongKind(n *yaml.Node, path, want string) {
+	got := "a " + kindName(n)
+	if n.Kind == yaml.ScalarNode {
+		got = Quote(n.Value)
+	}
+	w.problems = append(w.problems, Problem{File: w.file, Line: n.Line, Path: path,
+		Msg: fmt.Sprintf("must be %s, not %s", want, got)})
+}
+
+// Quote quotes a value from a file for a message, cut short when long: a
+// file can hold a name of a megabyte, and a message should not.
+func Quote(v string) string {
+	const most = 40
+	if len(v) <= most {
+		return strconv.Quote(v)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 func join(path, key string) string {

@@ -2,10 +2,12 @@ package topology
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -43,6 +45,37 @@ colour: blue
 	}
 }
 
+// Nested merge keys and aliases make a small file stand for an
+// exponentially large tree. Before the walk was bounded, 40 levels of
+// merges never finished and a 55 KB file of aliases took minutes and
+// gigabytes; now both are refused at once, naming the problem.
+func TestParseRefusesExpansionBombs(t *testing.T) {
+	var merges strings.Builder
+	merges.WriteString("nodes:\n  - &n0 {name: node1, labels: [a]}\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&merges, "  - &n%d {<<: *n%d, <<: *n%d}\n", i, i-1, i-1)
+	}
+	var aliases strings.Builder
+	aliases.WriteString("nodes:\n  - &x0 {name: node1}\n")
+	for i := 1; i <= 25; i++ {
+		fmt.Fprintf(&aliases, "  - &x%d {name: n%d, nat: {address: 10.0.0.1}, <<: [*x%d, *x%d, *x%d, *x%d]}\n", i, i, i-1, i-1, i-1, i-1)
+	}
+	nested := "vlans:\n  - &v {id: 20}\n" + strings.Repeat("  - {<<: *v}\n", 10)
+	nested = "nodes:\n  - labels: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n"
+	for name, src := range map[string]string{"merges": merges.String(), "aliases": aliases.String(), "nesting": nested} {
+		start := time.Now()
+		_, err := Parse("bomb.yaml", []byte(src))
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "expands to more than") && name != "nesting" || len(err.Error()) > 20000 {
+			t.Errorf("%s: %v", name, err)
+		}
+		if took > 5*time.Second {
+			t.Errorf("%s: took %s", name, took)
+		}
+		t.Logf("%s (%d bytes): refused in %s: %.200s", name, len(src), took.Round(time.Millisecond), err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, src, want string
@@ -53,9 +86,18 @@ func TestParseErrors(t *testing.T) {
 		{"scalar", "hello\n", "must be a mapping"},
 		{"two documents", "image: a\n---\nimage: b\n", "lab.yaml:2: a second YAML document"},
 		{"duplicate key", "image: a\nimage: b\n", `mapping key "image" already defined`},
-		{"wrong type", "nodes:\n  - name: n1\n    cpus: two\n", "line 3: cannot unmarshal !!str `two` into int"},
+		{"wrong type", "nodes:\n  - name: n1\n    cpus: two\n", `lab.yaml:3: nodes[0].cpus: must be a whole number, not "two"`},
+		{"fraction", "vlans:\n  - id: 20.5\n", `lab.yaml:2: vlans[0].id: must be a whole number, not "20.5"`},
+		{"fraction below one", "nodes:\n  - name: n1\n    cpus: 1.9\n", `lab.yaml:3: nodes[0].cpus: must be a whole number, not "1.9"`},
+		{"exponent", "vlans:\n  - id: 1e1\n", `lab.yaml:2: vlans[0].id: must be a whole number, not "1e1"`},
+		{"quoted number", "vlans:\n  - id: \"20\"\n", `lab.yaml:2: vlans[0].id: must be a whole number, not "20"`},
+		{"list for a number", "vlans:\n  - id: [20]\n", `lab.yaml:2: vlans[0].id: must be a whole number, not a list`},
+		{"mapping for a string", "image:\n  name: x\n", `lab.yaml:2: image: must be a single value, not a mapping`},
+		{"list for a struct", "libvirt: [a]\n", `lab.yaml:1: libvirt: must be a mapping of fields, not a list`},
+		{"long value cut short", "nodes:\n  - name: n1\n    cpus: " + strings.Repeat("x", 5000) + "\n", `nodes[0].cpus: must be a whole number, not "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (5000 bytes)`},
+		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", "lab.yaml: 1048579 bytes; a topology file is at most 1024 KiB"},
 		{"bad yaml", "nodes: [\n", "lab.yaml: yaml:"},
-		{"nodes not a list", "nodes: node1\n", "cannot unmarshal !!str `node1` into []topology.Node"},
+		{"nodes not a list", "nodes: node1\n", `lab.yaml:1: nodes: must be a list, not "node1"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
