@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 )
@@ -75,5 +76,18 @@ func TestTasksTableShowsTheError(t *testing.T) {
 	if len(lines) != 2 || !strings.HasSuffix(lines[0], "ERROR") || !strings.Contains(lines[1], "abcdefghijkl ") ||
 		!strings.Contains(lines[1], "node3") || !strings.HasSuffix(lines[1], "network lab-ov not found") {
 		t.Errorf("table:\n%s", out)
+	}
+}
+
+// The progress line says what each waiting node's newest task is doing.
+func TestTaskStates(t *testing.T) {
+	old := task("a", "id3", swarm.TaskStateFailed, swarm.TaskStateShutdown, "attaching timed out")
+	old.Meta.CreatedAt = time.Unix(100, 0)
+	cur := task("b", "id3", swarm.TaskStatePreparing, swarm.TaskStateRunning, "")
+	cur.Meta.CreatedAt = time.Unix(200, 0)
+	failed := task("c", "id2", swarm.TaskStateRejected, swarm.TaskStateShutdown, "no such network")
+	got := taskStates([]swarm.Task{cur, old, failed}, map[string]string{"id2": "node2", "id3": "node3"}, []string{"node1", "node2", "node3"})
+	if want := "node1 no task yet, node2 rejected (no such network), node3 preparing"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
