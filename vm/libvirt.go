@@ -22,6 +22,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"github.com/labctl/labctl/topology"
 )
 
 // API is the part of libvirt labctl uses. *libvirt.Libvirt implements it;
@@ -192,6 +193,9 @@ func SocketPath() string {
 // or qemu+ssh://[user@]host[:port]/system through SSH (with the user's ssh
 // agent or key, and the remote host key checked against ~/.ssh/known_hosts).
 func Connect(ctx context.Context, uri string) (*Conn, error) {
+	if err := topology.CheckLibvirtURI(uri); err != nil {
+		return nil, fmt.Errorf("libvirt URI: %w", err)
+	}
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)

@@ -465,3 +465,15 @@ func TestKVMModeWarning(t *testing.T) {
 		t.Errorf("a regular file is not a KVM device: %q", w)
 	}
 }
+
+// Connect never reaches another daemon than the URI names: a remote
+// qemu:// URI used to fall back to the local socket.
+func TestConnectRefusesURIsItCannotHonour(t *testing.T) {
+	t.Setenv("LABCTL_LIBVIRT_SOCKET", filepath.Join(t.TempDir(), "no-daemon-here"))
+	for _, uri := range []string{"qemu://192.0.2.1/system", "qemu+tcp://192.0.2.1/system", "xen:///system", "qemu:///sytem", ""} {
+		_, err := Connect(context.Background(), uri)
+		if err == nil || !strings.Contains(err.Error(), "libvirt URI") || strings.Contains(err.Error(), "no-daemon-here") {
+			t.Errorf("Connect(%q): %v; want a URI error before any dial", uri, err)
+		}
+	}
+}
