@@ -614,15 +614,21 @@ func checkESP(ctx context.Context, r *Run) (bool, []Evidence, error) {
 	}
 	_, ho2 := nodeAddrs(r, n2)
 	_, ho3 := nodeAddrs(r, n3)
-	xok, xev, err := r.OnNode(ctx, n2, "sudo ip -s xfrm state", "proto esp")
+	// Only the SAs from node2 to node3: every pair of nodes with a task
+	// on the encrypted overlay has its own (ov-anchor runs on all three),
+	// and the whole table is longer than evidence keeps. The verdict reads
+	// the full output, not the evidence cut to size.
+	cmd := "sudo ip -s xfrm state list src " + ho2 + " dst " + ho3 + " proto esp"
+	o, err := r.Node(n2).Sh(ctx, cmd)
+	xev := Evidence{Node: n2, Where: "node", Command: cmd, Output: trim(o), Exit: o.Exit}
 	if err != nil {
 		return false, []Evidence{pev, xev}, err
 	}
 	// An SA from node2 to node3 over the host-only network that has
 	// carried bytes.
-	sa := strings.Contains(xev.Output, "src "+ho2+" dst "+ho3) && carried(xev.Output)
+	sa := o.Exit == 0 && strings.Contains(o.Stdout, "src "+ho2+" dst "+ho3) && carried(o.Stdout)
 	xev = note(xev, "ESP security associations between %s and %s, with traffic counted", ho2, ho3)
-	return pok && xok && sa, []Evidence{pev, xev}, nil
+	return pok && sa, []Evidence{pev, xev}, nil
 }
 
 // carried reports whether `ip -s xfrm state` counts traffic on any SA.
