@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,7 +61,8 @@ func Load(path string) (*Inventory, error) {
 // Parse decodes an inventory.
 func Parse(path string, data []byte) (*Inventory, error) {
 	var inv Inventory
-	lines, err := topology.DecodeStrict(path, data, "inventory", "user, key, hosts", &inv)
+	lines, err := topology.DecodeStrict(path, data, "inventory", "user, key, hosts",
+		"write one from 'labctl hosts import --vagrant', or see 'labctl hosts --help' for the format", &inv)
 	if err != nil {
 		return nil, err
 	}
@@ -100,13 +102,13 @@ func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
 		if h.Address == "" {
 			add(at+".address", "required: where its SSH server answers")
 		} else if host, port, err := net.SplitHostPort(h.Address); err == nil {
-			if host == "" || !validPort(port) {
-				add(at+".address", "%q: want host or host:port", h.Address)
+			if !validHost(host) || !validPort(port) {
+				add(at+".address", "%s: want host or host:port, the host a name or an IP address", topology.Quote(h.Address))
 			} else if h.Port != 0 {
 				add(at+".port", "the address already has a port")
 			}
-		} else if strings.ContainsAny(h.Address, " /") {
-			add(at+".address", "%q: want host or host:port", h.Address)
+		} else if !validHost(h.Address) {
+			add(at+".address", "%s: want host or host:port, the host a name or an IP address", topology.Quote(h.Address))
 		}
 		if h.Port < 0 || h.Port > 65535 {
 			add(at+".port", "%d is not a port", h.Port)
@@ -155,7 +157,28 @@ func validPort(s string) bool {
 	return err == nil && n > 0 && n < 65536
 }
 
+// hostnameRE is a DNS name: labels of letters, digits and '-', not
+// starting with '-' (which ssh and other tools would read as an option).
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$`)
+
+// validHost accepts an IP address or a host name.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return len(h) <= 253 && hostnameRE.MatchString(h)
+}
+
+// checkKey accepts an unencrypted private key that only its owner can
+// read, as OpenSSH insists for the same file.
 func checkKey(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s can be read by others (mode %04o); ssh would refuse it too: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("cannot read the key: %w", err)

@@ -100,6 +100,60 @@ hosts:
 	}
 }
 
+// Addresses are host names or IP addresses (never something a tool could
+// read as an option), keys are readable by their owner only, and an empty
+// file points at commands that exist.
+func TestValidateAddressesKeysAndEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	writeKey(t, dir)
+	loose := filepath.Join(dir, "loose")
+	data, _ := os.ReadFile(filepath.Join(dir, "id"))
+	os.WriteFile(loose, data, 0o644)
+	os.Chmod(loose, 0o644)
+	src := `user: lab
+key: id
+hosts:
+  - {name: node1, address: "-oProxyCommand=id"}
+  - {name: node2, address: "node2.lab.example:2222"}
+  - {name: node3, address: "[fd00::3]:22", key: loose}
+`
+	inv, err := Parse(filepath.Join(dir, "hosts.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := inv.Validate(plan(t))
+	want := map[string]string{
+		"hosts[0].address": `"-oProxyCommand=id": want host or host:port, the host a name or an IP address`,
+		"hosts[2].key":     "can be read by others (mode 0644); ssh would refuse it too: chmod 600",
+	}
+	got := map[string]string{}
+	for _, p := range ps {
+		got[p.Path] = p.Msg
+	}
+	for path, msg := range want {
+		if !strings.Contains(got[path], msg) {
+			t.Errorf("%s: want %q, got %q", path, msg, got[path])
+		}
+	}
+	if len(ps) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(ps), len(want), ps)
+	}
+	for _, a := range []string{"-x", "a b", "host/path", "a..b", "[::1", "ho$t"} {
+		if validHost(a) {
+			t.Errorf("validHost(%q) = true", a)
+		}
+	}
+	for _, a := range []string{"node1", "192.168.242.11", "fd00::3", "vm-1.lab.example", "host_1"} {
+		if !validHost(a) {
+			t.Errorf("validHost(%q) = false", a)
+		}
+	}
+	_, err = Parse("empty.yaml", []byte("# nothing yet\n"))
+	if err == nil || !strings.Contains(err.Error(), "labctl hosts import --vagrant") || strings.Contains(err.Error(), "labctl inventory default") {
+		t.Errorf("empty inventory: %v", err)
+	}
+}
+
 func TestUnknownFieldIsReportedWithItsLine(t *testing.T) {
 	_, err := Parse("h.yaml", []byte("hosts:\n  - name: node1\n    adress: 1.2.3.4\n"))
 	if err == nil || !strings.Contains(err.Error(), "h.yaml:3") || !strings.Contains(err.Error(), "address") {

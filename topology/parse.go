@@ -36,7 +36,7 @@ func Default() *Topology {
 // ApplyDefaults to fill them and Validate to check the result.
 func Parse(filename string, data []byte) (*Topology, error) {
 	var t Topology
-	lines, err := DecodeStrict(filename, data, "topology", "libvirt, networks, nodes, ...", &t)
+	lines, err := DecodeStrict(filename, data, "topology", "libvirt, networks, nodes, ...", "start from `labctl topology default`", &t)
 	if err != nil {
 		return nil, err
 	}
@@ -50,8 +50,9 @@ func Parse(filename string, data []byte) (*Topology, error) {
 // with its line and path (and a "did you mean"), all of them at once. It
 // returns the line of every field path, for later problems. what names
 // the document ("topology") and fields lists its main fields, for the
-// message when the document is not a mapping.
-func DecodeStrict(filename string, data []byte, what, fields string, v any) (map[string]int, error) {
+// message when the document is not a mapping; emptyHint says what to do
+// about an empty file.
+func DecodeStrict(filename string, data []byte, what, fields, emptyHint string, v any) (map[string]int, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes; a %s file is at most %d KiB", filename, len(data), what, MaxFileSize>>10)
 	}
@@ -59,7 +60,7 @@ func DecodeStrict(filename string, data []byte, what, fields string, v any) (map
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: the file is empty; start from `labctl %s default`", filename, what)
+			return nil, fmt.Errorf("%s: the file is empty; %s", filename, emptyHint)
 		}
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
