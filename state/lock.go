@@ -48,8 +48,12 @@ type Lock struct {
 // Lock takes the lab's lock without waiting. command describes what the
 // holder is doing, for the message another process gets.
 func (d *Dir) Lock(command string) (*Lock, error) {
-	f, err := os.OpenFile(d.Join("lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a link: the holder's line is written into it.
+	f, err := os.OpenFile(d.Join("lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("lab %s: %s is a symbolic link; remove it and run the command again", d.Lab, d.Join("lock"))
+		}
 		return nil, fmt.Errorf("lab %s: open lock: %w", d.Lab, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -36,17 +37,51 @@ type Dir struct {
 
 // Open creates (if needed) and returns the lab's directory under root,
 // making sure it is private to the user (0700) even if it existed before.
+//
+// It trusts nothing it finds there: the lab's keys and pinned host keys
+// live in it, so a directory that is a symbolic link (labctl would chmod
+// and fill its target) or that belongs to another user (who could plant a
+// host key to be pinned) is refused with what to do.
 func Open(root, lab string) (*Dir, error) {
 	p := labPath(root, lab)
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		return nil, fmt.Errorf("lab %s: create state directory: %w", lab, err)
 	}
-	for _, d := range []string{root, filepath.Join(root, "labs"), p} {
+	for i, d := range []string{root, filepath.Join(root, "labs"), p} {
+		// The root may be a link the user made to another disk; what
+		// labctl creates below it never is.
+		if err := checkOwnDir(d, i == 0); err != nil {
+			return nil, fmt.Errorf("lab %s: %w", lab, err)
+		}
 		if err := os.Chmod(d, 0o700); err != nil {
 			return nil, fmt.Errorf("lab %s: %w", lab, err)
 		}
 	}
 	return &Dir{Lab: lab, Path: p}, nil
+}
+
+// checkOwnDir accepts a directory of the user's own (not a symbolic link,
+// unless followLink).
+func checkOwnDir(d string, followLink bool) error {
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if !followLink {
+			return fmt.Errorf("%s is a symbolic link; labctl keeps a lab's keys only in a directory of its own: remove the link and run the command again", d)
+		}
+		if fi, err = os.Stat(d); err != nil {
+			return err
+		}
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory; move it away and run the command again", d)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to you (uid %d): its keys and pinned host keys cannot be trusted; remove it, or run labctl as its owner", d, st.Uid, os.Geteuid())
+	}
+	return nil
 }
 
 // Join returns a path inside the lab's directory.

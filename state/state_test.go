@@ -31,6 +31,69 @@ func TestOpenIsPrivate(t *testing.T) {
 	}
 }
 
+// A lab directory that is a symbolic link is refused, and its target is
+// left as it was (Open used to chmod it to 0700 and fill it).
+func TestOpenRefusesALinkedLabDirectory(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "labctl")
+	os.MkdirAll(filepath.Join(root, "labs"), 0o700)
+	target := filepath.Join(base, "elsewhere")
+	os.Mkdir(target, 0o755)
+	os.Chmod(target, 0o755)
+	if err := os.Symlink(target, filepath.Join(root, "labs", "lab1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(root, "lab1")
+	if err == nil || !strings.Contains(err.Error(), "is a symbolic link") {
+		t.Fatalf("Open through a link: %v", err)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the link's target was changed to %v", fi.Mode().Perm())
+	}
+	// The root itself may be a link to a directory of the user's own.
+	linked := filepath.Join(base, "linked-root")
+	os.Symlink(root, linked)
+	if _, err := Open(linked, "lab2"); err != nil {
+		t.Errorf("a linked root of one's own: %v", err)
+	}
+}
+
+// A lab directory of another user is refused: it could hold host keys
+// planted to be pinned.
+func TestOpenRefusesADirectoryOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	root := filepath.Join(t.TempDir(), "labctl")
+	lab := filepath.Join(root, "labs", "lab1")
+	os.MkdirAll(lab, 0o700)
+	if err := os.Chown(lab, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(root, "lab1")
+	if err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("Open of another user's directory: %v", err)
+	}
+}
+
+// The lock is never taken through a link: its holder line would be
+// written into the link's target.
+func TestLockRefusesALink(t *testing.T) {
+	d, err := Open(filepath.Join(t.TempDir(), "labctl"), "lab1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	os.Symlink(victim, d.Join("lock"))
+	if _, err := d.Lock("up"); err == nil || !strings.Contains(err.Error(), "is a symbolic link") {
+		t.Fatalf("Lock through a link: %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("the link's target now holds %q", b)
+	}
+}
+
 func TestRootFollowsXDG(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", "/tmp/xdg-test")
 	if r, _ := Root(); r != "/tmp/xdg-test/labctl" {
