@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,9 @@ func (g *globals) loadInventory(p *network.Plan) (*inventory.Inventory, *network
 // first use and pinned in the lab's state directory).
 func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Dir) (*labs.Env, func(), error) {
 	if g.inventory == "" {
+		if err := requireUp(d); err != nil {
+			return nil, nil, err
+		}
 		env, closeEnv, err := labs.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, labs.LocalHost{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", p.Lab, err)
@@ -61,6 +65,18 @@ func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Di
 		return nil, nil, fmt.Errorf("inventory %s: %w", g.inventory, err)
 	}
 	return env, closeEnv, nil
+}
+
+// requireUp says at once that a lab was never brought up (or was taken
+// down): without it, connecting would retry SSH to absent nodes for a
+// minute or more before saying so.
+func requireUp(d *state.Dir) error {
+	var st state.State
+	err := d.Load(&st)
+	if errors.Is(err, state.ErrNoState) {
+		return fmt.Errorf("lab %s is not up (no state in %s: never brought up, or taken down): run 'labctl up --lab %s' first", d.Lab, d.Path, d.Lab)
+	}
+	return err
 }
 
 // openNodes connects to the lab's nodes (see connectNodes) without

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/state"
@@ -241,6 +242,25 @@ func TestUnknownSubcommands(t *testing.T) {
 		out, _, code := run(t, args...)
 		if code != 0 || !strings.Contains(out, "Available Commands:") {
 			t.Errorf("%v: exit %d, want the group's help:\n%s", args, code, out)
+		}
+	}
+}
+
+// Commands that act on a lab's nodes say at once that the lab is not up,
+// instead of retrying SSH to nodes that do not exist.
+func TestCommandsOnALabThatIsNotUp(t *testing.T) {
+	for _, args := range [][]string{
+		{"--lab", "never-up", "lab", "run", "bridge"},
+		{"--lab", "never-up", "exec", "node1", "--", "true"},
+		{"--lab", "never-up", "swarm", "status"},
+	} {
+		start := time.Now()
+		_, stderr, code := run(t, args...)
+		if code == 0 || !strings.Contains(stderr, "lab never-up is not up") || !strings.Contains(stderr, "labctl up --lab never-up") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%v: took %s to say so", args, took)
 		}
 	}
 }

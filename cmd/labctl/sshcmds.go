@@ -227,5 +227,8 @@ func (g *globals) nodeClient(ctx context.Context, node string) (*provision.Clien
 	if !ok {
 		return nil, usageErr("lab %s has no node %q", p.Lab, node)
 	}
+	if err := requireUp(d); err != nil {
+		return nil, err
+	}
 	return provision.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, *n, nil)
 }
