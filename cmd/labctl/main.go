@@ -6,14 +6,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go onSignals(sigs, cancel, os.Stderr, os.Exit)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	if err == nil {
 		return
@@ -31,6 +34,19 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "labctl: "+err.Error())
 	os.Exit(1)
+}
+
+// onSignals makes the first Ctrl-C or SIGTERM cancel the command, which
+// then cleans up what it started (a lab's teardown, a partial download)
+// and says where it stopped; a second one exits at once, for when the
+// clean-up itself hangs.
+func onSignals(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, exit func(int)) {
+	s := <-sigs
+	fmt.Fprintf(stderr, "labctl: %v: stopping and cleaning up (again to exit at once)\n", s)
+	cancel()
+	s = <-sigs
+	fmt.Fprintf(stderr, "labctl: %v again: exiting now; 'labctl up' or 'labctl down' finishes what was left\n", s)
+	exit(130)
 }
 
 // exitError ends labctl with a given status after its message (if any) was

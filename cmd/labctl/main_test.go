@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,4 +313,54 @@ func TestLabListAndExplain(t *testing.T) {
 	if _, stderr, code := run(t, "lab", "run", "nope"); code != 2 || !strings.Contains(stderr, `no lab "nope"`) {
 		t.Errorf("run unknown lab: %d %s", code, stderr)
 	}
+}
+
+// The first signal cancels (the command cleans up), the second exits at
+// once with status 130.
+func TestSignals(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncWriter
+	exited := make(chan int, 1)
+	go onSignals(sigs, cancel, &stderr, func(code int) { exited <- code })
+	sigs <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first signal did not cancel")
+	}
+	select {
+	case code := <-exited:
+		t.Fatalf("exited (%d) on the first signal", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-exited:
+		if code != 130 {
+			t.Errorf("exit %d, want 130", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second signal did not exit")
+	}
+	if out := stderr.String(); !strings.Contains(out, "cleaning up (again to exit at once)") || !strings.Contains(out, "exiting now") {
+		t.Errorf("stderr: %q", out)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
