@@ -56,48 +56,88 @@ func Generate(comment string) (*Pair, error) {
 }
 
 // LoadOrCreate returns the pair stored at path (private key) and path.pub,
-// creating both when missing. The private key file is created with mode
-// 0600 from its first byte (O_EXCL, then written): it is never readable by
-// others, not even for a moment.
+// creating both when missing. It is safe when several labctl processes do
+// it at once (ssh-config and up on a fresh lab): the key is written whole
+// into a private temporary file (0600 from its first byte, synced) and
+// linked into place, which fails if another process linked its key first;
+// then that key is used. So no reader ever sees a half-written key, and
+// every process ends up with the same one.
 func LoadOrCreate(path, comment string) (*Pair, error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		signer, perr := ssh.ParsePrivateKey(data)
-		if perr != nil {
-			return nil, fmt.Errorf("%s: not a usable private key (%v); remove it to make a new one", path, perr)
-		}
-		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%s: private key is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-		}
-		return &Pair{PrivatePEM: data, Public: signer.PublicKey()}, nil
+	p, err := load(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return p, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	p, err := Generate(comment)
+	p, err = Generate(comment)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := writeSynced(dir, filepath.Base(path), p.PrivatePEM, 0o600, func(tmp string) error { return os.Link(tmp, path) }); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return load(path) // another labctl made it first
+		}
 		return nil, err
 	}
-	if _, err := f.Write(p.PrivatePEM); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return nil, err
-	}
-	if err := os.WriteFile(path+".pub", []byte(p.AuthorizedKey()+" "+comment+"\n"), 0o644); err != nil {
+	pub := []byte(p.AuthorizedKey() + " " + comment + "\n")
+	if err := writeSynced(dir, filepath.Base(path)+".pub", pub, 0o644, func(tmp string) error { return os.Rename(tmp, path+".pub") }); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// load reads the pair at path; fs.ErrNotExist when there is none.
+func load(path string) (*Pair, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a usable private key (%v); remove it to make a new one", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: private key is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	return &Pair{PrivatePEM: data, Public: signer.PublicKey()}, nil
+}
+
+// writeSynced writes data into a new temporary file in dir (0600, then perm),
+// syncs it, hands it to place (link or rename it to its name), removes the
+// temporary name and syncs dir.
+func writeSynced(dir, name string, data []byte, perm fs.FileMode, place func(tmp string) error) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := place(tmp); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Lab holds a lab's keys on disk, inside its state directory.
