@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
@@ -64,9 +65,22 @@ func (k *KnownHosts) Get(name string) (ssh.PublicKey, error) {
 
 // Pin records a host's key; a host that has a different key pinned
 // already is refused.
+//
+// The read, check and write hold a lock on PATH.lock as well as the
+// mutex, so that two labctl processes pinning hosts of the same lab at
+// once (hosts check beside lab run) do not lose one another's pins.
 func (k *KnownHosts) Pin(name string, key ssh.PublicKey) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	lf, err := os.OpenFile(k.Path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", k.Path, err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", k.Path, err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 	m, err := k.read()
 	if err != nil {
 		return err

@@ -308,3 +308,39 @@ func TestInstallDockerOnADockerReadyNode(t *testing.T) {
 		t.Errorf("nginx with a stale ID was not reloaded: %v", n.imageIDs)
 	}
 }
+
+// A ~/.ssh/config that is a link (dotfiles in a repository) keeps being a
+// link: the file it points to gets the Include line and loses it again.
+func TestInstallIncludeWritesThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "dotfiles", "ssh_config")
+	os.MkdirAll(filepath.Dir(real), 0o700)
+	orig := "Host work\n  User me\n"
+	os.WriteFile(real, []byte(orig), 0o600)
+	user := filepath.Join(dir, ".ssh", "config")
+	os.MkdirAll(filepath.Dir(user), 0o700)
+	if err := os.Symlink(real, user); err != nil {
+		t.Fatal(err)
+	}
+	lab := "/state/labs/default/ssh_config"
+	if _, err := InstallInclude(user, lab); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(user); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("%s is no longer a link: %v", user, err)
+	}
+	if got, _ := os.ReadFile(real); string(got) != "Include "+lab+"\n"+orig {
+		t.Errorf("the linked file after install:\n%s", got)
+	}
+	if _, err := UninstallInclude(user, lab); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(real); string(got) != orig {
+		t.Errorf("the linked file after uninstall:\n%q", got)
+	}
+	dangling := filepath.Join(dir, "dangling")
+	os.Symlink(filepath.Join(dir, "nowhere"), dangling)
+	if _, err := InstallInclude(dangling, lab); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("a dangling link: %v", err)
+	}
+}

@@ -103,6 +103,21 @@ func PinnedKey(k keys.Lab, node string) (ssh.PublicKey, error) {
 	return hk.Public, nil
 }
 
+// throughLink returns the file a symbolic link at path points to (path
+// itself when it is no link or does not exist), so that an atomic rewrite
+// replaces the file and not the link.
+func throughLink(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return path, nil
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s is a symbolic link to a file that does not exist; create that file or remove the link", path)
+	}
+	return real, err
+}
+
 func includeLine(labConfig string) string {
 	return "Include " + quoteConfig(labConfig)
 }
@@ -111,7 +126,13 @@ func includeLine(labConfig string) string {
 // user's ssh config (Include lines must come before any Host block to apply
 // to every host). It is idempotent, keeps a backup of the previous file and
 // leaves the rest of the file as it was.
+//
+// A ~/.ssh/config that is a symbolic link (dotfiles kept in a repository)
+// is written through: the file it points to gets the line, the link stays.
 func InstallInclude(userConfig, labConfig string) (changed bool, err error) {
+	if userConfig, err = throughLink(userConfig); err != nil {
+		return false, err
+	}
 	line := includeLine(labConfig)
 	old, err := os.ReadFile(userConfig)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -140,6 +161,9 @@ func InstallInclude(userConfig, labConfig string) (changed bool, err error) {
 
 // UninstallInclude removes the Include line InstallInclude added.
 func UninstallInclude(userConfig, labConfig string) (changed bool, err error) {
+	if userConfig, err = throughLink(userConfig); err != nil {
+		return false, err
+	}
 	old, err := os.ReadFile(userConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
