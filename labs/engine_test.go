@@ -17,9 +17,12 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/labctl/labctl/keys"
 	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/crypto/ssh"
 )
 
 // fakeDocker keeps containers and networks in memory; exec answers with
@@ -422,4 +425,48 @@ func TestNeighMAC(t *testing.T) {
 func lastField(s string) string {
 	f := strings.Fields(s)
 	return f[len(f)-1]
+}
+
+// Connecting to a lab's nodes tries them all at once and names every node
+// that cannot be reached (hosts check used to report the first of three),
+// without a node that answers at once waiting for the others.
+func TestConnectTargetsReportsEveryUnreachableNode(t *testing.T) {
+	tp := topology.Default()
+	topology.ApplyDefaults(tp)
+	p, err := lnet.New("t", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var attempts []string
+	host := LocalHost{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		attempts = append(attempts, addr)
+		mu.Unlock()
+		return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
+	}}
+	signer, _ := mustSigner(t)
+	start := time.Now()
+	_, _, err = ConnectTargets(context.Background(), p, func(n lnet.Node) (provision.Target, error) {
+		return provision.Target{Node: n.Name, Addr: n.Name + ".invalid:22", User: "lab", Signer: signer}, nil
+	}, host)
+	if err == nil {
+		t.Fatal("connected to nodes that do not resolve")
+	}
+	for _, n := range p.Nodes {
+		if strings.Count(err.Error(), n.Name+": SSH to "+n.Name+".invalid:22") != 1 || strings.Contains(err.Error(), n.Name+": "+n.Name+": ") {
+			t.Errorf("the error does not name %s once:\n%v", n.Name, err)
+		}
+	}
+	if len(attempts) != len(p.Nodes) || time.Since(start) > 5*time.Second {
+		t.Errorf("%d attempts in %s for %d nodes", len(attempts), time.Since(start), len(p.Nodes))
+	}
+}
+
+func mustSigner(t *testing.T) (ssh.Signer, error) {
+	k, err := keys.Generate("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Signer()
 }

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
 	lnet "github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/provision"
@@ -98,35 +100,60 @@ func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*En
 	return ConnectTargets(ctx, p, func(n lnet.Node) (provision.Target, error) { return provision.TargetFor(p, k, n) }, host)
 }
 
+// unprefixed drops the "NODE: " that err's message starts with, since the
+// gathered errors are prefixed with the node's name once more.
+func unprefixed(node string, err error) error {
+	if msg, ok := strings.CutPrefix(err.Error(), node+": "); ok {
+		return &relabelled{err: err, msg: msg}
+	}
+	return err
+}
+
+type relabelled struct {
+	err error
+	msg string
+}
+
+func (r *relabelled) Error() string { return r.msg }
+func (r *relabelled) Unwrap() error { return r.err }
+
 // ConnectTargets is Connect with the way into each node given by target
 // (e.g. hosts of an inventory).
 func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (provision.Target, error), host LocalHost) (*Env, func(), error) {
 	env := &Env{Plan: p, Nodes: map[string]Node{}, Host: host}
+	var mu sync.Mutex
 	var closers []func()
 	closeAll := func() {
 		for _, c := range closers {
 			c()
 		}
 	}
-	for _, pn := range p.Nodes {
+	// All nodes at once, and every node that cannot be reached is named:
+	// one unreachable node must neither hide the others nor make the
+	// reachable ones wait for it.
+	err := fanout.Each(ctx, p.Nodes, 0, func(n lnet.Node) string { return n.Name }, func(ctx context.Context, pn lnet.Node) error {
 		t, err := target(pn)
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return err
 		}
 		c, err := provision.Dial(ctx, t, provision.DialOptions{Dial: host.Dial, Timeout: time.Minute})
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return unprefixed(pn.Name, err)
 		}
 		d, err := provision.DockerClient(c)
 		if err != nil {
 			c.Close()
-			closeAll()
-			return nil, nil, err
+			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		closers = append(closers, func() { d.Close(); c.Close() })
 		env.Nodes[pn.Name] = &sshNode{name: pn.Name, c: c, d: d}
+		return nil
+	})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
 	}
 	return env, closeAll, nil
 }

@@ -18,6 +18,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -99,8 +100,9 @@ type DialOptions struct {
 }
 
 // Dial connects and authenticates, retrying while the node refuses or does
-// not answer yet. A host key mismatch and an authentication failure are
-// final: retrying would not change them.
+// not answer yet, and never past o.Timeout. Errors that a retry cannot
+// change end it at once: a host key mismatch, a refused login, a host name
+// that does not resolve, a network with no route at all.
 func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 	if o.Dial == nil {
 		var d net.Dialer
@@ -113,18 +115,29 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 		o.Attempt = 15 * time.Second
 	}
 	start := time.Now()
+	deadline := start.Add(o.Timeout)
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		c, err := dialOnce(ctx, t, o)
+		ao := o
+		ao.Attempt = min(o.Attempt, time.Until(deadline))
+		c, err := dialOnce(ctx, t, ao)
 		if err == nil {
+			c.keepAlive(keepAliveInterval)
 			return c, nil
 		}
-		var hk *HostKeyError
-		if errors.As(err, &hk) || isAuthError(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil, err
 		}
-		if time.Since(start) > o.Timeout {
-			return nil, fmt.Errorf("%s: SSH to %s (attempt %d, %s of %s): %w", t.Node, t.Addr, attempt, time.Since(start).Round(time.Second), o.Timeout, err)
+		var hk *HostKeyError
+		if errors.As(err, &hk) || isAuthError(err) {
+			return nil, err // these name the node already
+		}
+		if final(err) {
+			return nil, fmt.Errorf("%s: SSH to %s: %w", t.Node, t.Addr, err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%s: SSH to %s (%d attempts in %s): %w", t.Node, t.Addr, attempt, o.Timeout, err)
 		}
 		if o.OnRetry != nil {
 			o.OnRetry(attempt, time.Since(start), err)
@@ -132,12 +145,62 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(min(backoff, left)):
 		}
 		if backoff < 4*time.Second {
 			backoff *= 2
 		}
 	}
+}
+
+// final tells errors that no retry changes from a node still booting
+// (refused, timed out, no route to the host yet).
+func final(err error) bool {
+	var hk *HostKeyError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &hk), isAuthError(err):
+		return true
+	case errors.As(err, &dns):
+		return dns.IsNotFound
+	case errors.Is(err, syscall.ENETUNREACH):
+		return true
+	}
+	return false
+}
+
+// keepAliveInterval is how often an idle connection is probed: a node that
+// vanished (destroyed VM, cable out) is noticed, and NAT or firewall state
+// on the way does not expire during a long lab.
+const keepAliveInterval = 30 * time.Second
+
+// keepAlive probes the connection every interval; when three probes in a
+// row get no answer the connection is closed, so that what waits on it
+// fails instead of hanging.
+func (c *Client) keepAlive(interval time.Duration) {
+	go func() {
+		missed := 0
+		for {
+			time.Sleep(interval)
+			res := make(chan error, 1)
+			go func() {
+				_, _, err := c.c.SendRequest("keepalive@openssh.com", true, nil)
+				res <- err
+			}()
+			select {
+			case err := <-res:
+				if err != nil { // closed
+					return
+				}
+				missed = 0
+			case <-time.After(interval):
+				if missed++; missed >= 3 {
+					c.c.Close()
+					return
+				}
+			}
+		}
+	}()
 }
 
 func isAuthError(err error) bool {

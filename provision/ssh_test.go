@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,5 +322,45 @@ func TestStreamPassesExitStatusAndHonoursCancel(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("cancel took %s", time.Since(start))
+	}
+}
+
+// Errors that a retry cannot change end the wait at once, naming the node:
+// a name that does not resolve, a network with no route.
+func TestDialGivesUpAtOnceOnWhatRetriesCannotChange(t *testing.T) {
+	uk, _ := keys.Generate("user")
+	signer, _ := uk.Signer()
+	for name, derr := range map[string]error{
+		"no such host": &net.DNSError{Err: "no such host", Name: "nodex.invalid", IsNotFound: true},
+		"unreachable":  &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)},
+	} {
+		calls := 0
+		o := DialOptions{Timeout: time.Minute, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			calls++
+			return nil, derr
+		}}
+		start := time.Now()
+		_, err := Dial(context.Background(), Target{Node: "node7", Addr: "nodex.invalid:22", User: "lab", Signer: signer}, o)
+		if err == nil || !strings.Contains(err.Error(), "node7: SSH to nodex.invalid:22") || calls != 1 || time.Since(start) > 2*time.Second {
+			t.Errorf("%s: %d attempts in %s: %v", name, calls, time.Since(start), err)
+		}
+	}
+}
+
+// The wait ends at its bound, not one attempt and a back-off later (it
+// said "attempt 20, 1m4s of 1m0s").
+func TestDialKeepsItsDeadline(t *testing.T) {
+	uk, _ := keys.Generate("user")
+	signer, _ := uk.Signer()
+	hang := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		<-ctx.Done() // a node that never answers
+		return nil, ctx.Err()
+	}
+	start := time.Now()
+	_, err := Dial(context.Background(), Target{Node: "node8", Addr: "192.0.2.8:22", User: "lab", Signer: signer},
+		DialOptions{Timeout: 1500 * time.Millisecond, Attempt: 10 * time.Second, Dial: hang})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "node8: SSH to") || took > 1800*time.Millisecond {
+		t.Errorf("gave up after %s (bound 1.5s): %v", took, err)
 	}
 }
