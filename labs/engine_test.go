@@ -470,3 +470,59 @@ func mustSigner(t *testing.T) (ssh.Signer, error) {
 	}
 	return k.Signer()
 }
+
+func planFrom(t *testing.T, src string) *lnet.Plan {
+	t.Helper()
+	tp, err := topology.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	if ps := topology.Validate(tp); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	p, err := lnet.New("t", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A valid topology can still be unable to host a lab: the tutorial's
+// container addresses must exist in the NAT subnet and be free. Every lab
+// fits the default topology.
+func TestFits(t *testing.T) {
+	def := planFrom(t, "nodes: [{name: node1}, {name: node2}, {name: node3}]\n")
+	for _, l := range All() {
+		if err := Fits(l, def); err != nil {
+			t.Errorf("%s does not fit the default topology: %v", l.Name, err)
+		}
+	}
+	macvlan, _ := Lookup("macvlan")
+	ipvlan, _ := Lookup("ipvlan-l2")
+	for _, c := range []struct{ name, topo, want string }{
+		{"a /26 NAT subnet", "networks: {nat: {subnet: 192.168.241.0/26, host: 192.168.241.2, dhcp: {start: 192.168.241.40, end: 192.168.241.50}}}\nnodes: [{name: node1}, {name: node2}]\n",
+			"the NAT subnet 192.168.241.0/26 has no host .92, .93, .95, .96 for container milk, soup, bread, tea (it needs a /25 or larger)"},
+		{"a node at .92", "nodes: [{name: node1}, {name: node2, nat: {address: 192.168.241.92}}]\n",
+			"container milk gets 192.168.241.92, which is node2's address"},
+		{"DHCP over .95", "networks: {nat: {dhcp: {start: 192.168.241.94, end: 192.168.241.99}}}\nnodes: [{name: node1}, {name: node2}]\n",
+			"container bread gets 192.168.241.95, which is in the NAT network's DHCP range 192.168.241.94-192.168.241.99"},
+		{"the gateway at .96", "networks: {nat: {host: 192.168.241.96}}\nnodes: [{name: node1}, {name: node2}]\n",
+			"container tea gets 192.168.241.96, which is the host's address (the gateway)"},
+	} {
+		err := Fits(macvlan, planFrom(t, c.topo))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "lab macvlan cannot run on this topology: ") {
+			t.Errorf("%s: %v\nwant %q", c.name, err, c.want)
+		}
+	}
+	// ipvlan-l2 uses .92 and .95 only: the gateway at .96 leaves it be.
+	if err := Fits(ipvlan, planFrom(t, "networks: {nat: {host: 192.168.241.96}}\nnodes: [{name: node1}, {name: node2}]\n")); err != nil {
+		t.Errorf("ipvlan-l2: %v", err)
+	}
+	// RunLab refuses before touching a node.
+	p := planFrom(t, "nodes: [{name: node1}, {name: node2, nat: {address: 192.168.241.92}}]\n")
+	rep := RunLab(context.Background(), &Env{Plan: p, Nodes: map[string]Node{}}, macvlan, Options{})
+	if rep.Passed || !strings.Contains(rep.SetupError, "which is node2's address") {
+		t.Errorf("RunLab on a topology the lab does not fit: %+v", rep)
+	}
+}

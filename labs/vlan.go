@@ -11,6 +11,7 @@ import (
 func macvlanLab() *Lab {
 	return &Lab{
 		Name: "macvlan", Title: "macvlan on the NAT NIC (subway)", MinNodes: 2,
+		NATHosts: map[int]string{92: "milk", 93: "soup", 95: "bread", 96: "tea"},
 		Explain: `macvlan gives each container its own MAC and an address on the node's
 physical network, as if it were another machine plugged into the same
 switch: containers reach the gateway and outside directly, and the host
@@ -231,6 +232,7 @@ func prefixLen(subnet string) string {
 func ipvlanL2Lab() *Lab {
 	return &Lab{
 		Name: "ipvlan-l2", Title: "ipvlan in L2 mode", MinNodes: 2,
+		NATHosts: map[int]string{92: "milk", 95: "bread"},
 		Explain: `ipvlan is macvlan without the extra MACs: containers get their own IP
 addresses on the parent's network, but all of them, and the parent, use the
 parent NIC's one MAC address. Another host on the network sees the same MAC

@@ -118,6 +118,13 @@ JUnit XML for CI or for grading a workshop.`,
 				return err
 			}
 			defer s.close()
+			// Up front: labs this topology cannot host (they fail at once,
+			// the others run).
+			for _, l := range run {
+				if err := labs.Fits(l, s.plan); err != nil {
+					fmt.Fprintf(g.stderr, "labctl: %v\n", err)
+				}
+			}
 			env, closeEnv, err := g.connectNodes(ctx, s.plan, s.dir)
 			if err != nil {
 				return err

@@ -364,3 +364,15 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// validate says which labs a valid topology cannot host, and stays valid.
+func TestValidateNamesLabsThatCannotRun(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "lab.yaml")
+	os.WriteFile(f, []byte("nodes: [{name: node1}, {name: node2, nat: {address: 192.168.241.95}}]\n"), 0o644)
+	out, stderr, code := run(t, "validate", "-f", f, "--no-host")
+	if code != 0 || !strings.Contains(out, "valid") ||
+		!strings.Contains(stderr, "note: lab macvlan cannot run on this topology: container bread gets 192.168.241.95, which is node2's address") ||
+		!strings.Contains(stderr, "note: lab ipvlan-l2 cannot run") || !strings.Contains(stderr, "lab overlay needs 3 nodes") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, stderr)
+	}
+}

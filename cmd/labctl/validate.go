@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
@@ -15,6 +16,9 @@ type validateResult struct {
 	Error    string             `json:"error,omitempty"`
 	Problems []topology.Problem `json:"problems,omitempty"`
 	Clashes  []network.Clash    `json:"clashes,omitempty"`
+	// LabsThatCannotRun says which built-in labs this (valid) topology
+	// cannot host, and why.
+	LabsThatCannotRun []string `json:"labs_that_cannot_run,omitempty"`
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -97,6 +101,11 @@ func validateOne(lab, file string, host *network.Host) validateResult {
 		r.Clashes = network.Preflight(p, *host)
 	}
 	r.Valid = len(r.Clashes) == 0
+	for _, l := range labs.All() {
+		if err := labs.Fits(l, p); err != nil {
+			r.LabsThatCannotRun = append(r.LabsThatCannotRun, err.Error())
+		}
+	}
 	return r
 }
 
@@ -116,5 +125,8 @@ func printValidate(g *globals, r validateResult) {
 		}
 	default:
 		fmt.Fprintf(g.stdout, "%s: valid\n", r.File)
+	}
+	for _, l := range r.LabsThatCannotRun {
+		fmt.Fprintf(g.stderr, "%s: note: %s\n", r.File, l)
 	}
 }
