@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,13 +63,13 @@ func DecodeStrict(filename string, data []byte, what, fields, emptyHint string, 
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: the file is empty; %s", filename, emptyHint)
 		}
-		return nil, fmt.Errorf("%s: %w", filename, err)
+		return nil, syntaxError(filename, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filename, err)
+			return nil, syntaxError(filename, data, err)
 		}
 		return nil, fmt.Errorf("%s:%d: a second YAML document; a %s file holds exactly one", filename, line, what)
 	}
@@ -88,6 +89,45 @@ func DecodeStrict(filename string, data []byte, what, fields, emptyHint string, 
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
 	return w.lines, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns yaml.v3's "yaml: line N: ..." into "FILE:LINE: ...",
+// with the line where the problem is. yaml.v3 reports some errors a line
+// early: a parser error with a context (an unclosed [ or {) gives the
+// context's 0-based line, so a comment above seems to be at fault, and a
+// tab in the indentation is reported at the line of the token before it.
+func syntaxError(filename string, data []byte, err error) error {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %w", filename, err)
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	lines := strings.Split(string(data), "\n")
+	switch {
+	case strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token"):
+		// The first line from the reported one on that indents with a tab.
+		for i := max(line-1, 0); i < len(lines); i++ {
+			indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+			if strings.Contains(indent, "\t") {
+				return fmt.Errorf("%s:%d: a tab in the indentation; YAML indents with spaces only", filename, i+1)
+			}
+		}
+	case strings.Contains(msg, "did not find expected ',' or ']'") || strings.Contains(msg, "did not find expected ',' or '}'"):
+		// The reported line is 0-based: the [ or { opens on the next one.
+		open, close := "[", "]"
+		if strings.HasSuffix(msg, "'}'") {
+			open, close = "{", "}"
+		}
+		for i := min(line, len(lines)-1); i >= 0 && i >= line-1; i-- {
+			if strings.Contains(lines[i], open) {
+				return fmt.Errorf("%s:%d: the %s opened on this line is not closed with %s (a flow list or mapping ends on its line or continues with commas)", filename, i+1, open, close)
+			}
+		}
+	}
+	return fmt.Errorf("%s:%d: %s", filename, line, msg)
 }
 
 func kindName(n *yaml.Node) string {

@@ -96,7 +96,12 @@ func TestParseErrors(t *testing.T) {
 		{"list for a struct", "libvirt: [a]\n", `lab.yaml:1: libvirt: must be a mapping of fields, not a list`},
 		{"long value cut short", "nodes:\n  - name: n1\n    cpus: " + strings.Repeat("x", 5000) + "\n", `nodes[0].cpus: must be a whole number, not "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... (5000 bytes)`},
 		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", "lab.yaml: 1048579 bytes; a topology file is at most 1024 KiB"},
-		{"bad yaml", "nodes: [\n", "lab.yaml: yaml:"},
+		{"bad yaml", "nodes: [\n", "lab.yaml:"},
+		{"unclosed flow list below a comment", "image: a\n# a comment\nnodes: [a, b\nuser: x\n", "lab.yaml:3: the [ opened on this line is not closed with ]"},
+		{"unclosed flow mapping", "image: a\nlibvirt: {uri: x\nuser: x\n", "lab.yaml:2: the { opened on this line is not closed with }"},
+		{"tab in a list", "image: a\nnodes:\n\t- name: x\n", "lab.yaml:3: a tab in the indentation"},
+		{"tab after a line", "image: a\nuser: x\nnodes:\n  - name: a\n\t  cpus: 2\n", "lab.yaml:5: a tab in the indentation"},
+		{"other syntax errors keep yaml's words", "image: \"abc\nuser: x\n", "lab.yaml:3: found unexpected end of stream"},
 		{"nodes not a list", "nodes: node1\n", `lab.yaml:1: nodes: must be a list, not "node1"`},
 	}
 	for _, tc := range tests {
