@@ -86,10 +86,34 @@ func DecodeStrict(filename string, data []byte, what, fields, emptyHint string, 
 		return nil, w.problems
 	}
 	if err := root.Decode(v); err != nil {
-		return nil, fmt.Errorf("%s: %w", filename, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: %w", filename, err)
+		}
+		// What the walk did not catch (a key given twice): one problem
+		// each, with its line and, where a field starts there, its path.
+		paths := map[int]string{}
+		for p, l := range w.lines {
+			if old, ok := paths[l]; !ok || len(p) > len(old) {
+				paths[l] = p
+			}
+		}
+		var ps Problems
+		for _, e := range te.Errors {
+			pr := Problem{File: filename, Msg: e}
+			if m := typeErrLineRE.FindStringSubmatch(e); m != nil {
+				pr.Line, _ = strconv.Atoi(m[1])
+				pr.Msg = m[2]
+				pr.Path = paths[pr.Line]
+			}
+			ps = append(ps, pr)
+		}
+		return nil, ps
 	}
 	return w.lines, nil
 }
+
+var typeErrLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 

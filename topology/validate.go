@@ -126,8 +126,11 @@ func CheckLibvirtURI(uri string) error {
 	}
 	switch u.Scheme {
 	case "qemu":
-		if u.Host != "" || u.User != nil {
+		if u.Host != "" {
 			return fmt.Errorf("%s names host %s, but qemu:// is the local daemon only; reach a remote one over SSH: qemu+ssh://%s%s", Quote(uri), Quote(u.Host), u.Host, u.Path)
+		}
+		if u.User != nil {
+			return fmt.Errorf("%s: qemu:/// is the local daemon and takes no user; a remote one over SSH: qemu+ssh://user@host%s", Quote(uri), u.Path)
 		}
 	case "qemu+ssh":
 		if u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "-") {
