@@ -369,3 +369,79 @@ func TestPinsFromSeveralProcessesAreAllKept(t *testing.T) {
 		}
 	}
 }
+
+// TestFixtures loads every file in testdata: the valid ones validate
+// against the default topology; each invalid one produces exactly the
+// problems its "# want:" lines list. The files name keys beside them:
+// id (a private key, 0600), loose (the same key, 0644), notakey.
+func TestFixtures(t *testing.T) {
+	dir := t.TempDir()
+	writeKey(t, dir)
+	key, _ := os.ReadFile(filepath.Join(dir, "id"))
+	os.WriteFile(filepath.Join(dir, "loose"), key, 0o644)
+	os.Chmod(filepath.Join(dir, "loose"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notakey"), []byte("hello"), 0o600)
+	check := func(f string) (string, topology.Problems, error) {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, filepath.Base(f))
+		os.WriteFile(dst, src, 0o644)
+		inv, err := Load(dst)
+		if err != nil {
+			var ps topology.Problems
+			if errors.As(err, &ps) {
+				return string(src), ps, nil
+			}
+			return string(src), nil, err
+		}
+		return string(src), inv.Validate(plan(t)), nil
+	}
+	valid, _ := filepath.Glob("testdata/valid/*.yaml")
+	for _, f := range valid {
+		if _, ps, err := check(f); err != nil || len(ps) > 0 {
+			t.Errorf("%s: %v %v", f, err, ps)
+		}
+	}
+	invalid, _ := filepath.Glob("testdata/invalid/*.yaml")
+	if len(invalid) < 15 {
+		t.Errorf("%d invalid fixtures, want at least 15", len(invalid))
+	}
+	for _, f := range invalid {
+		t.Run(f, func(t *testing.T) {
+			src, ps, err := check(f)
+			var wants []string
+			for _, l := range strings.Split(src, "\n") {
+				if w, ok := strings.CutPrefix(l, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			if len(wants) == 0 {
+				t.Fatal("fixture has no '# want:' lines")
+			}
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			} else {
+				msg = ps.Error()
+				if len(ps) != len(wants) {
+					t.Errorf("got %d problems, fixture lists %d:\n%s", len(ps), len(wants), msg)
+				}
+				for _, p := range ps {
+					if p.Line == 0 {
+						t.Errorf("%s has no line", p)
+					}
+				}
+			}
+			if msg == "" {
+				t.Fatal("no error")
+			}
+			for _, w := range wants {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error does not contain %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
