@@ -48,6 +48,7 @@ bench: build
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./inventory -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./network -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
 
 clean:

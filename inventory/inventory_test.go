@@ -22,7 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-func plan(t *testing.T) *network.Plan {
+func plan(t testing.TB) *network.Plan {
 	t.Helper()
 	tp, err := topology.Load("")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary bytes through the whole front end: parsing must
@@ -20,6 +21,14 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(defaultYAML)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		defer func() {
+			// Bounded work: a small input must never take long (nested
+			// aliases and merge keys once made it take for ever).
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("%d bytes took %s", len(data), d)
+			}
+		}()
 		tp, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.yaml") && !strings.Contains(err.Error(), "problems:") {
