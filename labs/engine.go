@@ -107,9 +107,9 @@ type Lab struct {
 	Steps []Step
 	// Checks run after the steps, in order.
 	Checks []Check
-	// Diagnose, when set, gathers what explains a failed setup step (for
-	// example the nodes' daemon logs since the step started); its evidence
-	// goes into the report beside the error.
+	// Diagnose gathers what explains a failed setup step; its evidence
+	// goes into the report beside the error. Without it, every node's
+	// dockerd log since the step started is gathered.
 	Diagnose func(ctx context.Context, r *Run, since time.Time) []Evidence
 }
 
@@ -337,6 +337,32 @@ func bitsFor(n int) int {
 	return b
 }
 
+// dockerLogs is every node's dockerd log since the failed step started
+// (a few seconds before, for clocks apart), without the lines Docker
+// repeats for every IPVS set-up and gRPC connection.
+func dockerLogs(ctx context.Context, r *Run, since time.Time) []Evidence {
+	cmd := fmt.Sprintf("sudo journalctl -u docker --no-pager -o short-precise --since @%d | grep -v -e 'kernel parameter' -e 'module=grpc' | tail -n 60", since.Add(-5*time.Second).Unix())
+	var evs []Evidence
+	for _, pn := range r.Env.Plan.Nodes {
+		n := r.Env.Nodes[pn.Name]
+		if n == nil {
+			continue
+		}
+		o, err := n.Sh(ctx, cmd)
+		out := strings.TrimSpace(o.Stdout + o.Stderr)
+		if len(out) > 6000 { // the end says most
+			out = "...\n" + out[len(out)-6000:]
+		}
+		ev := Evidence{Node: pn.Name, Where: "node", Command: cmd, Output: out, Exit: o.Exit,
+			Note: "dockerd's log since the failed step started"}
+		if err != nil {
+			ev.Output, ev.Exit = err.Error(), 1
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
 // diagnoseTimeout bounds a lab's Diagnose after a failed setup.
 const diagnoseTimeout = time.Minute
 
@@ -388,14 +414,16 @@ func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
 		stepStart := time.Now()
 		if err := s.Do(ctx, r); err != nil {
 			rep.SetupError = fmt.Sprintf("%s: %v", s.Title, err)
-			if lab.Diagnose != nil {
-				o.Progress(lab.Name, "setup failed; gathering what explains it")
-				// The run's context may be what ended the step; the
-				// diagnosis gets its own, bounded one.
-				dctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
-				rep.SetupEvidence = lab.Diagnose(dctx, r, stepStart)
-				cancel()
+			diagnose := lab.Diagnose
+			if diagnose == nil {
+				diagnose = dockerLogs
 			}
+			o.Progress(lab.Name, "setup failed; gathering what explains it")
+			// The run's context may be what ended the step; the
+			// diagnosis gets its own, bounded one.
+			dctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
+			rep.SetupEvidence = diagnose(dctx, r, stepStart)
+			cancel()
 			return rep
 		}
 	}

@@ -285,6 +285,12 @@ func TestSetupFailureStillTearsDown(t *testing.T) {
 	if p, f := Totals([]Report{rep}); p != 0 || f != 1 {
 		t.Errorf("totals %d/%d: a failed setup must count as a failure", p, f)
 	}
+	// A lab without a Diagnose of its own reports the nodes' dockerd log
+	// since the failed step started.
+	if len(rep.SetupEvidence) != len(env.Plan.Nodes) || rep.SetupEvidence[0].Node != "node1" ||
+		!strings.HasPrefix(rep.SetupEvidence[0].Command, "sudo journalctl -u docker") || !strings.Contains(rep.SetupEvidence[0].Command, "--since @") {
+		t.Errorf("setup evidence: %+v", rep.SetupEvidence)
+	}
 }
 
 // A failed setup step carries what the lab's Diagnose found, gathered

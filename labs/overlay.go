@@ -316,8 +316,7 @@ func removeService(ctx context.Context, r *Run, id, name string) error {
 
 // diagnoseOverlay gathers, after a failed setup step, the labctl services'
 // tasks as the manager sees them and every node's dockerd log since the
-// step started (without the lines Docker repeats for every IPVS setup and
-// gRPC connection).
+// step started.
 func diagnoseOverlay(ctx context.Context, r *Run, since time.Time) []Evidence {
 	var evs []Evidence
 	names := nodeNames(ctx, r)
@@ -328,17 +327,7 @@ func diagnoseOverlay(ctx context.Context, r *Run, since time.Time) []Evidence {
 			evs = append(evs, ev)
 		}
 	}
-	cmd := fmt.Sprintf("sudo journalctl -u docker --no-pager -o short-precise --since @%d | grep -v -e 'kernel parameter' -e 'module=grpc' | tail -n 60", since.Add(-5*time.Second).Unix())
-	for _, pn := range r.Env.Plan.Nodes {
-		o, err := r.Node(pn.Name).Sh(ctx, cmd)
-		ev := Evidence{Node: pn.Name, Where: "node", Command: cmd, Output: strings.TrimSpace(o.Stdout + o.Stderr), Exit: o.Exit,
-			Note: "dockerd's log since the failed step started"}
-		if err != nil {
-			ev.Output, ev.Exit = err.Error(), 1
-		}
-		evs = append(evs, ev)
-	}
-	return evs
+	return append(evs, dockerLogs(ctx, r, since)...)
 }
 
 func waitMembersReady(ctx context.Context, r *Run, want int) error {
