@@ -74,6 +74,11 @@ func TestLabsForReal(t *testing.T) {
 		t.Fatalf("up: %v", err)
 	}
 	t.Logf("TIMING up (3 nodes, Docker-ready image, provisioned): %s", time.Since(start).Round(time.Second))
+	// up records the topology file's hash, so that a later change of the
+	// file is reported instead of mixed in.
+	if st, err := os.ReadFile(filepath.Join(c.LabDir(), "state.json")); err != nil || !bytes.Contains(st, []byte(`"topology_sha256": "`)) {
+		t.Errorf("state after up lacks the topology's hash (%v):\n%s", err, st)
+	}
 
 	// Every lab, through the CLI, with JSON and JUnit.
 	junit := filepath.Join(work, "results.xml")

@@ -164,12 +164,15 @@ func (d *Dir) Load(v any) error {
 
 // State is the lab's record of what it is and what happened to it.
 type State struct {
-	Lab       string            `json:"lab"`
-	Topology  string            `json:"topology,omitempty"` // file the lab was brought up from, "" for the default
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
-	Phases    []Phase           `json:"phases,omitempty"`
-	Extra     map[string]string `json:"extra,omitempty"`
+	Lab      string `json:"lab"`
+	Topology string `json:"topology,omitempty"` // file the lab was brought up from, "" for the default
+	// TopologySHA256 is the file's content hash at that up: a later
+	// command given a changed file says so instead of acting on a mix.
+	TopologySHA256 string            `json:"topology_sha256,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	Phases         []Phase           `json:"phases,omitempty"`
+	Extra          map[string]string `json:"extra,omitempty"`
 }
 
 // Phase is one timed step of bringing a lab up or running it.

@@ -23,6 +23,7 @@ directory (keys, known_hosts, logs) is removed too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			g.topologyChangeOK = true // down removes the lab by its names and metadata
 			s, err := g.openLab("labctl down")
 			if err != nil {
 				return err

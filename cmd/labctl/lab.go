@@ -27,6 +27,8 @@ type labSession struct {
 	conn  *vm.Conn
 	cache *images.Cache
 	mu    sync.Mutex
+	// recordTopology: save the topology file's hash (up only).
+	recordTopology bool
 }
 
 // openLab loads the plan, opens and locks the lab's state directory.
@@ -101,6 +103,9 @@ func (s *labSession) save() error {
 			return err
 		}
 		s.st.Topology = abs
+	}
+	if s.recordTopology {
+		s.st.TopologySHA256 = s.g.topologySHA256
 	}
 	return s.dir.Save(s.st)
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/state"
@@ -25,6 +29,12 @@ type globals struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *slog.Logger
+	// topologyChangeOK lets a command use a topology file that changed
+	// since the lab's up (up applies it; down removes everything anyway;
+	// plan only shows it).
+	topologyChangeOK bool
+	// topologySHA256 is the hash of the topology file loadPlan read.
+	topologySHA256 string
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -146,7 +156,21 @@ func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := topology.Load(file)
+	var t *topology.Topology
+	if file == "" {
+		t, err = topology.Load("")
+	} else {
+		var data []byte
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, nil, fmt.Errorf("read topology: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		g.topologySHA256 = hex.EncodeToString(sum[:])
+		if err := g.checkTopologyUnchanged(file); err != nil {
+			return nil, nil, err
+		}
+		t, err = topology.LoadData(file, data)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,6 +179,30 @@ func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
 		return nil, nil, err
 	}
 	return t, p, nil
+}
+
+// checkTopologyUnchanged refuses a topology file whose content changed
+// since the lab's up: the nodes were made from the old content, and acting
+// on them with the new one would mix the two (addresses, NIC names, VLANs
+// that do not exist). 'labctl up' applies the change.
+func (g *globals) checkTopologyUnchanged(file string) error {
+	if g.topologyChangeOK {
+		return nil
+	}
+	root, err := state.Root()
+	if err != nil {
+		return nil
+	}
+	st, err := state.Recorded(root, g.lab)
+	if err != nil || st.TopologySHA256 == "" || st.TopologySHA256 == g.topologySHA256 {
+		return nil
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil || abs != st.Topology {
+		return nil // another file: the user's explicit choice
+	}
+	return fmt.Errorf("%s changed since lab %s was brought up from it (at %s): its nodes were made from the old content; run 'labctl up --lab %s' to apply the change, or restore the file",
+		file, g.lab, st.UpdatedAt.Format(time.RFC3339), g.lab)
 }
 
 // topologyFile is --file, or else the file the lab was last brought up

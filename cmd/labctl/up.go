@@ -42,11 +42,13 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			g.topologyChangeOK = true // up applies a changed file
 			s, err := g.openLab("labctl up")
 			if err != nil {
 				return err
 			}
 			defer s.close()
+			s.recordTopology = true
 			if dockerMode != provision.InstallOffline && dockerMode != provision.InstallOnline {
 				return usageErr("--docker %q: use offline or online", dockerMode)
 			}
