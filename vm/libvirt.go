@@ -91,6 +91,13 @@ type Conn struct {
 // which takes tens of seconds under software emulation on a busy host.
 const CallTimeout = 3 * time.Minute
 
+// ConnectTimeout bounds opening a connection, apart from CallTimeout: a
+// hung libvirtd accepts the socket and never answers, and every command
+// should not wait the ordinary call bound for that. A daemon that has just
+// started answers once it has probed QEMU, which takes seconds, a minute
+// at worst on a loaded machine under emulation.
+var ConnectTimeout = time.Minute
+
 // NewConn wraps an API (a fake in tests) in a bounded connection.
 func NewConn(api API, closer func() error) *Conn {
 	if closer == nil {
@@ -222,8 +229,11 @@ func Connect(ctx context.Context, uri string) (*Conn, error) {
 	} else if p := strings.TrimPrefix(u.Path, "/"); p == "session" {
 		target = "qemu:///session"
 	}
-	if err := c.Do(ctx, "connect to libvirt", func(API) error { return l.ConnectToURI(target) }); err != nil {
+	if err := c.do(ctx, "connect to libvirt", ConnectTimeout, func(API) error { return l.ConnectToURI(target) }); err != nil {
 		c.Close()
+		if errors.Is(err, ErrLost) && ctx.Err() == nil {
+			return nil, fmt.Errorf("libvirtd at %s took the connection but did not answer within %s: it is hung or still starting; check it (systemctl status libvirtd; virsh -c %s list) and restart it if it stays so", uri, ConnectTimeout, uri)
+		}
 		return nil, fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, SocketPath(), err)
 	}
 	return c, nil

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"flag"
-	libvirt "github.com/digitalocean/go-libvirt"
 	"io/fs"
 	"net"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
@@ -475,5 +476,38 @@ func TestConnectRefusesURIsItCannotHonour(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "libvirt URI") || strings.Contains(err.Error(), "no-daemon-here") {
 			t.Errorf("Connect(%q): %v; want a URI error before any dial", uri, err)
 		}
+	}
+}
+
+// A libvirtd that accepts the connection and never answers (hung) costs
+// ConnectTimeout, not the three minutes of an ordinary call, and the error
+// says what to check.
+func TestConnectToAHungDaemonIsBounded(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "libvirt-sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	t.Setenv("LABCTL_LIBVIRT_SOCKET", sock)
+	old := ConnectTimeout
+	ConnectTimeout = 500 * time.Millisecond
+	defer func() { ConnectTimeout = old }()
+	start := time.Now()
+	_, err = Connect(context.Background(), "qemu:///system")
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 500ms: it is hung or still starting") {
+		t.Fatalf("Connect: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
 	}
 }
