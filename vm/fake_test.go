@@ -23,6 +23,13 @@ type fakeLibvirt struct {
 	// client requested: their state reads shut off (inactive) once, then
 	// they are running (the request completed in libvirtd meanwhile).
 	startInFlight map[string]bool
+	// defineInFlight names domains, networks and volumes whose creation
+	// an interrupted client requested: the request completes in libvirtd
+	// just before this client's own create, which then fails as a
+	// duplicate.
+	defineInFlight map[string]bool
+	// hookDefine runs (locked) at the start of DomainDefineXML.
+	hookDefine func(name string)
 }
 
 type fakeNet struct {
@@ -95,6 +102,10 @@ func (f *fakeLibvirt) NetworkDefineXML(x string) (libvirt.Network, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log("define network %s", n.Name)
+	if f.defineInFlight[n.Name] {
+		delete(f.defineInFlight, n.Name)
+		f.nets[n.Name] = &fakeNet{xml: x}
+	}
 	if _, ok := f.nets[n.Name]; ok {
 		return libvirt.Network{}, libvirt.Error{Code: uint32(libvirt.ErrOperationFailed), Message: "exists"}
 	}
@@ -232,6 +243,10 @@ func (f *fakeLibvirt) StorageVolCreateXML(p libvirt.StoragePool, x string, _ lib
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.defineInFlight[v.Name] {
+		delete(f.defineInFlight, v.Name)
+		f.pools[p.Name][v.Name] = []byte{}
+	}
 	if _, ok := f.pools[p.Name][v.Name]; ok {
 		return libvirt.StorageVol{}, libvirt.Error{Code: uint32(libvirt.ErrStorageVolExist), Message: "exists"}
 	}
@@ -291,6 +306,13 @@ func (f *fakeLibvirt) DomainDefineXML(x string) (libvirt.Domain, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log("define domain %s", d.Name)
+	if f.hookDefine != nil {
+		f.hookDefine(d.Name)
+	}
+	if f.defineInFlight[d.Name] {
+		delete(f.defineInFlight, d.Name)
+		f.doms[d.Name] = &fakeDom{xml: x, state: libvirt.DomainShutoff}
+	}
 	if _, ok := f.doms[d.Name]; ok {
 		return libvirt.Domain{}, libvirt.Error{Code: uint32(libvirt.ErrOperationFailed), Message: "exists"}
 	}

@@ -341,6 +341,35 @@ func (m *Manager) uploadVolume(ctx context.Context, pool libvirt.StoragePool, na
 	})
 }
 
+// orAdopt handles the one race every create and start in libvirt has with
+// an interrupted labctl: a request sent by an up that was killed can still
+// complete in libvirtd after the next up looked, so the next up's own
+// request then fails ("already exists", "already running"). When the call
+// (v, err) failed, found reads the object again and says whether it is
+// now there, in the wanted state and this lab's; then it is used as if
+// this call had made it. Used as orAdopt(call(...))(found).
+func orAdopt[T any](v T, err error) func(found func() (T, bool)) (T, error) {
+	return func(found func() (T, bool)) (T, error) {
+		if err == nil {
+			return v, nil
+		}
+		if again, ok := found(); ok {
+			return again, nil
+		}
+		return v, err
+	}
+}
+
+// ownsNetwork reports whether net carries this lab's metadata.
+func (m *Manager) ownsNetwork(a API, net libvirt.Network) bool {
+	desc, err := a.NetworkGetXMLDesc(net, 0)
+	if err != nil {
+		return false
+	}
+	o, ok := ParseOwner(desc)
+	return ok && o.Lab == m.plan.Lab
+}
+
 // ensureNetwork defines and starts one of the lab's networks. A network of
 // the same name that labctl did not create for this lab is an error.
 func (m *Manager) ensureNetwork(ctx context.Context, n network.Net) error {
@@ -351,18 +380,12 @@ func (m *Manager) ensureNetwork(ctx context.Context, n network.Net) error {
 	return m.c.Do(ctx, "network "+n.Name, func(a API) error {
 		net, err := a.NetworkLookupByName(n.Name)
 		if IsNoObject(err) {
-			if net, err = a.NetworkDefineXML(x); err != nil {
-				// Defined meanwhile by an interrupted labctl's request?
-				if again, lerr := a.NetworkLookupByName(n.Name); lerr == nil {
-					if desc, derr := a.NetworkGetXMLDesc(again, 0); derr == nil {
-						if o, ok := ParseOwner(desc); ok && o.Lab == m.plan.Lab {
-							net, err = again, nil
-						}
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("define network %s: %w", n.Name, err)
-				}
+			net, err = orAdopt(a.NetworkDefineXML(x))(func() (libvirt.Network, bool) {
+				again, lerr := a.NetworkLookupByName(n.Name)
+				return again, lerr == nil && m.ownsNetwork(a, again)
+			})
+			if err != nil {
+				return fmt.Errorf("define network %s: %w", n.Name, err)
 			}
 		} else if err != nil {
 			return err
@@ -380,11 +403,10 @@ func (m *Manager) ensureNetwork(ctx context.Context, n network.Net) error {
 			return err
 		}
 		if active == 0 {
-			if err := a.NetworkCreate(net); err != nil {
-				// Started meanwhile by an interrupted labctl's request?
-				if now, aerr := a.NetworkIsActive(net); aerr == nil && now == 1 {
-					return nil
-				}
+			if _, err := orAdopt(struct{}{}, a.NetworkCreate(net))(func() (struct{}, bool) {
+				now, aerr := a.NetworkIsActive(net)
+				return struct{}{}, aerr == nil && now == 1
+			}); err != nil {
 				return fmt.Errorf("start network %s: %w", n.Name, err)
 			}
 		}
@@ -435,19 +457,15 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 			return err
 		}
 		if err := m.c.Do(ctx, "define domain", func(a API) (err error) {
-			dom, err = a.DomainDefineXML(x)
-			if err != nil {
-				// An interrupted labctl's define may have completed in
-				// libvirtd meanwhile: if the domain is there and ours, use it.
-				if d, lerr := a.DomainLookupByName(n.Domain); lerr == nil {
-					if desc, derr := a.DomainGetXMLDesc(d, libvirt.DomainXMLInactive); derr == nil {
-						if o, ok := ParseOwner(desc); ok && o.Lab == lab && o.Node == n.Name {
-							dom = d
-							return nil
-						}
-					}
+			dom, err = orAdopt(a.DomainDefineXML(x))(func() (libvirt.Domain, bool) {
+				d, lerr := a.DomainLookupByName(n.Domain)
+				if lerr != nil {
+					return d, false
 				}
-			}
+				desc, derr := a.DomainGetXMLDesc(d, libvirt.DomainXMLInactive)
+				o, ok := ParseOwner(desc)
+				return d, derr == nil && ok && o.Lab == lab && o.Node == n.Name
+			})
 			return err
 		}); err != nil {
 			return fmt.Errorf("define domain %s: %w", n.Domain, err)
@@ -462,12 +480,10 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 			return nil
 		}
 		m.o.Progress(n.Name, "starting")
-		if err := a.DomainCreate(dom); err != nil {
-			// An interrupted labctl's start may have completed in
-			// libvirtd since the state was read: running is what we want.
-			if state, _, serr := a.DomainGetState(dom, 0); serr == nil && libvirt.DomainState(state) == libvirt.DomainRunning {
-				return nil
-			}
+		if _, err := orAdopt(struct{}{}, a.DomainCreate(dom))(func() (struct{}, bool) {
+			state, _, serr := a.DomainGetState(dom, 0)
+			return struct{}{}, serr == nil && libvirt.DomainState(state) == libvirt.DomainRunning
+		}); err != nil {
 			return fmt.Errorf("start domain %s: %w", n.Domain, err)
 		}
 		return nil
@@ -486,12 +502,10 @@ func (m *Manager) ensureDisk(ctx context.Context, pool libvirt.StoragePool, base
 		if err != nil {
 			return err
 		}
-		if _, err = a.StorageVolCreateXML(pool, x, 0); err != nil {
-			// Created meanwhile by an interrupted labctl's request?
-			if _, lerr := a.StorageVolLookupByName(pool, name); lerr == nil {
-				return nil
-			}
-		}
+		_, err = orAdopt(a.StorageVolCreateXML(pool, x, 0))(func() (libvirt.StorageVol, bool) {
+			v, lerr := a.StorageVolLookupByName(pool, name)
+			return v, lerr == nil
+		})
 		return err
 	})
 }

@@ -355,6 +355,44 @@ func TestHungLibvirtCallIsBounded(t *testing.T) {
 // An interrupted up's start request can complete in libvirtd after the
 // next up read the domain's (network's) state: "already running" (active)
 // is then success.
+// A create that an interrupted up requested can complete in libvirtd after
+// the next up looked: that up's own create then fails as a duplicate, and
+// the object (this lab's) is adopted, for networks, volumes and domains;
+// one of another lab is not.
+func TestCreateCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "lab1")
+	n := m.plan.Nodes[0]
+	f.defineInFlight = map[string]bool{
+		m.plan.Networks[0].Name: true, n.Domain: true, diskVolume("lab1", n.Name): true,
+	}
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatalf("up while creates were in flight: %v", err)
+	}
+	if len(f.defineInFlight) != 0 {
+		t.Fatalf("the test did not exercise %v", f.defineInFlight)
+	}
+	if f.doms[n.Domain].state != libvirt.DomainRunning || !f.nets[m.plan.Networks[0].Name].active {
+		t.Error("the adopted domain or network was not started")
+	}
+	// Another lab's domain appearing under the name is not adopted.
+	f2 := newFake()
+	m2 := testManager(t, f2, "lab1")
+	n2 := m2.plan.Nodes[0]
+	other, err := DomainXML(DomainSpec{Lab: "lab2", Node: n2, Type: "qemu", Pool: "labctl", DiskVolume: "d", SeedVolume: "s", Boot: Boot{Kernel: "k", Initrd: "i"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2.hookDefine = func(name string) {
+		if name == n2.Domain {
+			f2.doms[name] = &fakeDom{xml: other, state: libvirt.DomainShutoff}
+		}
+	}
+	if err := m2.Up(context.Background()); err == nil || !strings.Contains(err.Error(), "define domain "+n2.Domain) {
+		t.Errorf("another lab's domain was adopted: %v", err)
+	}
+}
+
 func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	f := newFake()
 	m := testManager(t, f, "lab1")
