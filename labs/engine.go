@@ -196,7 +196,9 @@ type Run struct {
 	// is among it).
 	shown []string
 
-	routerUndo []undo // macvlan-8021q's router, removable before teardown
+	// groups are undo actions a lab can run before teardown, by name
+	// (OnUndoIn, UndoGroup).
+	groups map[string][]undo
 }
 
 type undo struct {
@@ -213,6 +215,31 @@ func (r *Run) OnUndo(what string, fn func(ctx context.Context) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.undo = append(r.undo, undo{what, fn})
+}
+
+// OnUndoIn registers an undo action in a named group, which a check can
+// run before teardown (UndoGroup: "remove the router, then show the ping
+// fails again"); teardown runs what is left of the group where the group
+// was first used.
+func (r *Run) OnUndoIn(group, what string, fn func(ctx context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.groups == nil {
+		r.groups = map[string][]undo{}
+	}
+	if _, ok := r.groups[group]; !ok {
+		r.undo = append(r.undo, undo{"undo " + group, func(ctx context.Context) error { return r.UndoGroup(ctx, group) }})
+	}
+	r.groups[group] = append(r.groups[group], undo{what, fn})
+}
+
+// UndoGroup runs a group's undo actions now, last first, once.
+func (r *Run) UndoGroup(ctx context.Context, group string) error {
+	r.mu.Lock()
+	us := r.groups[group]
+	r.groups[group] = nil
+	r.mu.Unlock()
+	return runUndos(ctx, us)
 }
 
 // Set and Get keep values between steps and checks (e.g. an address).

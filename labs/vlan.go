@@ -155,7 +155,7 @@ the cross-VLAN ping works, until routing is removed again.`,
 			}},
 			{"with routing removed again, milk no longer reaches tea", ExpectFailure, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 				_, v30, _ := vlans(r)
-				if err := r.undoRouter(ctx); err != nil {
+				if err := r.UndoGroup(ctx, routerGroup); err != nil {
 					return false, nil, err
 				}
 				return one(r.Ping(ctx, r.NodeName(0), "milk", addr(v30.Subnet, 2)))
@@ -199,28 +199,20 @@ func routerOn(ctx context.Context, r *Run, node, parent, gw20, gw30, sub20, sub3
 			return err
 		}
 		cmd := s.undo
-		r.mu.Lock()
-		r.routerUndo = append(r.routerUndo, undo{node + ": " + cmd, func(ctx context.Context) error {
+		r.OnUndoIn(routerGroup, node+": "+cmd, func(ctx context.Context) error {
 			o, err := n.Sh(ctx, cmd)
 			if err == nil && o.Exit != 0 {
 				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
 			}
 			return err
-		}})
-		r.mu.Unlock()
+		})
 	}
-	r.OnUndo("remove the VLAN router on "+node, r.undoRouter)
 	return nil
 }
 
-// undoRouter removes the router (now, and idempotently at teardown).
-func (r *Run) undoRouter(ctx context.Context) error {
-	r.mu.Lock()
-	us := r.routerUndo
-	r.routerUndo = nil
-	r.mu.Unlock()
-	return runUndos(ctx, us)
-}
+// routerGroup names the router's undo actions: a check removes the router
+// before teardown to show the cross-VLAN ping fail again.
+const routerGroup = "the VLAN router"
 
 func prefixLen(subnet string) string {
 	_, l, _ := strings.Cut(subnet, "/")
