@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/state"
 )
 
@@ -288,11 +289,11 @@ func (c *Cache) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var errs *multierror.Error
 	dirs := map[string]bool{}
 	for _, f := range files {
 		if err := os.Remove(c.Abs(f.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 		}
 		dirs[filepath.Dir(c.Abs(f.Path))] = true
 	}
@@ -301,7 +302,7 @@ func (c *Cache) Remove(name string) error {
 			os.Remove(d) // only if empty
 		}
 	}
-	return errors.Join(errs...)
+	return errs.ErrorOrNil()
 }
 
 // TempDir makes a scratch directory inside the cache (same filesystem, so

@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
+	"github.com/hashicorp/go-multierror"
 	lnet "github.com/labctl/labctl/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -503,33 +504,27 @@ func (r *Run) teardown(ctx context.Context) error {
 // runUndos runs undo actions last first, all of them, and reports every
 // failure.
 func runUndos(ctx context.Context, us []undo) error {
-	var errs []string
+	var errs *multierror.Error
 	for i := len(us) - 1; i >= 0; i-- {
 		if err := us[i].fn(ctx); err != nil {
-			errs = append(errs, us[i].what+": "+err.Error())
+			errs = multierror.Append(errs, fmt.Errorf("%s: %w", us[i].what, err))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errs.ErrorOrNil()
 }
 
 // Clean removes every container and network labelled for the lab on every
 // node (leftovers of an interrupted or --keep run). lab "" means all labs.
 func Clean(ctx context.Context, env *Env, lab string) error {
-	var errs []string
+	var errs *multierror.Error
 	for _, pn := range env.Plan.Nodes {
 		n := env.Nodes[pn.Name]
 		if n == nil {
 			continue
 		}
 		if err := cleanNode(ctx, n, lab); err != nil {
-			errs = append(errs, pn.Name+": "+err.Error())
+			errs = multierror.Append(errs, fmt.Errorf("%s: %w", pn.Name, err))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errs.ErrorOrNil()
 }
