@@ -1,18 +1,15 @@
 package network
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"net"
 	"net/netip"
-	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/topology"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func defaultPlan(t testing.TB, lab string) *Plan {
 	t.Helper()
@@ -27,29 +24,12 @@ func defaultPlan(t testing.TB, lab string) *Plan {
 	return p
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file; if the change is intended run: go test ./network -update\n--- got\n%s", path, got)
-	}
-}
-
 func TestDefaultPlanGolden(t *testing.T) {
 	b, err := json.MarshalIndent(defaultPlan(t, "default"), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan-default.json", append(b, '\n'))
+	golden.Check(t, filepath.Join("testdata", "plan-default.json"), append(b, '\n'))
 }
 
 func TestDefaultPlanShape(t *testing.T) {

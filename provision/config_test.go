@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,14 +14,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/golden"
+
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func plan(t *testing.T) *network.Plan {
 	tp, err := topology.Load("")
@@ -38,14 +37,7 @@ func plan(t *testing.T) *network.Plan {
 
 func TestSSHConfigGolden(t *testing.T) {
 	got := SSHConfig(plan(t), "/home/u/.local/state/labctl/labs/default")
-	p := filepath.Join("testdata", "ssh_config")
-	if *update {
-		os.WriteFile(p, got, 0o644)
-	}
-	want, _ := os.ReadFile(p)
-	if !bytes.Equal(got, want) {
-		t.Errorf("ssh config differs from %s (-update):\n%s", p, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "ssh_config"), got)
 	for _, must := range []string{"StrictHostKeyChecking yes", "IdentitiesOnly yes", "ForwardAgent no", "ForwardX11 no", "HostName 192.168.242.12"} {
 		if !bytes.Contains(got, []byte(must)) {
 			t.Errorf("lacks %q", must)

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,8 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestParseRejectsUnknownFieldsWithLineAndPath(t *testing.T) {
 	src := `libvirt:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/golden"
+
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 )
@@ -15,7 +17,7 @@ import (
 // The shipped schema must be exactly what the Go types produce.
 func TestSchemaMatchesGoTypes(t *testing.T) {
 	gen := GenerateSchema()
-	if *update {
+	if *golden.Update {
 		if err := os.WriteFile("topology.schema.json", gen, 0o644); err != nil {
 			t.Fatal(err)
 		}

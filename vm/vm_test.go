@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"io/fs"
 	"net"
 	"os"
@@ -17,29 +16,13 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		os.WriteFile(p, got, 0o644)
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./vm -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./vm -update to accept):\n%s", p, got)
-	}
-}
 
 func testPlan(t *testing.T, lab string) *network.Plan {
 	t.Helper()
@@ -61,7 +44,7 @@ func TestNetworkXMLGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "network-"+n.Role+".xml", []byte(x+"\n"))
+		golden.Check(t, filepath.Join("testdata", "network-"+n.Role+".xml"), []byte(x+"\n"))
 		o, ok := ParseOwner(x)
 		if !ok || o.Lab != "default" || o.Role != n.Role {
 			t.Errorf("owner of %s: %+v %v", n.Name, o, ok)
@@ -91,13 +74,13 @@ func TestDomainXMLGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "domain-node1-kernel.xml", []byte(x+"\n"))
+	golden.Check(t, filepath.Join("testdata", "domain-node1-kernel.xml"), []byte(x+"\n"))
 	spec.Type, spec.Boot = "kvm", Boot{}
 	x, err = DomainXML(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "domain-node1-kvm-disk.xml", []byte(x+"\n"))
+	golden.Check(t, filepath.Join("testdata", "domain-node1-kvm-disk.xml"), []byte(x+"\n"))
 	o, ok := ParseOwner(x)
 	if !ok || o.Lab != "default" || o.Node != "node1" {
 		t.Errorf("owner %+v %v", o, ok)
@@ -133,9 +116,9 @@ func TestSeedGolden(t *testing.T) {
 	if bytes.Contains(red, []byte("c2VjcmV0IGtleSBtYXRlcmlhbA==")) || bytes.Contains(red, []byte("PRIVATE KEY")) {
 		t.Fatalf("Redacted leaks the private key:\n%s", red)
 	}
-	golden(t, "seed-node1-user-data.yaml", red)
-	golden(t, "seed-node1-meta-data.yaml", s.MetaData)
-	golden(t, "seed-node1-network-config.yaml", s.NetworkConfig)
+	golden.Check(t, filepath.Join("testdata", "seed-node1-user-data.yaml"), red)
+	golden.Check(t, filepath.Join("testdata", "seed-node1-meta-data.yaml"), s.MetaData)
+	golden.Check(t, filepath.Join("testdata", "seed-node1-network-config.yaml"), s.NetworkConfig)
 	var iso bytes.Buffer
 	if err := s.ISO(&iso); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/golden"
+
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestMain keeps the tests away from the user's own labs: state goes to a
 // directory of the test run.
@@ -151,17 +150,7 @@ func TestPlanTextGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	p := filepath.Join("testdata", "plan-default.txt")
-	if *update {
-		os.WriteFile(p, []byte(out), 0o644)
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		t.Errorf("plan text differs from %s (-update to accept):\n%s", p, out)
-	}
+	golden.Check(t, filepath.Join("testdata", "plan-default.txt"), []byte(out))
 }
 
 func TestValidate(t *testing.T) {
