@@ -352,20 +352,7 @@ func waitMembersReady(ctx context.Context, r *Run, want int) error {
 			return err
 		}
 	}
-	return fmt.Errorf("after 60 s the swarm has not %d Ready nodes:\n%s", want, membersTable(last))
-}
-
-func membersTable(ms []Member) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %-16s %-8s %-12s %s\n", "HOSTNAME", "ADDR", "STATUS", "AVAILABILITY", "ROLE")
-	for _, m := range ms {
-		role := m.Role
-		if m.Leader {
-			role += " (leader)"
-		}
-		fmt.Fprintf(&b, "%-16s %-16s %-8s %-12s %s\n", m.Hostname, m.Addr, m.State, m.Availability, role)
-	}
-	return strings.TrimRight(b.String(), "\n")
+	return fmt.Errorf("after 60 s the swarm has not %d Ready nodes:\n%s", want, MembersTable(last))
 }
 
 func createWebService(ctx context.Context, r *Run) error {
@@ -474,7 +461,7 @@ func checkMembers(ctx context.Context, r *Run) (bool, []Evidence, error) {
 		ev.Output, ev.Exit = err.Error(), 1
 		return false, []Evidence{ev}, nil
 	}
-	ev.Output = membersTable(ms)
+	ev.Output = MembersTable(ms)
 	ho := hostOnlyAddrs(r.Env.Plan)
 	ready := 0
 	for _, m := range ms {

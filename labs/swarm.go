@@ -326,3 +326,18 @@ func hostOnlyAddr(p *lnet.Plan, node string) string {
 	}
 	return strings.Split(nic.Address, "/")[0]
 }
+
+// MembersTable prints a manager's node list as 'docker node ls' does: the
+// overlay lab's evidence and 'labctl swarm status' show the same table.
+func MembersTable(ms []Member) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-16s %-16s %-8s %-12s %s\n", "HOSTNAME", "ADDR", "STATUS", "AVAILABILITY", "ROLE")
+	for _, m := range ms {
+		role := m.Role
+		if m.Leader {
+			role += " (leader)"
+		}
+		fmt.Fprintf(&b, "%-16s %-16s %-8s %-12s %s\n", m.Hostname, m.Addr, m.State, m.Availability, role)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

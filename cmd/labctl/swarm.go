@@ -68,17 +68,7 @@ also lists the swarm's nodes ('docker node ls').`,
 				return err
 			}
 			if from != "" {
-				fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n", from)
-				tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "HOSTNAME\tADDRESS\tSTATUS\tAVAILABILITY\tROLE")
-				for _, m := range members {
-					role := m.Role
-					if m.Leader {
-						role += " (leader)"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Hostname, m.Addr, m.State, m.Availability, role)
-				}
-				return tw.Flush()
+				fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n%s\n", from, labs.MembersTable(members))
 			}
 			return nil
 		},
