@@ -31,15 +31,7 @@ func natNet(r *Run) *lnet.Net { return r.Env.Plan.Net(lnet.RoleNAT) }
 // nodeAddrs returns a node's NAT and host-only addresses (without prefix).
 func nodeAddrs(r *Run, node string) (nat, hostonly string) {
 	n, _ := r.Env.Plan.Node(node)
-	for _, nic := range n.NICs {
-		a := strings.Split(nic.Address, "/")[0]
-		if nic.Role == lnet.RoleNAT {
-			nat = a
-		} else {
-			hostonly = a
-		}
-	}
-	return
+	return n.Addr(lnet.RoleNAT), n.Addr(lnet.RoleHostOnly)
 }
 
 func natNIC(r *Run) string { return r.Env.Plan.Nodes[0].NIC(lnet.RoleNAT).Guest }

@@ -313,8 +313,8 @@ func Fits(lab *Lab, p *lnet.Plan) error {
 	prefix = prefix.Masked()
 	taken := map[string]string{nat.Host: "the host's address (the gateway)"}
 	for _, n := range p.Nodes {
-		if nic := n.NIC(lnet.RoleNAT); nic != nil {
-			taken[strings.Split(nic.Address, "/")[0]] = n.Name + "'s address"
+		if a := n.Addr(lnet.RoleNAT); a != "" {
+			taken[a] = n.Name + "'s address"
 		}
 	}
 	var dhcpFrom, dhcpTo netip.Addr

@@ -43,8 +43,8 @@ type Member struct {
 func hostOnlyAddrs(p *lnet.Plan) map[string]string {
 	m := map[string]string{}
 	for _, n := range p.Nodes {
-		if nic := n.NIC(lnet.RoleHostOnly); nic != nil {
-			m[strings.Split(nic.Address, "/")[0]] = n.Name
+		if a := n.Addr(lnet.RoleHostOnly); a != "" {
+			m[a] = n.Name
 		}
 	}
 	return m
@@ -320,11 +320,7 @@ func hostOnlyAddr(p *lnet.Plan, node string) string {
 	if !ok {
 		return ""
 	}
-	nic := n.NIC(lnet.RoleHostOnly)
-	if nic == nil {
-		return ""
-	}
-	return strings.Split(nic.Address, "/")[0]
+	return n.Addr(lnet.RoleHostOnly)
 }
 
 // MembersTable prints a manager's node list as 'docker node ls' does: the

@@ -286,6 +286,22 @@ func (n *Node) NIC(role string) *NIC {
 	return nil
 }
 
+// Addr is the node's address on the network with the given role, without
+// its prefix (192.168.242.11); "" when it has no NIC there or no address.
+// The one way to get it: SSH, the ssh config, the seed's hosts file, Swarm
+// and the labs all use it.
+func (n *Node) Addr(role string) string {
+	nic := n.NIC(role)
+	if nic == nil {
+		return ""
+	}
+	p, err := netip.ParsePrefix(nic.Address)
+	if err != nil {
+		return ""
+	}
+	return p.Addr().String()
+}
+
 // Net returns the lab network with the given role.
 func (p *Plan) Net(role string) *Net {
 	for i := range p.Networks {

@@ -158,3 +158,18 @@ func FuzzPlan(f *testing.F) {
 		}
 	})
 }
+
+// Node.Addr is the address without its prefix, "" without such a NIC.
+func TestNodeAddr(t *testing.T) {
+	p := defaultPlan(t, "default")
+	n := p.Nodes[1]
+	if got := n.Addr(RoleHostOnly); got != "192.168.242.12" {
+		t.Errorf("host-only: %q", got)
+	}
+	if got := n.Addr(RoleNAT); got != "192.168.241.12" {
+		t.Errorf("NAT: %q", got)
+	}
+	if got := n.Addr("wan"); got != "" {
+		t.Errorf("no such role: %q", got)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,17 +23,7 @@ const (
 )
 
 // HostOnlyAddr is the node's stable address (the one SSH uses).
-func HostOnlyAddr(n network.Node) string {
-	nic := n.NIC(network.RoleHostOnly)
-	if nic == nil {
-		return ""
-	}
-	p, err := netip.ParsePrefix(nic.Address)
-	if err != nil {
-		return ""
-	}
-	return p.Addr().String()
-}
+func HostOnlyAddr(n network.Node) string { return n.Addr(network.RoleHostOnly) }
 
 // KnownHosts renders the lab's known_hosts: each node's pinned host key
 // under its alias, its name and its host-only address.

@@ -549,8 +549,7 @@ var ErrDomainStopped = errors.New("the VM stopped")
 // the wait ends early if the domain is no longer running, with the
 // console's last lines in the error.
 func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
-	nic := n.NIC(network.RoleHostOnly)
-	addr := net.JoinHostPort(strings.Split(nic.Address, "/")[0], "22")
+	addr := net.JoinHostPort(n.Addr(network.RoleHostOnly), "22")
 	start := time.Now()
 	deadline := start.Add(m.o.Boot)
 	backoff := 500 * time.Millisecond

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/netip"
 	"sort"
 	"strings"
 
@@ -44,9 +43,8 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 	n := in.Node
 	hosts := "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
 	for _, o := range in.Plan.Nodes {
-		if ho := o.NIC(network.RoleHostOnly); ho != nil {
-			a, _ := netip.ParsePrefix(ho.Address)
-			hosts += fmt.Sprintf("%s %s\n", a.Addr(), o.Hostname)
+		if a := o.Addr(network.RoleHostOnly); a != "" {
+			hosts += fmt.Sprintf("%s %s\n", a, o.Hostname)
 		}
 	}
 	// Password logins are off in the image itself (sshd_config.d), not by
