@@ -22,8 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"github.com/hashicorp/go-multierror"
-	"github.com/labctl/labctl/state"
 )
 
 // Kinds of cached artefact.
@@ -153,7 +154,7 @@ func (c *Cache) write(m *manifest) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(c.manifestPath(), append(data, '\n'), 0o644)
+	return atomicfile.Write(c.manifestPath(), append(data, '\n'), 0o644)
 }
 
 // List returns every cached entry, sorted by name.

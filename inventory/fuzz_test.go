@@ -1,25 +1,18 @@
 package inventory
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // FuzzParse feeds arbitrary bytes to the inventory parser and validation
 // against the default topology: no panic, bounded time, and every problem
 // names its file, field and line.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*/*.yaml")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testenv.AddSeeds(f, "testdata/*/*.yaml")
 	p := plan(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()

@@ -11,8 +11,9 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/state"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -93,7 +94,7 @@ func (k *KnownHosts) Pin(name string, key ssh.PublicKey) error {
 	}
 	data, _ := os.ReadFile(k.Path)
 	line := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))) + "\n"
-	return state.WriteFileAtomic(k.Path, append(data, line...), 0o600)
+	return atomicfile.Write(k.Path, append(data, line...), 0o600)
 }
 
 // Target is how to log into h: its pinned host key, or, on first contact,

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -75,14 +77,14 @@ func LoadOrCreate(path, comment string) (*Pair, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeSynced(dir, filepath.Base(path), p.PrivatePEM, 0o600, func(tmp string) error { return os.Link(tmp, path) }); err != nil {
+	if err := atomicfile.Create(path, p.PrivatePEM, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return load(path) // another labctl made it first
 		}
 		return nil, err
 	}
 	pub := []byte(p.AuthorizedKey() + " " + comment + "\n")
-	if err := writeSynced(dir, filepath.Base(path)+".pub", pub, 0o644, func(tmp string) error { return os.Rename(tmp, path+".pub") }); err != nil {
+	if err := atomicfile.Write(path+".pub", pub, 0o644); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -102,42 +104,6 @@ func load(path string) (*Pair, error) {
 		return nil, fmt.Errorf("%s: private key is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
 	}
 	return &Pair{PrivatePEM: data, Public: signer.PublicKey()}, nil
-}
-
-// writeSynced writes data into a new temporary file in dir (0600, then perm),
-// syncs it, hands it to place (link or rename it to its name), removes the
-// temporary name and syncs dir.
-func writeSynced(dir, name string, data []byte, perm fs.FileMode, place func(tmp string) error) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := place(tmp); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Lab holds a lab's keys on disk, inside its state directory.

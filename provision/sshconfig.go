@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/state"
@@ -77,10 +79,10 @@ func WriteSSHFiles(p *network.Plan, d *state.Dir) error {
 	if err != nil {
 		return err
 	}
-	if err := state.WriteFileAtomic(d.Join(KnownHostsFile), kh, 0o600); err != nil {
+	if err := atomicfile.Write(d.Join(KnownHostsFile), kh, 0o600); err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(d.Join(SSHConfigFile), SSHConfig(p, d.Path), 0o600)
+	return atomicfile.Write(d.Join(SSHConfigFile), SSHConfig(p, d.Path), 0o600)
 }
 
 // PinnedKey returns the node's pinned host key.
@@ -145,7 +147,7 @@ func InstallInclude(userConfig, labConfig string) (changed bool, err error) {
 		perm = fi.Mode().Perm()
 	}
 	updated := append([]byte(line+"\n"), old...)
-	return true, state.WriteFileAtomic(userConfig, updated, perm)
+	return true, atomicfile.Write(userConfig, updated, perm)
 }
 
 // UninstallInclude removes the Include line InstallInclude added.
@@ -180,5 +182,5 @@ func UninstallInclude(userConfig, labConfig string) (changed bool, err error) {
 	if err := os.WriteFile(userConfig+".labctl-backup", old, 0o600); err != nil {
 		return false, err
 	}
-	return true, state.WriteFileAtomic(userConfig, []byte(strings.Join(out, "")), fi.Mode().Perm())
+	return true, atomicfile.Write(userConfig, []byte(strings.Join(out, "")), fi.Mode().Perm())
 }

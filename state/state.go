@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/labctl/labctl/internal/atomicfile"
 )
 
 // Root is the directory that holds every lab: $XDG_STATE_HOME/labctl, or
@@ -89,46 +91,6 @@ func (d *Dir) Join(elem ...string) string {
 	return filepath.Join(append([]string{d.Path}, elem...)...)
 }
 
-// WriteFileAtomic writes data to path so that a reader, or a crash at any
-// moment, sees either the old file or the new one and never a mix: it
-// writes a temporary file in the same directory, syncs it, renames it over
-// path and syncs the directory.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // StateFile is the name of the lab's state file inside its directory.
 const StateFile = "state.json"
 
@@ -138,7 +100,7 @@ func (d *Dir) Save(v any) error {
 	if err != nil {
 		return fmt.Errorf("lab %s: encode state: %w", d.Lab, err)
 	}
-	if err := WriteFileAtomic(d.Join(StateFile), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(d.Join(StateFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("lab %s: save state: %w", d.Lab, err)
 	}
 	return nil

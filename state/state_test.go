@@ -143,34 +143,6 @@ func TestSaveLoadAtomic(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicFailureLeavesOldFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := WriteFileAtomic(p, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Renaming over a directory fails: the old content must survive and
-	// no temporary file may stay.
-	if err := WriteFileAtomic(filepath.Join(dir, "sub"), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(filepath.Join(dir, "sub"))
-	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
-	os.WriteFile(filepath.Join(dir, "sub", "keep"), nil, 0o600)
-	if err := WriteFileAtomic(filepath.Join(dir, "sub"), []byte("new"), 0o600); err == nil {
-		t.Fatal("rename over a non-empty directory succeeded")
-	}
-	if b, _ := os.ReadFile(p); string(b) != "old" {
-		t.Errorf("old file changed: %q", b)
-	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.Contains(e.Name(), ".tmp-") {
-			t.Errorf("temporary file left behind: %s", e.Name())
-		}
-	}
-}
-
 func TestLockIsExclusiveAndNamesTheHolder(t *testing.T) {
 	d, err := Open(t.TempDir(), "lab1")
 	if err != nil {

@@ -1,24 +1,17 @@
 package topology
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // FuzzParse feeds arbitrary bytes through the whole front end: parsing must
 // never panic, and every problem validation reports must name its field.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*/*.yaml")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testenv.AddSeeds(f, "testdata/*/*.yaml")
 	f.Add(defaultYAML)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()

@@ -1,13 +1,11 @@
 package vm_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +63,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	// 1. `up`, killed (as by a crash) once the nodes are being created.
 	start := time.Now()
 	up := c.Cmd(ctx, "up", "-v", "--no-provision")
-	var upErr syncBuffer
+	var upErr testenv.Buffer
 	up.Stderr = &upErr
 	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := up.Start(); err != nil {
@@ -222,22 +220,4 @@ func TestVMLifecycleForReal(t *testing.T) {
 	if len(left) > 0 {
 		t.Fatalf("after down: %v", left)
 	}
-}
-
-// syncBuffer is a buffer a running command writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
@@ -285,7 +287,7 @@ func (b *bencher) writeReport(path string, rep BenchReport) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return atomicfile.Write(path, append(data, '\n'), 0o644)
 }
 
 // singleNodeTopology writes the topology with only its first node to a

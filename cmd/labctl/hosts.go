@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/labctl/labctl/internal/atomicfile"
+
 	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
@@ -158,7 +160,7 @@ NIC names and addresses against your topology, then run
 				_, err := g.stdout.Write(b.Bytes())
 				return err
 			}
-			if err := state.WriteFileAtomic(to, b.Bytes(), 0o644); err != nil {
+			if err := atomicfile.Write(to, b.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stderr, "wrote %s (%d hosts)\n", to, len(inv.Hosts))

@@ -3,17 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 
 	"github.com/labctl/labctl/internal/golden"
 
@@ -311,7 +310,7 @@ func TestLabListAndExplain(t *testing.T) {
 func TestSignals(t *testing.T) {
 	sigs := make(chan os.Signal, 2)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncWriter
+	var stderr testenv.Buffer
 	exited := make(chan int, 1)
 	go onSignals(sigs, cancel, &stderr, func(code int) { exited <- code })
 	sigs <- os.Interrupt
@@ -336,68 +335,5 @@ func TestSignals(t *testing.T) {
 	}
 	if out := stderr.String(); !strings.Contains(out, "cleaning up (again to exit at once)") || !strings.Contains(out, "exiting now") {
 		t.Errorf("stderr: %q", out)
-	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// validate says which labs a valid topology cannot host, and stays valid.
-func TestValidateNamesLabsThatCannotRun(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "lab.yaml")
-	os.WriteFile(f, []byte("nodes: [{name: node1}, {name: node2, nat: {address: 192.168.241.95}}]\n"), 0o644)
-	out, stderr, code := run(t, "validate", "-f", f, "--no-host")
-	if code != 0 || !strings.Contains(out, "valid") ||
-		!strings.Contains(stderr, "note: lab macvlan cannot run on this topology: container bread gets 192.168.241.95, which is node2's address") ||
-		!strings.Contains(stderr, "note: lab ipvlan-l2 cannot run") || !strings.Contains(stderr, "lab overlay needs 3 nodes") {
-		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, stderr)
-	}
-}
-
-// A topology file changed since the lab's up is refused by commands that
-// act on the lab's nodes (they would mix old nodes and new addresses);
-// plan shows it; the unchanged file is used as before.
-func TestATopologyChangedSinceUpIsReported(t *testing.T) {
-	dir := t.TempDir()
-	topo := filepath.Join(dir, "lab.yaml")
-	old := []byte("nodes:\n  - name: alpha\n  - name: beta\n")
-	os.WriteFile(topo, old, 0o644)
-	root, _ := state.Root()
-	d, err := state.Open(root, "changed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(old)
-	if err := d.Save(state.State{Lab: "changed", Topology: topo, TopologySHA256: hex.EncodeToString(sum[:])}); err != nil {
-		t.Fatal(err)
-	}
-	// Unchanged: the command gets past the topology (and stops later, at
-	// the node that does not exist).
-	if _, stderr, _ := run(t, "--lab", "changed", "exec", "gamma", "--", "true"); !strings.Contains(stderr, `has no node "gamma"`) {
-		t.Errorf("unchanged file: %s", stderr)
-	}
-	os.WriteFile(topo, []byte("nodes:\n  - name: alpha\n  - name: beta\n    hostonly: {address: 192.168.242.99}\n"), 0o644)
-	for _, args := range [][]string{{"exec", "alpha", "--", "true"}, {"lab", "run", "bridge"}, {"ssh-config"}} {
-		_, stderr, code := run(t, append([]string{"--lab", "changed"}, args...)...)
-		if code == 0 || !strings.Contains(stderr, topo+" changed since lab changed was brought up from it") || !strings.Contains(stderr, "labctl up --lab changed") {
-			t.Errorf("%v: exit %d, %s", args, code, stderr)
-		}
-	}
-	if out, stderr, code := run(t, "--lab", "changed", "plan"); code != 0 || !strings.Contains(out, "192.168.242.99") {
-		t.Errorf("plan of the changed file: exit %d %s %s", code, out, stderr)
 	}
 }
