@@ -23,60 +23,91 @@ type Removed struct {
 // metadata) unless a domain of someone else still uses one. It needs no
 // state file, and it carries on past errors, reporting them all at the end.
 func Down(ctx context.Context, c *Conn, lab, poolName string) (Removed, error) {
-	var r Removed
-	var errs *multierror.Error
+	d := &downer{c: c, lab: lab}
+	usedBy, err := d.domains(ctx)
+	if err != nil {
+		return d.r, err
+	}
+	d.volumes(ctx, poolName)
+	d.networks(ctx, usedBy)
+	if err := ctx.Err(); err != nil {
+		return d.r, err
+	}
+	return d.r, d.errs.ErrorOrNil()
+}
+
+// Down removes the lab's libvirt objects (see the function Down).
+func (m *Manager) Down(ctx context.Context) (Removed, error) {
+	return Down(ctx, m.c, m.plan.Lab, m.plan.Libvirt.Pool)
+}
+
+// downer is one Down: what it removed, kept, and every error on the way.
+type downer struct {
+	c    *Conn
+	lab  string
+	r    Removed
+	errs *multierror.Error
+}
+
+// domains removes the lab's domains and returns, for the networks, which
+// other domains use them. Only failing to list the domains ends Down.
+func (d *downer) domains(ctx context.Context) (usedBy map[string][]string, err error) {
 	var doms []libvirt.Domain
-	err := c.Do(ctx, "list domains", func(a API) (err error) {
+	if err := d.c.Do(ctx, "list domains", func(a API) (err error) {
 		doms, _, err = a.ConnectListAllDomains(1, 0)
 		return err
-	})
-	if err != nil {
-		return r, err
+	}); err != nil {
+		return nil, err
 	}
-	// Which networks do the domains that survive use?
-	usedBy := map[string][]string{}
-	for _, d := range doms {
+	usedBy = map[string][]string{}
+	for _, dom := range doms {
 		var desc string
-		if err := c.Do(ctx, "read domain "+d.Name, func(a API) (err error) {
-			desc, err = a.DomainGetXMLDesc(d, libvirt.DomainXMLInactive)
+		if err := d.c.Do(ctx, "read domain "+dom.Name, func(a API) (err error) {
+			desc, err = a.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive)
 			return err
 		}); err != nil {
-			if IsNoObject(err) {
-				continue
+			if !IsNoObject(err) {
+				d.errs = multierror.Append(d.errs, err)
 			}
-			errs = multierror.Append(errs, err)
 			continue
 		}
-		if o, ok := ParseOwner(desc); ok && o.Lab == lab {
-			if err := c.Do(ctx, "remove domain "+d.Name, func(a API) error {
-				st, _, err := a.DomainGetState(d, 0)
-				if err != nil {
-					return err
-				}
-				if libvirt.DomainState(st) != libvirt.DomainShutoff {
-					if err := a.DomainDestroy(d); err != nil && !IsNoObject(err) {
-						return err
-					}
-				}
-				return a.DomainUndefineFlags(d, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram)
-			}); err != nil && !IsNoObject(err) {
-				errs = multierror.Append(errs, fmt.Errorf("domain %s: %w", d.Name, err))
+		if o, ok := ParseOwner(desc); ok && o.Lab == d.lab {
+			if err := d.c.Do(ctx, "remove domain "+dom.Name, func(a API) error { return removeDomain(a, dom) }); err != nil && !IsNoObject(err) {
+				d.errs = multierror.Append(d.errs, fmt.Errorf("domain %s: %w", dom.Name, err))
 				continue
 			}
-			r.Domains = append(r.Domains, d.Name)
+			d.r.Domains = append(d.r.Domains, dom.Name)
 			continue
 		}
 		var dx libvirtxml.Domain
 		if dx.Unmarshal(desc) == nil && dx.Devices != nil {
 			for _, i := range dx.Devices.Interfaces {
 				if i.Source != nil && i.Source.Network != nil {
-					usedBy[i.Source.Network.Network] = append(usedBy[i.Source.Network.Network], d.Name)
+					usedBy[i.Source.Network.Network] = append(usedBy[i.Source.Network.Network], dom.Name)
 				}
 			}
 		}
 	}
+	return usedBy, nil
+}
 
-	err = c.Do(ctx, "remove volumes", func(a API) error {
+// removeDomain stops a domain if it runs and undefines it.
+func removeDomain(a API, dom libvirt.Domain) error {
+	st, _, err := a.DomainGetState(dom, 0)
+	if err != nil {
+		return err
+	}
+	if libvirt.DomainState(st) != libvirt.DomainShutoff {
+		if err := a.DomainDestroy(dom); err != nil && !IsNoObject(err) {
+			return err
+		}
+	}
+	return a.DomainUndefineFlags(dom, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram)
+}
+
+// volumes removes the lab's volumes from the pool (by their name prefix).
+func (d *downer) volumes(ctx context.Context, poolName string) {
+	err := d.c.Do(ctx, "remove volumes", func(a API) error {
 		pool, err := a.StoragePoolLookupByName(poolName)
 		if IsNoObject(err) {
 			return nil
@@ -90,39 +121,43 @@ func Down(ctx context.Context, c *Conn, lab, poolName string) (Removed, error) {
 			return err
 		}
 		for _, v := range vols {
-			if !strings.HasPrefix(v.Name, volumePrefix(lab)) {
+			if !strings.HasPrefix(v.Name, volumePrefix(d.lab)) {
 				continue
 			}
 			if err := a.StorageVolDelete(v, 0); err != nil && !IsNoObject(err) {
-				errs = multierror.Append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
+				d.errs = multierror.Append(d.errs, fmt.Errorf("volume %s: %w", v.Name, err))
 				continue
 			}
-			r.Volumes = append(r.Volumes, v.Name)
+			d.r.Volumes = append(d.r.Volumes, v.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		errs = multierror.Append(errs, err)
+		d.errs = multierror.Append(d.errs, err)
 	}
+}
 
+// networks removes the lab's networks, keeping one that a domain of
+// someone else still uses (usedBy), and saying so.
+func (d *downer) networks(ctx context.Context, usedBy map[string][]string) {
 	var nets []libvirt.Network
-	if err := c.Do(ctx, "list networks", func(a API) (err error) {
+	if err := d.c.Do(ctx, "list networks", func(a API) (err error) {
 		nets, _, err = a.ConnectListAllNetworks(1, 0)
 		return err
 	}); err != nil {
-		errs = multierror.Append(errs, err)
+		d.errs = multierror.Append(d.errs, err)
 	}
 	for _, n := range nets {
-		err := c.Do(ctx, "remove network "+n.Name, func(a API) error {
+		err := d.c.Do(ctx, "remove network "+n.Name, func(a API) error {
 			desc, err := a.NetworkGetXMLDesc(n, 0)
 			if err != nil {
 				return err
 			}
-			if o, ok := ParseOwner(desc); !ok || o.Lab != lab {
+			if o, ok := ParseOwner(desc); !ok || o.Lab != d.lab {
 				return nil
 			}
 			if users := usedBy[n.Name]; len(users) > 0 {
-				r.Kept = append(r.Kept, fmt.Sprintf("network %s: still used by domain %s", n.Name, strings.Join(users, ", ")))
+				d.r.Kept = append(d.r.Kept, fmt.Sprintf("network %s: still used by domain %s", n.Name, strings.Join(users, ", ")))
 				return nil
 			}
 			if active, err := a.NetworkIsActive(n); err == nil && active == 1 {
@@ -133,15 +168,11 @@ func Down(ctx context.Context, c *Conn, lab, poolName string) (Removed, error) {
 			if err := a.NetworkUndefine(n); err != nil && !IsNoObject(err) {
 				return err
 			}
-			r.Networks = append(r.Networks, n.Name)
+			d.r.Networks = append(d.r.Networks, n.Name)
 			return nil
 		})
 		if err != nil && !IsNoObject(err) {
-			errs = multierror.Append(errs, fmt.Errorf("network %s: %w", n.Name, err))
+			d.errs = multierror.Append(d.errs, fmt.Errorf("network %s: %w", n.Name, err))
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return r, err
-	}
-	return r, errs.ErrorOrNil()
 }
