@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -117,6 +118,21 @@ func (b *builder) run(ctx context.Context, name string, args ...string) error {
 	return b.opts.Runner.Run(ctx, b.log, name, args...)
 }
 
+// fullHint says what to do when err is a full filesystem under the cache
+// (builds work in the cache's tmp directory), "" otherwise. The tools say
+// it in their own words (ENOSPC, apt's "No space left on device").
+func (c *Cache) fullHint(err error) string {
+	if !errors.Is(err, syscall.ENOSPC) && !strings.Contains(strings.ToLower(err.Error()), "no space left on device") {
+		return ""
+	}
+	free := "?"
+	var st syscall.Statfs_t
+	if syscall.Statfs(c.Dir, &st) == nil {
+		free = fmt.Sprintf("%d MiB", st.Bavail*uint64(st.Bsize)>>20)
+	}
+	return fmt.Sprintf("the filesystem of the image cache %s is full (%s free); free space there, or use --cache-dir on a larger one, and build again", c.Dir, free)
+}
+
 // ErrNeedsRoot is returned when a build needs root and does not have it.
 var ErrNeedsRoot = errors.New("image builds need root (mmdebstrap and the disk tools): run with sudo")
 
@@ -179,6 +195,9 @@ func (c *Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (e Entry
 	if err != nil {
 		for _, f := range files {
 			os.Remove(c.Abs(f.Path))
+		}
+		if full := c.fullHint(err); full != "" {
+			return Entry{}, false, fmt.Errorf("%s: build failed: %s (full log: %s): %w", r.Name, full, logPath, err)
 		}
 		return Entry{}, false, fmt.Errorf("%s: build failed (full log: %s): %w", r.Name, logPath, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -156,5 +157,20 @@ func TestDamagedManifest(t *testing.T) {
 	os.WriteFile(filepath.Join(c.Dir, "manifest.json"), []byte("{"), 0o644)
 	if _, err := c.List(); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A full filesystem is told apart in both forms the build tools give it.
+func TestFullHint(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	for err, full := range map[error]bool{
+		fmt.Errorf("copy: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}):                 true,
+		errors.New("mmdebstrap: exit status 25\n    E: Write error - write (28: No space left on device)"): true,
+		errors.New("mmdebstrap: exit status 1\n    E: Unable to locate package busybox-static"):            false,
+	} {
+		h := c.fullHint(err)
+		if (h != "") != full || full && !strings.Contains(h, "the filesystem of the image cache "+c.Dir+" is full") {
+			t.Errorf("%v: %q", err, h)
+		}
 	}
 }
