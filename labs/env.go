@@ -100,23 +100,6 @@ func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*En
 	return ConnectTargets(ctx, p, func(n lnet.Node) (provision.Target, error) { return provision.TargetFor(p, k, n) }, host)
 }
 
-// unprefixed drops the "NODE: " that err's message starts with, since the
-// gathered errors are prefixed with the node's name once more.
-func unprefixed(node string, err error) error {
-	if msg, ok := strings.CutPrefix(err.Error(), node+": "); ok {
-		return &relabelled{err: err, msg: msg}
-	}
-	return err
-}
-
-type relabelled struct {
-	err error
-	msg string
-}
-
-func (r *relabelled) Error() string { return r.msg }
-func (r *relabelled) Unwrap() error { return r.err }
-
 // ConnectTargets is Connect with the way into each node given by target
 // (e.g. hosts of an inventory).
 func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (provision.Target, error), host LocalHost) (*Env, func(), error) {
@@ -138,7 +121,7 @@ func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (p
 		}
 		c, err := provision.Dial(ctx, t, provision.DialOptions{Dial: host.Dial, Timeout: time.Minute})
 		if err != nil {
-			return unprefixed(pn.Name, err)
+			return err
 		}
 		d, err := provision.DockerClient(c)
 		if err != nil {

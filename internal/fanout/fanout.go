@@ -5,13 +5,15 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-multierror"
 )
 
 // Each runs fn for every item, at most limit at once, and returns all
-// errors gathered (each prefixed with name(item)), or nil. A cancelled
+// errors gathered (each prefixed with name(item) unless it starts with
+// it already), or nil. A cancelled
 // context wins over the gathered errors: items not started are skipped and
 // ctx.Err() is returned.
 func Each[T any](ctx context.Context, items []T, limit int, name func(T) string, fn func(context.Context, T) error) error {
@@ -33,8 +35,13 @@ func Each[T any](ctx context.Context, items []T, limit int, name func(T) string,
 			}
 			defer func() { <-sem }()
 			if err := fn(ctx, it); err != nil {
+				// An error that names its item already (as SSH's do)
+				// is not named twice.
+				if n := name(it); !strings.HasPrefix(err.Error(), n+": ") {
+					err = fmt.Errorf("%s: %w", n, err)
+				}
 				mu.Lock()
-				all = multierror.Append(all, fmt.Errorf("%s: %w", name(it), err))
+				all = multierror.Append(all, err)
 				mu.Unlock()
 			}
 		}(it)

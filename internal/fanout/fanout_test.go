@@ -48,3 +48,18 @@ func TestEachCancelWins(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// An item's error that names the item already is not named twice; one
+// that only starts with a similar word still is.
+func TestEachNamesEachErrorOnce(t *testing.T) {
+	err := Each(context.Background(), []string{"node1", "node2"}, 0, func(s string) string { return s }, func(_ context.Context, s string) error {
+		if s == "node1" {
+			return errors.New("node1: SSH to 10.0.0.1:22: no route")
+		}
+		return errors.New("node2x: not the item's own name")
+	})
+	msg := err.Error()
+	if strings.Contains(msg, "node1: node1:") || !strings.Contains(msg, "node1: SSH to") || !strings.Contains(msg, "node2: node2x: not") {
+		t.Errorf("err = %v", err)
+	}
+}
