@@ -128,7 +128,7 @@ func taskStates(ts []swarm.Task, names map[string]string, hosts []string) string
 func anchorMissing(ts []swarm.Task, names map[string]string, want []string) []string {
 	running := map[string]bool{}
 	for _, t := range ts {
-		if t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+		if isRunning(t) {
 			running[names[t.NodeID]] = true
 		}
 	}
@@ -211,7 +211,7 @@ func runningTasks(ctx context.Context, r *Run) ([]swarm.Task, error) {
 	ts, err := allTasks(ctx, r, ovService)
 	var out []swarm.Task
 	for _, t := range ts {
-		if t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+		if isRunning(t) {
 			out = append(out, t)
 		}
 	}
@@ -255,4 +255,10 @@ func nodeNames(ctx context.Context, r *Run) map[string]string {
 		}
 	}
 	return m
+}
+
+// isRunning reports whether a task runs and is meant to (not one being shut
+// down).
+func isRunning(t swarm.Task) bool {
+	return t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning
 }
