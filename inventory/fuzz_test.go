@@ -1,9 +1,7 @@
 package inventory
 
 import (
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/labctl/labctl/internal/testenv"
 )
@@ -15,17 +13,11 @@ func FuzzParse(f *testing.F) {
 	testenv.AddSeeds(f, "testdata/*/*.yaml")
 	p := plan(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > 3*time.Second {
-				t.Fatalf("%d bytes took %s", len(data), d)
-			}
-		}()
-		inv, err := Parse("fuzz.yaml", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "fuzz.yaml") && !strings.Contains(err.Error(), "problems:") {
-				t.Fatalf("parse error does not name the file: %v", err)
-			}
+		var inv *Inventory
+		if testenv.FuzzParsed(t, "fuzz.yaml", data, func() (err error) {
+			inv, err = Parse("fuzz.yaml", data)
+			return err
+		}) != nil {
 			return
 		}
 		for _, pr := range inv.Validate(p) {
