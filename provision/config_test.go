@@ -132,7 +132,7 @@ type fakeNode struct {
 func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
 	f.log = append(f.log, cmd)
 	switch {
-	case strings.HasPrefix(cmd, "printf 'home %s\\n'"):
+	case strings.Contains(cmd, "printf 'home %s\\n'"):
 		status := ""
 		if f.installed {
 			status = "install ok installed"

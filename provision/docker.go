@@ -77,7 +77,7 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		switch o.Mode {
 		case InstallOnline:
 			log("installing docker.io from the guest's package archive")
-			if _, err := r.Run(ctx, "sudo DEBIAN_FRONTEND=noninteractive apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io apparmor iptables"); err != nil {
+			if _, err := r.Run(ctx, dpkgSettled+" && sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io apparmor iptables"); err != nil {
 				return fmt.Errorf("install docker.io online: %w", err)
 			}
 		default:
@@ -112,6 +112,14 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 	return loadImages(ctx, r, h, o.Cache, o.Images, log)
 }
 
+// dpkgSettled waits (up to 10 minutes) for an apt or dpkg that is still
+// running on the node - one whose SSH session was cut off goes on until it
+// writes to the closed connection - and then finishes any installation
+// that was interrupted, so that apt starts from a consistent package state
+// instead of refusing with "dpkg was interrupted".
+const dpkgSettled = `i=0; while grep -qsxE 'apt-get|dpkg' /proc/[0-9]*/comm && [ $i -lt 600 ]; do i=$((i+1)); sleep 1; done; ` +
+	`sudo DEBIAN_FRONTEND=noninteractive dpkg --force-unsafe-io --configure -a`
+
 // nodeState is what InstallDocker needs to know of a node before it acts.
 type nodeState struct {
 	home            string
@@ -122,7 +130,10 @@ type nodeState struct {
 
 // probeNode reads the node's state in one command.
 func probeNode(ctx context.Context, r Runner, user string) (nodeState, error) {
-	out, err := r.Run(ctx, `printf 'home %s\n' "$HOME"; `+
+	// Partial uploads of a run whose connection was lost go first (the
+	// lab's lock keeps other labctl runs off this node).
+	out, err := r.Run(ctx, `find "$HOME/`+remoteDir+`" -name '*.part' -type f -delete 2>/dev/null; `+
+		`printf 'home %s\n' "$HOME"; `+
 		`printf 'docker %s\n' "$(dpkg-query -W -f '${Status}' docker.io 2>/dev/null)"; `+
 		`printf 'daemon %s\n' "$(sudo base64 -w0 /etc/docker/daemon.json 2>/dev/null)"; `+
 		`printf 'groups %s\n' "$(id -nG `+shellQuote(user)+`)"`)
@@ -202,9 +213,9 @@ func installOffline(ctx context.Context, r Runner, home string, o DockerOptions,
 	// builders use): a node that crashes while installing is recreated
 	// anyway, and the flushes are slow through an emulated disk.
 	apt := "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=" + shellQuote(list) +
-		" -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0 -o Dpkg::Options::=--force-unsafe-io"
+		" -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0 -o Dpkg::Options::=--force-unsafe-io -o DPkg::Lock::Timeout=600"
 	// The lab user's home is not readable by apt's sandbox user.
-	cmd := "chmod 755 " + shellQuote(home) + " " + shellQuote(path.Join(home, remoteDir)) + " " + shellQuote(dir) + " && " +
+	cmd := dpkgSettled + " && chmod 755 " + shellQuote(home) + " " + shellQuote(path.Join(home, remoteDir)) + " " + shellQuote(dir) + " && " +
 		apt + " update && " + apt + " install -y --no-install-recommends " + strings.Join(strings.Fields(e.Meta["packages"]), " ")
 	if _, err := r.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("install docker.io from the offline bundle: %w", err)

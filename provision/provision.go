@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,6 +79,10 @@ func Provision(ctx context.Context, o Options) error {
 		func(ctx context.Context, n network.Node) error { return provisionNode(ctx, o, n) })
 }
 
+// maxReconnects bounds how often one node's provisioning connects again
+// after its SSH connection was lost.
+const maxReconnects = 2
+
 func provisionNode(ctx context.Context, o Options, n network.Node) error {
 	phase := func(name string, fn func() error) error {
 		start := time.Now()
@@ -93,14 +98,31 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		return err
 	}
 	defer func() { c.Close() }()
-	r := traced{c, o.Log, n.Name}
-	if err := phase("guest network", func() error { return CheckGuestNetwork(ctx, r, o.Plan, n) }); err != nil {
-		return err
-	}
 	d := o.Docker
 	d.Log = func(msg string) { o.Progress(n.Name, msg) }
-	if err := phase("docker installed", func() error { return InstallDocker(ctx, r, o.Plan.User, d) }); err != nil {
-		return err
+	// Every step checks before it acts, so a connection lost on the way
+	// (sshd restarted, the network gone for a moment) costs a reconnect
+	// and the steps again, not the node.
+	for attempt := 1; ; attempt++ {
+		r := traced{c, o.Log, n.Name}
+		err := phase("guest network", func() error { return CheckGuestNetwork(ctx, r, o.Plan, n) })
+		if err == nil {
+			err = phase("docker installed", func() error { return InstallDocker(ctx, r, o.Plan.User, d) })
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConnectionLost) || attempt == maxReconnects+1 || ctx.Err() != nil {
+			return err
+		}
+		o.Progress(n.Name, fmt.Sprintf("%v; connecting again to carry on (%d of %d)", err, attempt, maxReconnects))
+		c.Close()
+		if err := phase("ssh ready", func() (err error) {
+			c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial)
+			return err
+		}); err != nil {
+			return fmt.Errorf("connecting again after the SSH connection was lost: %w", err)
+		}
 	}
 	// A new login picks up the docker group for the API tunnel.
 	return phase("docker ready", func() error {

@@ -89,6 +89,61 @@ type Client struct {
 	c   *ssh.Client
 	mu  sync.Mutex
 	ftp *sftp.Client
+
+	closed  chan struct{} // closed when the connection has ended
+	lostMu  sync.Mutex
+	lostWhy string // why the connection ended, when labctl did not end it
+}
+
+// ErrConnectionLost is a command or upload that failed because the SSH
+// connection to the node ended under it (the node stopped, sshd was
+// stopped or restarted, the network went away). What ran may have run in
+// part: callers whose steps are idempotent connect again and carry on.
+var ErrConnectionLost = errors.New("the SSH connection was lost")
+
+// LostError is a command or upload cut off by the connection's end.
+type LostError struct {
+	Node string
+	What string // the command or upload
+	Why  string // what ended the connection, as far as known
+}
+
+func (e *LostError) Error() string {
+	why := ""
+	if e.Why != "" {
+		why = " (" + e.Why + ")"
+	}
+	return fmt.Sprintf("%s: %s%s during %s", e.Node, ErrConnectionLost, why, firstLine(e.What, 72))
+}
+
+func (e *LostError) Unwrap() error { return ErrConnectionLost }
+
+func newClient(t Target, sc *ssh.Client) *Client {
+	c := &Client{t: t, c: sc, closed: make(chan struct{})}
+	go func() {
+		err := sc.Wait()
+		c.lostMu.Lock()
+		if c.lostWhy == "" && err != nil && !errors.Is(err, net.ErrClosed) {
+			c.lostWhy = err.Error()
+		}
+		c.lostMu.Unlock()
+		close(c.closed)
+	}()
+	return c
+}
+
+// lost tells whether the connection has ended, waiting up to wait for the
+// end to be noticed (a session can fail a moment before the connection
+// does), and returns a *LostError for what was cut off.
+func (c *Client) lost(what string, wait time.Duration) error {
+	select {
+	case <-c.closed:
+	case <-time.After(wait):
+		return nil
+	}
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	return &LostError{Node: c.t.Node, What: what, Why: c.lostWhy}
 }
 
 // DialOptions bound the connection attempts.
@@ -97,6 +152,8 @@ type DialOptions struct {
 	Timeout time.Duration // whole wait, default 5 minutes
 	Attempt time.Duration // one attempt, default 15 s
 	OnRetry func(attempt int, elapsed time.Duration, err error)
+	// KeepAlive is the interval of keepalive probes (default 15 s).
+	KeepAlive time.Duration
 }
 
 // Dial connects and authenticates, retrying while the node refuses or does
@@ -122,7 +179,10 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 		ao.Attempt = min(o.Attempt, time.Until(deadline))
 		c, err := dialOnce(ctx, t, ao)
 		if err == nil {
-			c.keepAlive(keepAliveInterval)
+			if o.KeepAlive <= 0 {
+				o.KeepAlive = keepAliveInterval
+			}
+			c.keepAlive(o.KeepAlive)
 			return c, nil
 		}
 		if ctx.Err() != nil {
@@ -172,33 +232,50 @@ func final(err error) bool {
 // keepAliveInterval is how often an idle connection is probed: a node that
 // vanished (destroyed VM, cable out) is noticed, and NAT or firewall state
 // on the way does not expire during a long lab.
-const keepAliveInterval = 30 * time.Second
+const keepAliveInterval = 15 * time.Second
 
-// keepAlive probes the connection every interval; when three probes in a
-// row get no answer the connection is closed, so that what waits on it
-// fails instead of hanging.
+// keepAliveMissed is how many intervals in a row may pass without any
+// answer before the connection is given up: 6 x 15 s. A node busy under
+// software emulation answers late, but answers; a destroyed one never does,
+// and TCP alone would retransmit for a quarter of an hour.
+const keepAliveMissed = 6
+
+// keepAlive probes the connection every interval; when no probe has been
+// answered for keepAliveMissed intervals the connection is closed, so that
+// what waits on it fails (with ErrConnectionLost) instead of hanging.
 func (c *Client) keepAlive(interval time.Duration) {
 	go func() {
+		answered := make(chan struct{}, 1)
 		missed := 0
+		t := time.NewTicker(interval)
+		defer t.Stop()
 		for {
-			time.Sleep(interval)
-			res := make(chan error, 1)
-			go func() {
-				_, _, err := c.c.SendRequest("keepalive@openssh.com", true, nil)
-				res <- err
-			}()
 			select {
-			case err := <-res:
-				if err != nil { // closed
-					return
-				}
-				missed = 0
-			case <-time.After(interval):
-				if missed++; missed >= 3 {
-					c.c.Close()
-					return
-				}
+			case <-c.closed:
+				return
+			case <-t.C:
 			}
+			select {
+			case <-answered:
+				missed = 0
+			default:
+				missed++
+			}
+			if missed > keepAliveMissed {
+				c.lostMu.Lock()
+				c.lostWhy = fmt.Sprintf("no answer to keepalives for %s: is the node running?", time.Duration(keepAliveMissed)*interval)
+				c.lostMu.Unlock()
+				c.c.Close()
+				return
+			}
+			go func() {
+				if _, _, err := c.c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					select {
+					case answered <- struct{}{}:
+					default:
+					}
+				}
+			}()
 		}
 	}()
 }
@@ -251,7 +328,7 @@ func dialOnce(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	return &Client{t: t, c: ssh.NewClient(sc, chans, reqs)}, nil
+	return newClient(t, ssh.NewClient(sc, chans, reqs)), nil
 }
 
 // Close ends the connection.
@@ -284,6 +361,9 @@ func (c *Client) Run(ctx context.Context, cmd string) ([]byte, error) {
 func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
 	s, err := c.c.NewSession()
 	if err != nil {
+		if lerr := c.lost(cmd, time.Second); lerr != nil {
+			return lerr
+		}
 		return fmt.Errorf("%s: new session: %w", c.t.Node, err)
 	}
 	defer s.Close()
@@ -302,6 +382,9 @@ func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout
 		return &ExitError{Node: c.t.Node, Cmd: cmd, Status: xe.ExitStatus()}
 	}
 	if err != nil {
+		if lerr := c.lost(cmd, 2*time.Second); lerr != nil {
+			return lerr
+		}
 		return fmt.Errorf("%s: %s: %w", c.t.Node, cmd, err)
 	}
 	return nil
@@ -326,6 +409,18 @@ var ErrUploadMismatch = errors.New("uploaded file does not match")
 // Upload writes r to dst through SFTP (via a temporary name, renamed when
 // complete) and then checks size and SHA-256 on the node itself.
 func (c *Client) Upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error {
+	err := c.upload(ctx, r, size, dst, perm)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrConnectionLost) {
+		// The partial file stays on a node that cannot be reached; the
+		// next provisioning run removes it (probeNode).
+		if lerr := c.lost("upload of "+dst, 2*time.Second); lerr != nil {
+			return lerr
+		}
+	}
+	return err
+}
+
+func (c *Client) upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error {
 	f, err := c.sftp()
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -362,5 +363,172 @@ func TestDialKeepsItsDeadline(t *testing.T) {
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "node8: SSH to") || took > 1800*time.Millisecond {
 		t.Errorf("gave up after %s (bound 1.5s): %v", took, err)
+	}
+}
+
+// proxy forwards TCP to an SSH server and can cut the line (drop) or let
+// it go silent (freeze), as a destroyed VM or a pulled cable does.
+type proxy struct {
+	addr   string
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, to string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &proxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			a, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", to)
+			if err != nil {
+				a.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, a, b)
+			p.mu.Unlock()
+			go p.pipe(a, b)
+			go p.pipe(b, a)
+		}
+	}()
+	t.Cleanup(p.drop)
+	return p
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.frozen.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (p *proxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// A connection cut under a running command is ErrConnectionLost, naming the
+// node and the command, at once; so is an upload cut off.
+func TestACutConnectionIsErrConnectionLost(t *testing.T) {
+	s := startServer(t, "")
+	p := startProxy(t, s.addr)
+	tg := s.target()
+	tg.Addr = p.addr
+	c, err := Dial(context.Background(), tg, quick())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.AfterFunc(300*time.Millisecond, p.drop)
+	start := time.Now()
+	_, err = c.Run(context.Background(), "sleep 5; echo done")
+	var le *LostError
+	if !errors.Is(err, ErrConnectionLost) || !errors.As(err, &le) || le.Node != "node1" || !strings.Contains(err.Error(), "during sleep 5") {
+		t.Fatalf("cut connection: %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("noticed after %s", d)
+	}
+	// The next command on the dead connection says the same, quickly.
+	if _, err := c.Run(context.Background(), "true"); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("after the cut: %v", err)
+	}
+	if err := c.Upload(context.Background(), strings.NewReader("x"), 1, filepath.Join(s.root, "f"), 0o644); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("upload after the cut: %v", err)
+	}
+	// A command that fails on its own is not a lost connection.
+	c2, err := Dial(context.Background(), s.target(), quick())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.Run(context.Background(), "exit 3"); err == nil || errors.Is(err, ErrConnectionLost) {
+		t.Errorf("exit 3: %v", err)
+	}
+}
+
+// A line that goes silent (no RST, no FIN: a destroyed VM) is given up
+// after the keepalives go unanswered, and what waited on it fails.
+func TestKeepAliveGivesUpASilentConnection(t *testing.T) {
+	s := startServer(t, "")
+	p := startProxy(t, s.addr)
+	tg := s.target()
+	tg.Addr = p.addr
+	o := quick()
+	o.KeepAlive = 50 * time.Millisecond
+	c, err := Dial(context.Background(), tg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Answered keepalives keep a quiet connection open.
+	time.Sleep(time.Duration(keepAliveMissed+3) * o.KeepAlive)
+	if _, err := c.Run(context.Background(), "true"); err != nil {
+		t.Fatalf("an idle, healthy connection was closed: %v", err)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { p.frozen.Store(true) })
+	defer p.frozen.Store(false)
+	start := time.Now()
+	_, err = c.Run(context.Background(), "sleep 4")
+	if !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "no answer to keepalives") {
+		t.Fatalf("silent connection: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("noticed after %s", d)
+	}
+}
+
+// Partial uploads of a run whose connection was lost are removed by the
+// next run's first command.
+func TestProbeRemovesPartialUploads(t *testing.T) {
+	s := startServer(t, "")
+	c, err := Dial(context.Background(), s.target(), quick())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := filepath.Join(s.root, remoteBundle)
+	os.MkdirAll(dir, 0o755)
+	part := filepath.Join(dir, "docker.io_1.deb.part")
+	whole := filepath.Join(dir, "runc_1.deb")
+	os.WriteFile(part, []byte("half"), 0o644)
+	os.WriteFile(whole, []byte("all"), 0o644)
+	st, err := probeNode(context.Background(), c, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.home != s.root {
+		t.Errorf("home %q", st.home)
+	}
+	if _, err := os.Stat(part); !os.IsNotExist(err) {
+		t.Errorf("partial upload still there: %v", err)
+	}
+	if _, err := os.Stat(whole); err != nil {
+		t.Errorf("a complete file was removed: %v", err)
 	}
 }
