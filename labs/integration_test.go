@@ -231,4 +231,58 @@ func TestLabsForReal(t *testing.T) {
 	if rep.Passed {
 		t.Errorf("a wrong expectation passed: %+v", rep)
 	}
+	closeEnv()
+
+	vmDestroyedDuringLab(t, ctx, c, plan)
+}
+
+// vmDestroyedDuringLab is a fault: node2, the VLAN router of the
+// macvlan-8021q lab, is destroyed (power cut) once the lab has begun. The
+// lab must fail with evidence naming node2, teardown must still clean
+// node1, `up` must bring node2 back, and the lab must then pass.
+func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, plan *lnet.Plan) {
+	const lab = "macvlan-8021q"
+	victim := plan.Nodes[1]
+	start := time.Now()
+	cmd := c.Cmd(ctx, "lab", "run", lab, "-v")
+	var stdout, stderr testenv.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(stderr.String(), "create macvlan20") && time.Since(start) < 3*time.Minute {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := testlab.Virsh("destroy", victim.Domain); err != nil {
+		t.Fatalf("virsh destroy %s: %v: %s", victim.Domain, err, out)
+	}
+	destroyed := time.Now()
+	runErr := cmd.Wait()
+	t.Logf("FAULT %s destroyed %s into `lab run %s`; the run ended %s later (err=%v):\n%s\n%s",
+		victim.Name, destroyed.Sub(start).Round(time.Second), lab, time.Since(destroyed).Round(time.Second), runErr,
+		testlab.LastLines(stdout.String(), 30), testlab.LastLines(stderr.String(), 15))
+	out := stdout.String()
+	if runErr == nil || !strings.Contains(out, "FAIL") {
+		t.Errorf("the lab did not fail with a node destroyed")
+	}
+	if !strings.Contains(out, victim.Name+": the SSH connection was lost") {
+		t.Errorf("the report does not name %s and the lost connection", victim.Name)
+	}
+	if d := time.Since(destroyed); d > 5*time.Minute {
+		t.Errorf("the run took %s to end after the node was destroyed", d)
+	}
+	// Teardown still ran on node1: nothing of the lab is left there.
+	left, _, err := c.Run(ctx, "exec", plan.Nodes[0].Name, "--", "docker ps -aq; docker network ls -q --filter driver=macvlan")
+	if err != nil || strings.TrimSpace(left) != "" {
+		t.Errorf("%s after the failed lab (err=%v): %q left", plan.Nodes[0].Name, err, left)
+	}
+	// `up` brings the node back; the lab passes again.
+	start = time.Now()
+	if _, _, err := c.Run(ctx, "up"); err != nil {
+		t.Fatalf("up after %s was destroyed: %v", victim.Name, err)
+	}
+	t.Logf("FAULT up brought %s back in %s", victim.Name, time.Since(start).Round(time.Second))
+	if out, _, err := c.Run(ctx, "lab", "run", lab); err != nil || !strings.Contains(out, " passed, 0 failed") {
+		t.Errorf("%s after the node came back: %v\n%s", lab, err, testlab.LastLines(out, 20))
+	}
 }

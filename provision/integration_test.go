@@ -53,16 +53,62 @@ func TestProvisionForReal(t *testing.T) {
 		}
 	}()
 
-	start := time.Now()
-	if _, _, err := labctl("up", "-v"); err != nil {
-		t.Fatalf("up: %v", err)
-	}
-	t.Logf("TIMING up with provisioning (3 nodes): %s", time.Since(start).Round(time.Second))
-
 	labDir := c.LabDir()
 	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
 	tp, _ := topology.Load("")
 	plan, _ := network.New(itLab, tp)
+	k := keys.Lab{Dir: labDir, Lab: itLab}
+
+	// The first `up`, with a fault: sshd on node2 is stopped, and every
+	// SSH session there killed, once Docker's installation has begun;
+	// sshd comes back 20 s later. labctl must connect again and finish
+	// the install, leaving no half-installed package and no partial
+	// upload.
+	victim := plan.Nodes[1]
+	start := time.Now()
+	up := c.Cmd(ctx, "up", "-v")
+	var upOut, upErr testenv.Buffer
+	up.Stdout, up.Stderr = &upOut, &upErr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	upDone := make(chan error, 1)
+	go func() { upDone <- up.Wait() }()
+	injected := false
+	var upErrV error
+wait:
+	for {
+		select {
+		case upErrV = <-upDone:
+			break wait
+		case <-time.After(500 * time.Millisecond):
+		}
+		if !injected && strings.Contains(upErr.String(), victim.Name+" ") && installing(upErr.String(), victim.Name) {
+			injected = true
+			stopSSHD(t, ctx, env, plan, k, victim)
+		}
+	}
+	t.Logf("labctl up -v (err=%v):\n%s", upErrV, testlab.LastLines(upErr.String(), 40))
+	if upErrV != nil {
+		t.Fatalf("up: %v", upErrV)
+	}
+	t.Logf("TIMING up with provisioning (3 nodes, sshd stopped for 20 s on %s): %s", victim.Name, time.Since(start).Round(time.Second))
+	if !injected {
+		t.Fatalf("the fault was never injected: %s never logged the install", victim.Name)
+	}
+	if !strings.Contains(upErr.String(), "the SSH connection was lost") || !strings.Contains(upErr.String(), "connecting again to carry on") {
+		t.Errorf("up did not say that it lost %s's connection and connected again", victim.Name)
+	}
+	vc, err := provision.Connect(ctx, plan, k, victim, env.Dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := vc.Run(ctx, "dpkg --audit; find ~/.labctl -name '*.part'; systemctl is-active ssh; dpkg-query -W -f '${Status}' docker.io")
+	vc.Close()
+	t.Logf("%s after the fault: dpkg --audit, partial files, sshd, docker.io:\n%s", victim.Name, out)
+	if err != nil || strings.TrimSpace(string(out)) != "active\ninstall ok installed" {
+		t.Errorf("%s is not cleanly installed after the fault (err=%v):\n%s", victim.Name, err, out)
+	}
 
 	// OpenSSH, strict host key checking, the lab's config: docker info and
 	// the VLAN interfaces on every node; the Docker CLI's ssh:// transport
@@ -82,7 +128,6 @@ func TestProvisionForReal(t *testing.T) {
 	}
 
 	// The Docker API through the pinned SSH connection.
-	k := keys.Lab{Dir: labDir, Lab: itLab}
 	for _, n := range plan.Nodes {
 		c, err := provision.Connect(ctx, plan, k, n, env.Dial)
 		if err != nil {
@@ -116,7 +161,7 @@ func TestProvisionForReal(t *testing.T) {
 	bad := filepath.Join(work, "bad_known_hosts")
 	other, _ := keys.Generate("impostor")
 	os.WriteFile(bad, []byte(plan.Nodes[0].SSHAlias+" "+other.AuthorizedKey()+"\n"), 0o600)
-	out, err := env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+bad, plan.Nodes[0].SSHAlias, "true").CombinedOutput()
+	out, err = env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+bad, plan.Nodes[0].SSHAlias, "true").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "HOST IDENTIFICATION HAS CHANGED") {
 		t.Errorf("ssh with a wrong pinned key: err=%v\n%s", err, out)
 	}
@@ -159,6 +204,33 @@ func TestProvisionForReal(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// installing tells whether node has logged the start of Docker's
+// installation.
+func installing(log, node string) bool {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, " "+node+" ") && strings.Contains(l, "installing docker.io") {
+			return true
+		}
+	}
+	return false
+}
+
+// stopSSHD stops sshd on the node and kills every SSH session there, from
+// a transient systemd unit that starts sshd again 20 s later.
+func stopSSHD(t *testing.T, ctx context.Context, env *testlab.Env, plan *network.Plan, k keys.Lab, n network.Node) {
+	t.Helper()
+	c, err := provision.Connect(ctx, plan, k, n, env.Dial)
+	if err != nil {
+		t.Fatalf("connect to %s to stop sshd: %v", n.Name, err)
+	}
+	defer c.Close()
+	script := `sleep 1; systemctl stop ssh; for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sshd ] && kill -9 ${p#/proc/}; done; sleep 20; systemctl start ssh`
+	if out, err := c.Run(ctx, "sudo systemd-run --collect --unit=labctl-fault-sshd sh -c '"+script+"'"); err != nil {
+		t.Fatalf("%s: systemd-run: %v: %s", n.Name, err, out)
+	}
+	t.Logf("FAULT sshd on %s stopped, its sessions killed, for 20 s", n.Name)
 }
 
 func contains(s []string, v string) bool {

@@ -25,6 +25,21 @@ const twoNodes = `nodes:
   - name: node2
 `
 
+const itLab2 = "itest-vm2"
+
+// otherLab is a second lab brought up beside the first: one node, its own
+// subnets.
+const otherLab = `networks:
+  nat:
+    subnet: 192.168.243.0/24
+  hostonly:
+    subnet: 192.168.244.0/24
+vlans: []
+nodes:
+  - name: solo
+    memory: 768MiB
+`
+
 // TestVMLifecycleForReal boots a two-node lab from the built image inside
 // the harness's network namespace: interrupted and resumed `up`, status,
 // the domains' XML, SSH with pinned host keys, then `down` without a state
@@ -60,29 +75,102 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 	}()
 
-	// 1. `up`, killed (as by a crash) once the nodes are being created.
+	// 1. Faults while labs come up, on a fresh pool: `up` of this lab
+	// and of a second lab (other subnets) at once; this lab's `up` is
+	// killed (as by a crash) once its nodes are being created, then
+	// libvirtd is killed (as by a crash) while the second lab's `up` runs.
+	other := filepath.Join(work, "other.yaml")
+	os.WriteFile(other, []byte(otherLab), 0o644)
+	c2 := *c
+	c2.Lab, c2.File = itLab2, other
+	if _, _, err := c2.Run(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if left, _ := testlab.Leftovers(itLab2, "labctl"); len(left) > 0 {
+			t.Errorf("libvirt objects of lab %s left behind: %v", itLab2, left)
+			c2.Run(context.Background(), "down")
+		}
+	}()
 	start := time.Now()
 	up := c.Cmd(ctx, "up", "-v", "--no-provision")
 	var upErr testenv.Buffer
 	up.Stderr = &upErr
 	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	up2 := c2.Cmd(ctx, "up", "-v", "--no-provision")
+	var up2Err testenv.Buffer
+	up2.Stderr = &up2Err
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := up2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up2Done := make(chan error, 1)
+	go func() { up2Done <- up2.Wait() }()
 	for !strings.Contains(upErr.String(), "starting") && time.Since(start) < 5*time.Minute {
 		time.Sleep(200 * time.Millisecond)
 	}
 	syscall.Kill(-up.Process.Pid, syscall.SIGKILL)
 	up.Wait()
 	t.Logf("killed the first `up` after %s; its log ended:\n%s", time.Since(start).Round(time.Second), testlab.LastLines(upErr.String(), 8))
+	for !strings.Contains(up2Err.String(), "starting") && time.Since(start) < 5*time.Minute {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := env.KillLibvirtd(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	select {
+	case err := <-up2Done:
+		t.Logf("FAULT libvirtd killed %s into lab %s's `up`: it ended %s later (err=%v):\n%s", killed.Sub(start).Round(time.Second), itLab2,
+			time.Since(killed).Round(time.Second), err, testlab.LastLines(up2Err.String(), 6))
+		if err == nil || !strings.Contains(up2Err.String(), "libvirtd at qemu:///system closed the connection") {
+			t.Errorf("`up` with libvirtd killed: err=%v, and no error naming libvirtd", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("`up` went on for 2 minutes after libvirtd was killed:\n%s", testlab.LastLines(up2Err.String(), 10))
+	}
+	if err := env.StartLibvirtd(); err != nil {
+		t.Fatal(err)
+	}
 
-	// 2. `up` again converges.
+	// 2. `up` of both labs again, at once: both converge, and `down`
+	// of a lab while its `up` runs is refused by the lab's lock.
 	start = time.Now()
+	up2 = c2.Cmd(ctx, "up", "--no-provision")
+	var again testenv.Buffer
+	up2.Stderr = &again
+	if err := up2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { up2Done <- up2.Wait() }()
+	lockChecked := make(chan struct{})
+	go func() {
+		defer close(lockChecked)
+		time.Sleep(3 * time.Second)
+		_, stderr, err := c2.Run(ctx, "down")
+		if err == nil || !strings.Contains(stderr, "lab "+itLab2+" is in use by pid") {
+			t.Errorf("`down` during `up` was not refused by the lock: %v\n%s", err, stderr)
+		}
+	}()
+	// 2. `up` again converges.
 	out, _, err := c.Run(ctx, "up", "--output", "json", "--no-provision")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("TIMING second up (resumed): %s", time.Since(start).Round(time.Second))
+	t.Logf("TIMING second up (resumed, beside another lab's): %s", time.Since(start).Round(time.Second))
+	if err := <-up2Done; err != nil {
+		t.Fatalf("lab %s's `up` beside this one's: %v\n%s", itLab2, err, testlab.LastLines(again.String(), 20))
+	}
+	<-lockChecked
+	t.Logf("FAULT both labs up after libvirtd came back in %s", time.Since(start).Round(time.Second))
+	if out, _, err := c2.Run(ctx, "status"); err != nil || !strings.Contains(out, "running") {
+		t.Errorf("status of lab %s: %v\n%s", itLab2, err, out)
+	}
+	if _, _, err := c2.Run(ctx, "down"); err != nil {
+		t.Error(err)
+	}
 	var st struct {
 		Phases []struct {
 			Name     string

@@ -81,6 +81,9 @@ type Conn struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	lost    error
+	// gone is closed when the connection ends under labctl (libvirtd
+	// stopped, crashed or restarted); nil for connections without one.
+	gone <-chan struct{}
 	// Log, when set, gets each call's name and duration at debug level
 	// (labctl -v), which shows where the time of an `up` goes.
 	Log *slog.Logger
@@ -132,6 +135,14 @@ func (c *Conn) do(ctx context.Context, what string, timeout time.Duration, fn fu
 		if c.Log != nil {
 			c.Log.Debug("libvirt call", "call", what, "seconds", time.Since(start).Seconds(), "err", err)
 		}
+		// libvirt's own errors are answers; anything else may be the
+		// connection ending under the call.
+		var answer libvirt.Error
+		if err != nil && !errors.As(err, &answer) && c.ended(time.Second) {
+			lerr := fmt.Errorf("%w: libvirtd at %s closed the connection during %s (it stopped, crashed or was restarted): check it (systemctl status libvirtd; virsh -c %s list), then run the command again, which carries on", ErrLost, c.URI, what, c.URI)
+			c.breakConn(lerr)
+			return lerr
+		}
 		return err
 	case <-ctx.Done():
 		c.breakConn(fmt.Errorf("%w (interrupted during %s)", ErrLost, what))
@@ -140,6 +151,20 @@ func (c *Conn) do(ctx context.Context, what string, timeout time.Duration, fn fu
 		err := fmt.Errorf("%w: libvirt did not answer %s within %s", ErrLost, what, timeout)
 		c.breakConn(err)
 		return err
+	}
+}
+
+// ended tells whether libvirtd ended the connection, waiting up to wait
+// for the end to be noticed (a call can fail a moment before).
+func (c *Conn) ended(wait time.Duration) bool {
+	if c.gone == nil {
+		return false
+	}
+	select {
+	case <-c.gone:
+		return true
+	case <-time.After(wait):
+		return false
 	}
 }
 
@@ -236,6 +261,7 @@ func Connect(ctx context.Context, uri string) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, SocketPath(), err)
 	}
+	c.gone = l.Disconnected()
 	return c, nil
 }
 

@@ -132,6 +132,11 @@ func (m *Manager) Up(ctx context.Context) error {
 	var boot Boot
 	var basePath string
 	if err := m.phase(ctx, "storage", "", func() (err error) {
+		unlock, err := lockShared(ctx, p.Libvirt.URI, p.Libvirt.Pool, func(msg string) { m.o.Progress("", msg) })
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		if pool, err = m.ensurePool(ctx); err != nil {
 			return err
 		}

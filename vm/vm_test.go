@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -530,5 +531,39 @@ func TestConnectToAHungDaemonIsBounded(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %s", took)
+	}
+}
+
+// A call that fails because libvirtd ended the connection (killed,
+// restarted) says so, names libvirt and what to do, and every later call
+// fails the same way at once; the same failure on a live connection is an
+// ordinary error.
+func TestLibvirtdGoneIsErrLost(t *testing.T) {
+	f := newFake()
+	gone := make(chan struct{})
+	c := NewConn(f, nil)
+	c.URI = "qemu:///system"
+	c.gone = gone
+	ctx := context.Background()
+	// An answer from libvirt (no such domain) is quick and not a loss.
+	lookup := func(a API) error { _, err := a.DomainLookupByName("nope"); return err }
+	start := time.Now()
+	if err := c.Do(ctx, "look up domain nope", lookup); !IsNoObject(err) || errors.Is(err, ErrLost) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("live connection: %v after %s", err, time.Since(start))
+	}
+	// A failed write or read on the socket is what a call sees when
+	// libvirtd goes.
+	broken := func(API) error { return syscall.EPIPE }
+	if err := c.Do(ctx, "define domain x", broken); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("live connection, socket error: %v", err)
+	}
+	close(gone)
+	err := c.Do(ctx, "define domain x", broken)
+	if !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), "libvirtd at qemu:///system closed the connection during define domain x") {
+		t.Fatalf("after libvirtd went: %v", err)
+	}
+	start = time.Now()
+	if err := c.Do(ctx, "list domains", func(API) error { return nil }); !errors.Is(err, ErrLost) || time.Since(start) > time.Second {
+		t.Errorf("a later call: %v after %s", err, time.Since(start))
 	}
 }

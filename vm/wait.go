@@ -45,6 +45,8 @@ func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
 		}
 		if state, err := m.domainState(ctx, n); err == nil && state != libvirt.DomainRunning {
 			return fmt.Errorf("waiting for SSH on %s: %w (state %d) after %s; console:\n%s", addr, ErrDomainStopped, state, time.Since(start).Round(time.Second), m.ConsoleTail(n.Name, 15))
+		} else if errors.Is(err, ErrLost) {
+			return fmt.Errorf("waiting for SSH on %s: %w", addr, err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("waiting for SSH on %s (attempt %d, %s of %s): %v; console:\n%s", addr, attempt, time.Since(start).Round(time.Second), m.o.Boot, last, m.ConsoleTail(n.Name, 15))

@@ -55,38 +55,87 @@ func Start(logDir string) (*Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	os.Remove("/run/libvirtd.pid")
-	os.Remove("/run/virtlogd.pid")
 	for _, d := range []string{"virtlogd", "libvirtd"} {
-		logf, err := os.Create(filepath.Join(logDir, d+".log"))
-		if err != nil {
+		if err := e.startDaemon(d); err != nil {
 			e.Stop()
 			return nil, err
 		}
-		cmd := exec.Command("ip", "netns", "exec", e.NS, "tini", "-s", "-g", "--", d)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			logf.Close()
-			e.Stop()
-			return nil, fmt.Errorf("start %s: %w", d, err)
-		}
-		e.procs = append(e.procs, cmd)
-		go func() { cmd.Wait(); logf.Close() }()
 	}
+	if err := e.waitSocket(); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// startDaemon starts d under tini inside the namespace, its output
+// appended to d.log in the log directory.
+func (e *Env) startDaemon(d string) error {
+	os.Remove("/run/" + d + ".pid")
+	logf, err := os.OpenFile(filepath.Join(e.logDir, d+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", "netns", "exec", e.NS, "tini", "-s", "-g", "--", d)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", d, err)
+	}
+	e.procs = append(e.procs, cmd)
+	go func() { cmd.Wait(); logf.Close() }()
+	return nil
+}
+
+// waitSocket waits for libvirtd to accept connections.
+func (e *Env) waitSocket() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if c, err := net.Dial("unix", Socket); err == nil {
 			c.Close()
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			e.Stop()
-			return nil, fmt.Errorf("libvirtd did not open %s within 30s; see %s", Socket, filepath.Join(logDir, "libvirtd.log"))
+			return fmt.Errorf("libvirtd did not open %s within 30s; see %s", Socket, filepath.Join(e.logDir, "libvirtd.log"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return e, nil
+}
+
+// KillLibvirtd kills libvirtd with SIGKILL, as a crash would: the VMs it
+// started go on running, its socket stops answering.
+func (e *Env) KillLibvirtd() error {
+	out, err := exec.Command("pgrep", "-x", "libvirtd").Output()
+	if err != nil {
+		return fmt.Errorf("no libvirtd to kill: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range pids {
+		for syscall.Kill(p, 0) == nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("libvirtd (pid %d) still there 10 s after SIGKILL", p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// StartLibvirtd starts libvirtd again (after KillLibvirtd) and waits for
+// its socket; it takes the running VMs back.
+func (e *Env) StartLibvirtd() error {
+	if err := e.startDaemon("libvirtd"); err != nil {
+		return err
+	}
+	return e.waitSocket()
 }
 
 // Stop ends the daemons (and the VMs they still run) and removes the
