@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/transport"
 
-	"github.com/labctl/labctl/provision"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -100,16 +100,16 @@ func (k *KnownHosts) Pin(name string, key ssh.PublicKey) error {
 // Target is how to log into h: its pinned host key, or, on first contact,
 // trust on first use: the key is pinned and announce is told its
 // fingerprint.
-func (inv *Inventory) Target(h Host, kh *KnownHosts, announce func(node, fingerprint string)) (provision.Target, error) {
+func (inv *Inventory) Target(h Host, kh *KnownHosts, announce func(node, fingerprint string)) (transport.Target, error) {
 	signer, err := inv.Signer(h)
 	if err != nil {
-		return provision.Target{}, fmt.Errorf("%s: login key: %w", h.Name, err)
+		return transport.Target{}, fmt.Errorf("%s: login key: %w", h.Name, err)
 	}
 	pinned, err := kh.Get(h.Name)
 	if err != nil {
-		return provision.Target{}, err
+		return transport.Target{}, err
 	}
-	t := provision.Target{
+	t := transport.Target{
 		Node: h.Name, Addr: h.Addr(), User: inv.LoginUser(h), Signer: signer, HostKey: pinned,
 		MismatchHint: fmt.Sprintf("or the host was reinstalled (then remove its line from %s and connect again to trust the new key)", kh.Path),
 	}

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/transport"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -299,7 +299,7 @@ func TestTrustOnFirstUseThenPinned(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c, err := provision.Dial(ctx, tg, provision.DialOptions{Timeout: 5 * time.Second})
+		c, err := transport.Dial(ctx, tg, transport.DialOptions{Timeout: 5 * time.Second})
 		if err != nil {
 			return err
 		}
@@ -328,7 +328,7 @@ func TestTrustOnFirstUseThenPinned(t *testing.T) {
 	other := sshServer(t, hostKey(t), user.PublicKey())
 	inv.Hosts[0].Address = other
 	err = dial()
-	var hke *provision.HostKeyError
+	var hke *transport.HostKeyError
 	if !errors.As(err, &hke) || !strings.Contains(err.Error(), kh.Path) {
 		t.Fatalf("a changed host key was not refused: %v", err)
 	}

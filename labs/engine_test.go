@@ -19,8 +19,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/labctl/labctl/keys"
 	lnet "github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/transport"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/ssh"
 )
@@ -453,8 +453,8 @@ func TestConnectTargetsReportsEveryUnreachableNode(t *testing.T) {
 	}}
 	signer, _ := mustSigner(t)
 	start := time.Now()
-	_, _, err = ConnectTargets(context.Background(), p, func(n lnet.Node) (provision.Target, error) {
-		return provision.Target{Node: n.Name, Addr: n.Name + ".invalid:22", User: "lab", Signer: signer}, nil
+	_, _, err = ConnectTargets(context.Background(), p, func(n lnet.Node) (transport.Target, error) {
+		return transport.Target{Node: n.Name, Addr: n.Name + ".invalid:22", User: "lab", Signer: signer}, nil
 	}, host)
 	if err == nil {
 		t.Fatal("connected to nodes that do not resolve")

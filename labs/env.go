@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -17,13 +16,14 @@ import (
 	"github.com/labctl/labctl/keys"
 	lnet "github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/transport"
 )
 
 // sshNode is a lab node reached over the lab's pinned SSH connection, with
 // the Docker API tunnelled through it.
 type sshNode struct {
 	name string
-	c    *provision.Client
+	c    *transport.Client
 	d    *client.Client
 }
 
@@ -38,7 +38,7 @@ func (n *sshNode) Sh(ctx context.Context, cmd string) (Output, error) {
 	var out, errb strings.Builder
 	err := n.c.Stream(ctx, sbinPath+cmd, nil, &out, &errb)
 	o := Output{Stdout: out.String(), Stderr: errb.String()}
-	var ee *provision.ExitError
+	var ee *transport.ExitError
 	if errors.As(err, &ee) {
 		o.Exit = ee.Status
 		return o, nil
@@ -50,7 +50,7 @@ func (n *sshNode) Sh(ctx context.Context, cmd string) (Output, error) {
 // test harness passes its namespace's dialer); commands run with sh, and
 // with Wrap (e.g. `ip netns exec NS`) prepended when set.
 type LocalHost struct {
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Dial transport.DialFunc
 	Wrap []string
 }
 
@@ -97,12 +97,12 @@ func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
 // Connect opens SSH and Docker API connections to every node of the plan.
 // Close the returned Env's connections with the returned function.
 func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*Env, func(), error) {
-	return ConnectTargets(ctx, p, func(n lnet.Node) (provision.Target, error) { return provision.TargetFor(p, k, n) }, host)
+	return ConnectTargets(ctx, p, func(n lnet.Node) (transport.Target, error) { return provision.TargetFor(p, k, n) }, host)
 }
 
 // ConnectTargets is Connect with the way into each node given by target
 // (e.g. hosts of an inventory).
-func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (provision.Target, error), host LocalHost) (*Env, func(), error) {
+func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (transport.Target, error), host LocalHost) (*Env, func(), error) {
 	env := &Env{Plan: p, Nodes: map[string]Node{}, Host: host}
 	var mu sync.Mutex
 	var closers []func()
@@ -119,11 +119,11 @@ func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (p
 		if err != nil {
 			return err
 		}
-		c, err := provision.Dial(ctx, t, provision.DialOptions{Dial: host.Dial, Timeout: time.Minute})
+		c, err := transport.Dial(ctx, t, transport.DialOptions{Dial: host.Dial, Timeout: time.Minute})
 		if err != nil {
 			return err
 		}
-		d, err := provision.DockerClient(c)
+		d, err := transport.DockerClient(c)
 		if err != nil {
 			c.Close()
 			return err

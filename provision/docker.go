@@ -12,6 +12,7 @@ import (
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/transport"
 )
 
 // Install modes.
@@ -96,7 +97,7 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		if err := r.Upload(ctx, bytes.NewReader(want), int64(len(want)), tmp, 0o644); err != nil {
 			return err
 		}
-		if _, err := r.Run(ctx, "sudo install -D -m 0644 "+shellQuote(tmp)+" /etc/docker/daemon.json && sudo systemctl restart docker"); err != nil {
+		if _, err := r.Run(ctx, "sudo install -D -m 0644 "+transport.Quote(tmp)+" /etc/docker/daemon.json && sudo systemctl restart docker"); err != nil {
 			return fmt.Errorf("apply daemon.json: %w", err)
 		}
 	}
@@ -105,7 +106,7 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		return fmt.Errorf("docker does not answer: %w", err)
 	}
 	if !st.inDockerGroup {
-		if _, err := r.Run(ctx, "sudo usermod -aG docker "+shellQuote(user)); err != nil {
+		if _, err := r.Run(ctx, "sudo usermod -aG docker "+transport.Quote(user)); err != nil {
 			return fmt.Errorf("add %s to the docker group: %w", user, err)
 		}
 	}
@@ -136,7 +137,7 @@ func probeNode(ctx context.Context, r Runner, user string) (nodeState, error) {
 		`printf 'home %s\n' "$HOME"; `+
 		`printf 'docker %s\n' "$(dpkg-query -W -f '${Status}' docker.io 2>/dev/null)"; `+
 		`printf 'daemon %s\n' "$(sudo base64 -w0 /etc/docker/daemon.json 2>/dev/null)"; `+
-		`printf 'groups %s\n' "$(id -nG `+shellQuote(user)+`)"`)
+		`printf 'groups %s\n' "$(id -nG `+transport.Quote(user)+`)"`)
 	if err != nil {
 		return nodeState{}, err
 	}
@@ -175,7 +176,7 @@ func installOffline(ctx context.Context, r Runner, home string, o DockerOptions,
 	}
 	dir := path.Join(home, remoteBundle)
 	have := map[string]string{}
-	if out, err := r.Run(ctx, "mkdir -p "+shellQuote(dir)+" && cd "+shellQuote(dir)+" && find . -maxdepth 1 -type f ! -name '*.part' -exec sha256sum {} +"); err == nil {
+	if out, err := r.Run(ctx, "mkdir -p "+transport.Quote(dir)+" && cd "+transport.Quote(dir)+" && find . -maxdepth 1 -type f ! -name '*.part' -exec sha256sum {} +"); err == nil {
 		for _, l := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(l); len(f) == 2 {
 				have[strings.TrimPrefix(f[1], "./")] = f[0]
@@ -212,10 +213,10 @@ func installOffline(ctx context.Context, r Runner, home string, o DockerOptions,
 	// dpkg without an fsync per unpacked file (--force-unsafe-io, as image
 	// builders use): a node that crashes while installing is recreated
 	// anyway, and the flushes are slow through an emulated disk.
-	apt := "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=" + shellQuote(list) +
+	apt := "sudo DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=" + transport.Quote(list) +
 		" -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0 -o Dpkg::Options::=--force-unsafe-io -o DPkg::Lock::Timeout=600"
 	// The lab user's home is not readable by apt's sandbox user.
-	cmd := dpkgSettled + " && chmod 755 " + shellQuote(home) + " " + shellQuote(path.Join(home, remoteDir)) + " " + shellQuote(dir) + " && " +
+	cmd := dpkgSettled + " && chmod 755 " + transport.Quote(home) + " " + transport.Quote(path.Join(home, remoteDir)) + " " + transport.Quote(dir) + " && " +
 		apt + " update && " + apt + " install -y --no-install-recommends " + strings.Join(strings.Fields(e.Meta["packages"]), " ")
 	if _, err := r.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("install docker.io from the offline bundle: %w", err)
@@ -264,7 +265,7 @@ func loadImages(ctx context.Context, r Runner, home string, c *images.Cache, nam
 		if err != nil {
 			return err
 		}
-		loads = append(loads, "sudo docker load -q -i "+shellQuote(dst)+" && rm -f "+shellQuote(dst))
+		loads = append(loads, "sudo docker load -q -i "+transport.Quote(dst)+" && rm -f "+transport.Quote(dst))
 	}
 	if len(loads) == 0 {
 		return nil
@@ -280,10 +281,10 @@ func loadImages(ctx context.Context, r Runner, home string, c *images.Cache, nam
 func CheckGuestNetwork(ctx context.Context, r Runner, p *network.Plan, n network.Node) error {
 	var cmds []string
 	for _, v := range n.VLANs {
-		cmds = append(cmds, "ip link show "+shellQuote(v.Name)+" >/dev/null")
+		cmds = append(cmds, "ip link show "+transport.Quote(v.Name)+" >/dev/null")
 	}
 	for _, o := range p.Nodes {
-		cmds = append(cmds, "getent hosts "+shellQuote(o.Hostname)+" >/dev/null")
+		cmds = append(cmds, "getent hosts "+transport.Quote(o.Hostname)+" >/dev/null")
 	}
 	if len(cmds) == 0 {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/transport"
 )
 
 const itLab = "itest-prov"
@@ -133,7 +134,7 @@ wait:
 		if err != nil {
 			t.Fatal(err)
 		}
-		dc, err := provision.DockerClient(c)
+		dc, err := transport.DockerClient(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,19 +8,30 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/transport"
 )
+
+// Runner is what provisioning needs from a node: run a command, upload a
+// file. Tests substitute their own.
+type Runner interface {
+	// Run runs cmd with sh on the node. A non-zero exit is an error that
+	// carries the exit status and the command's stderr.
+	Run(ctx context.Context, cmd string) (stdout []byte, err error)
+	// Upload copies size bytes from r to dst on the node (mode perm) and
+	// verifies the result's size and SHA-256 on the node.
+	Upload(ctx context.Context, r io.Reader, size int64, dst string, perm os.FileMode) error
+}
 
 // Options configure provisioning of a lab.
 type Options struct {
 	Plan     *network.Plan
 	Keys     keys.Lab
-	Dial     DialFunc
+	Dial     transport.DialFunc
 	Docker   DockerOptions
 	Parallel int // nodes at once (default: all)
 	Progress func(node, msg string)
@@ -46,29 +57,29 @@ func (o *Options) defaults() {
 }
 
 // Target describes how to reach a node of the plan with the lab's keys.
-func TargetFor(p *network.Plan, k keys.Lab, n network.Node) (Target, error) {
+func TargetFor(p *network.Plan, k keys.Lab, n network.Node) (transport.Target, error) {
 	user, err := k.User()
 	if err != nil {
-		return Target{}, err
+		return transport.Target{}, err
 	}
 	signer, err := user.Signer()
 	if err != nil {
-		return Target{}, err
+		return transport.Target{}, err
 	}
 	hk, err := PinnedKey(k, n.Name)
 	if err != nil {
-		return Target{}, err
+		return transport.Target{}, err
 	}
-	return Target{Node: n.Name, Addr: net.JoinHostPort(HostOnlyAddr(n), "22"), User: p.User, Signer: signer, HostKey: hk}, nil
+	return transport.Target{Node: n.Name, Addr: net.JoinHostPort(HostOnlyAddr(n), "22"), User: p.User, Signer: signer, HostKey: hk}, nil
 }
 
 // Connect opens an SSH connection to a node of the plan.
-func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, dial DialFunc) (*Client, error) {
+func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, dial transport.DialFunc) (*transport.Client, error) {
 	t, err := TargetFor(p, k, n)
 	if err != nil {
 		return nil, err
 	}
-	return Dial(ctx, t, DialOptions{Dial: dial})
+	return transport.Dial(ctx, t, transport.DialOptions{Dial: dial})
 }
 
 // Provision makes every node ready, all at once, and gathers each node's
@@ -90,7 +101,7 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		o.Phase(name, n.Name, start, time.Since(start), err)
 		return err
 	}
-	var c *Client
+	var c *transport.Client
 	if err := phase("ssh ready", func() (err error) {
 		c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial)
 		return err
@@ -112,7 +123,7 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrConnectionLost) || attempt == maxReconnects+1 || ctx.Err() != nil {
+		if !errors.Is(err, transport.ErrConnectionLost) || attempt == maxReconnects+1 || ctx.Err() != nil {
 			return err
 		}
 		o.Progress(n.Name, fmt.Sprintf("%v; connecting again to carry on (%d of %d)", err, attempt, maxReconnects))
@@ -131,7 +142,7 @@ func provisionNode(ctx context.Context, o Options, n network.Node) error {
 		if c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial); err != nil {
 			return err
 		}
-		dc, err := DockerClient(c)
+		dc, err := transport.DockerClient(c)
 		if err != nil {
 			return err
 		}
@@ -157,7 +168,7 @@ func (t traced) Run(ctx context.Context, cmd string) ([]byte, error) {
 	start := time.Now()
 	out, err := t.r.Run(ctx, cmd)
 	if t.log != nil {
-		t.log.Debug("ran", "node", t.node, "cmd", firstLine(cmd, 72), "seconds", time.Since(start).Seconds(), "err", err)
+		t.log.Debug("ran", "node", t.node, "cmd", transport.Abbrev(cmd, 72), "seconds", time.Since(start).Seconds(), "err", err)
 	}
 	return out, err
 }
@@ -169,15 +180,4 @@ func (t traced) Upload(ctx context.Context, src io.Reader, size int64, dst strin
 		t.log.Debug("uploaded", "node", t.node, "file", dst, "bytes", size, "seconds", time.Since(start).Seconds(), "err", err)
 	}
 	return err
-}
-
-// firstLine shortens a command for a log line.
-func firstLine(s string, max int) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " ..."
-	}
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }

@@ -16,27 +16,25 @@ import (
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/transport"
 )
 
 // Options configure a Manager.
 type Options struct {
-	StateDir string        // the lab's state directory (console logs)
-	Keys     keys.Lab      // the lab's SSH keys
-	Cache    *images.Cache // the image cache
-	Parallel int           // nodes created at once (default 3)
-	Log      *slog.Logger  // structured log (default: discard)
-	Dial     DialFunc      // how to reach the guests (default net.Dialer)
-	PoolDir  string        // directory of the storage pool if labctl creates it
-	Phase    PhaseFunc     // told about each timed phase (may be nil)
-	Boot     time.Duration // how long a node may take to answer on SSH (default 10 min)
+	StateDir string             // the lab's state directory (console logs)
+	Keys     keys.Lab           // the lab's SSH keys
+	Cache    *images.Cache      // the image cache
+	Parallel int                // nodes created at once (default 3)
+	Log      *slog.Logger       // structured log (default: discard)
+	Dial     transport.DialFunc // how to reach the guests (default net.Dialer)
+	PoolDir  string             // directory of the storage pool if labctl creates it
+	Phase    PhaseFunc          // told about each timed phase (may be nil)
+	Boot     time.Duration      // how long a node may take to answer on SSH (default 10 min)
 	Progress func(node, msg string)
 	// DockerConfig is the lab's daemon.json, carried by the seeds (see
 	// SeedInput.DockerConfig).
 	DockerConfig []byte
 }
-
-// DialFunc opens a connection to a guest.
-type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // PhaseFunc records a timed phase; node is "" for lab-wide phases.
 type PhaseFunc func(name, node string, start time.Time, d time.Duration, err error)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/transport"
 )
 
 // ErrDomainStopped means a node stopped while labctl waited for it.
@@ -62,7 +63,7 @@ func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
 	}
 }
 
-func sshGreeting(ctx context.Context, dial DialFunc, addr string, timeout time.Duration) error {
+func sshGreeting(ctx context.Context, dial transport.DialFunc, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := dial(ctx, "tcp", addr)

@@ -11,12 +11,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/transport"
 
 	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
 	"github.com/spf13/cobra"
 )
@@ -57,7 +57,7 @@ func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Di
 		return nil, nil, err
 	}
 	kh := &inventory.KnownHosts{Path: knownHostsFile(d)}
-	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (provision.Target, error) {
+	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (transport.Target, error) {
 		h, _ := inv.Host(n.Name)
 		return inv.Target(h, kh, func(node, fp string) {
 			fmt.Fprintf(g.stderr, "%s: first contact, trusting host key %s (pinned in %s)\n", node, fp, kh.Path)

@@ -14,6 +14,7 @@ import (
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/transport"
 	"github.com/spf13/cobra"
 )
 
@@ -146,7 +147,7 @@ func newExecCmd(g *globals) *cobra.Command {
 			}
 			defer c.Close()
 			err = c.Stream(cmd.Context(), strings.Join(args[1:], " "), os.Stdin, g.stdout, g.stderr)
-			var ee *provision.ExitError
+			var ee *transport.ExitError
 			if errors.As(err, &ee) {
 				return &exitError{code: ee.Status}
 			}
@@ -218,7 +219,7 @@ func newCpCmd(g *globals) *cobra.Command {
 }
 
 // nodeClient connects to a node of the lab over SSH with the pinned key.
-func (g *globals) nodeClient(ctx context.Context, node string) (*provision.Client, error) {
+func (g *globals) nodeClient(ctx context.Context, node string) (*transport.Client, error) {
 	p, d, err := g.labDir()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"bytes"
@@ -500,35 +500,5 @@ func TestKeepAliveGivesUpASilentConnection(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("noticed after %s", d)
-	}
-}
-
-// Partial uploads of a run whose connection was lost are removed by the
-// next run's first command.
-func TestProbeRemovesPartialUploads(t *testing.T) {
-	s := startServer(t, "")
-	c, err := Dial(context.Background(), s.target(), quick())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dir := filepath.Join(s.root, remoteBundle)
-	os.MkdirAll(dir, 0o755)
-	part := filepath.Join(dir, "docker.io_1.deb.part")
-	whole := filepath.Join(dir, "runc_1.deb")
-	os.WriteFile(part, []byte("half"), 0o644)
-	os.WriteFile(whole, []byte("all"), 0o644)
-	st, err := probeNode(context.Background(), c, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.home != s.root {
-		t.Errorf("home %q", st.home)
-	}
-	if _, err := os.Stat(part); !os.IsNotExist(err) {
-		t.Errorf("partial upload still there: %v", err)
-	}
-	if _, err := os.Stat(whole); err != nil {
-		t.Errorf("a complete file was removed: %v", err)
 	}
 }
