@@ -22,7 +22,7 @@ console is also logged to the lab's state directory from its first boot:
 --log prints that log instead, which works even while the node is down.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, p, err := g.loadPlan()
+			_, p, err := g.loadPlan(false)
 			if err != nil {
 				return err
 			}

@@ -3,92 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/internal/atomicfile"
-	"github.com/labctl/labctl/transport"
 
 	"github.com/labctl/labctl/inventory"
-	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/state"
 	"github.com/spf13/cobra"
 )
 
-// knownHostsFile is where an inventory's host keys are pinned, in the
-// lab's state directory.
-func knownHostsFile(d *state.Dir) string { return filepath.Join(d.Path, "inventory_known_hosts") }
-
-// loadInventory reads and validates --inventory against the plan and
-// returns it with the plan the labs see on those hosts.
-func (g *globals) loadInventory(p *network.Plan) (*inventory.Inventory, *network.Plan, error) {
-	inv, err := inventory.Load(g.inventory)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ps := inv.Validate(p); len(ps) > 0 {
-		return nil, nil, ps
-	}
-	return inv, inv.Apply(p), nil
-}
-
-// connectNodes connects to the lab's nodes: labctl's own VMs with the lab's
-// keys, or, with --inventory, the hosts it lists (host keys trusted on
-// first use and pinned in the lab's state directory).
-func (g *globals) connectNodes(ctx context.Context, p *network.Plan, d *state.Dir) (*labs.Env, func(), error) {
-	if g.inventory == "" {
-		if err := requireUp(d); err != nil {
-			return nil, nil, err
-		}
-		env, closeEnv, err := labs.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, labs.LocalHost{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", p.Lab, err)
-		}
-		return env, closeEnv, nil
-	}
-	inv, q, err := g.loadInventory(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	kh := &inventory.KnownHosts{Path: knownHostsFile(d)}
-	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (transport.Target, error) {
-		h, _ := inv.Host(n.Name)
-		return inv.Target(h, kh, func(node, fp string) {
-			fmt.Fprintf(g.stderr, "%s: first contact, trusting host key %s (pinned in %s)\n", node, fp, kh.Path)
-		})
-	}, labs.LocalHost{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("inventory %s: %w", g.inventory, err)
-	}
-	return env, closeEnv, nil
-}
-
-// requireUp says at once that a lab was never brought up (or was taken
-// down): without it, connecting would retry SSH to absent nodes for a
-// minute or more before saying so.
-func requireUp(d *state.Dir) error {
-	var st state.State
-	err := d.Load(&st)
-	if errors.Is(err, state.ErrNoState) {
-		return fmt.Errorf("lab %s is not up (no state in %s: never brought up, or taken down): run 'labctl up --lab %s' first", d.Lab, d.Path, d.Lab)
-	}
-	return err
-}
-
-// openNodes connects to the lab's nodes (see connectNodes) without
-// locking the lab: for commands that only look or act inside the nodes.
+// openNodes connects to the nodes the labs run on (the lab's VMs, or the
+// --inventory hosts) without locking the lab: for commands that only look
+// or act inside the nodes.
 func (g *globals) openNodes(ctx context.Context) (*labs.Env, func(), error) {
-	p, d, err := g.labDir()
+	l, err := g.openLab("", false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return g.connectNodes(ctx, p, d)
+	defer l.Close()
+	return l.Nodes(ctx)
 }
 
 func newHostsCmd(g *globals) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
@@ -112,35 +113,17 @@ JUnit XML for CI or for grading a workshop.`,
 					run = append(run, l)
 				}
 			}
+			l, err := g.openLab("labctl lab run "+strings.Join(args, " "), false)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
 			ctx := cmd.Context()
-			s, err := g.openLab("labctl lab run " + strings.Join(args, " "))
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			// Up front: labs this topology cannot host (they fail at once,
-			// the others run).
-			for _, l := range run {
-				if err := labs.Fits(l, s.plan); err != nil {
-					fmt.Fprintf(g.stderr, "labctl: %v\n", err)
-				}
-			}
-			env, closeEnv, err := g.connectNodes(ctx, s.plan, s.dir)
-			if err != nil {
-				return err
-			}
-			defer closeEnv()
-			var reps []labs.Report
-			for _, l := range run {
-				rep := labs.RunLab(ctx, env, l, labs.Options{Keep: keep, Progress: s.progress})
-				reps = append(reps, rep)
-				s.recordPhase("lab "+l.Name, "", rep.Start(), rep.Duration, rep.Err())
-				if ctx.Err() != nil {
-					break
-				}
-			}
-			if err := s.save(); err != nil {
-				return err
+			reps, runErr := l.RunLabs(ctx, run, lab.RunOptions{Keep: keep, Unfit: func(err error) {
+				fmt.Fprintf(g.stderr, "labctl: %v\n", err)
+			}})
+			if reps == nil {
+				return runErr
 			}
 			if junit != "" {
 				f, err := os.Create(junit)
@@ -162,6 +145,9 @@ JUnit XML for CI or for grading a workshop.`,
 				}
 			} else {
 				labs.WriteText(g.stdout, reps)
+			}
+			if runErr != nil { // the reports are shown; the state could not be saved
+				return runErr
 			}
 			if _, f := labs.Totals(reps); f > 0 || ctx.Err() != nil {
 				return &exitError{code: 1}

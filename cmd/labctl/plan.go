@@ -26,8 +26,7 @@ stable form for scripts.`,
   labctl plan --lab workshop-7 -f lab.yaml --output json | jq '.nodes[].nics'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g.topologyChangeOK = true // plan shows what the file gives now
-			_, p, err := g.loadPlan()
+			_, p, err := g.loadPlan(true) // plan shows what the file gives now
 			if err != nil {
 				return err
 			}

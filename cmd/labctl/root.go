@@ -1,18 +1,14 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"time"
+	"sync"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
@@ -25,16 +21,11 @@ type globals struct {
 	verbose int
 	// inventory, when set, is the file of hosts the labs run on instead
 	// of labctl's VMs.
-	inventory string
-	stdout    io.Writer
-	stderr    io.Writer
-	log       *slog.Logger
-	// topologyChangeOK lets a command use a topology file that changed
-	// since the lab's up (up applies it; down removes everything anyway;
-	// plan only shows it).
-	topologyChangeOK bool
-	// topologySHA256 is the hash of the topology file loadPlan read.
-	topologySHA256 string
+	inventory  string
+	stdout     io.Writer
+	stderr     io.Writer
+	log        *slog.Logger
+	progressMu sync.Mutex
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -149,85 +140,10 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
 }
 
-// loadPlan reads the topology (the -f file or the default), validates it and
-// computes the lab's plan.
-func (g *globals) loadPlan() (*topology.Topology, *network.Plan, error) {
-	file, err := g.topologyFile()
-	if err != nil {
-		return nil, nil, err
-	}
-	var t *topology.Topology
-	if file == "" {
-		t, err = topology.Load("")
-	} else {
-		var data []byte
-		if data, err = os.ReadFile(file); err != nil {
-			return nil, nil, fmt.Errorf("read topology: %w", err)
-		}
-		sum := sha256.Sum256(data)
-		g.topologySHA256 = hex.EncodeToString(sum[:])
-		if err := g.checkTopologyUnchanged(file); err != nil {
-			return nil, nil, err
-		}
-		t, err = topology.LoadData(file, data)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := network.New(g.lab, t)
-	if err != nil {
-		return nil, nil, err
-	}
-	return t, p, nil
-}
-
-// checkTopologyUnchanged refuses a topology file whose content changed
-// since the lab's up: the nodes were made from the old content, and acting
-// on them with the new one would mix the two (addresses, NIC names, VLANs
-// that do not exist). 'labctl up' applies the change.
-func (g *globals) checkTopologyUnchanged(file string) error {
-	if g.topologyChangeOK {
-		return nil
-	}
-	root, err := state.Root()
-	if err != nil {
-		return nil
-	}
-	st, err := state.Recorded(root, g.lab)
-	if err != nil || st.TopologySHA256 == "" || st.TopologySHA256 == g.topologySHA256 {
-		return nil
-	}
-	abs, err := filepath.Abs(file)
-	if err != nil || abs != st.Topology {
-		return nil // another file: the user's explicit choice
-	}
-	return fmt.Errorf("%s changed since lab %s was brought up from it (at %s): its nodes were made from the old content; run 'labctl up --lab %s' to apply the change, or restore the file",
-		file, g.lab, st.UpdatedAt.Format(time.RFC3339), g.lab)
-}
-
-// topologyFile is --file, or else the file the lab was last brought up
-// from (recorded in its state), so that 'labctl up -f lab.yaml' followed by
-// 'labctl lab run all' acts on the same nodes. "" is the built-in default.
-func (g *globals) topologyFile() (string, error) {
-	if g.file != "" {
-		return g.file, nil
-	}
-	root, err := state.Root()
-	if err != nil {
-		return "", nil
-	}
-	st, err := state.Recorded(root, g.lab)
-	if err != nil || st.Topology == "" {
-		return "", nil
-	}
-	if _, err := os.Stat(st.Topology); err != nil {
-		return "", fmt.Errorf("lab %s was brought up from %s, which cannot be read now (%v): pass --file with its new place", g.lab, st.Topology, err)
-	}
-	if g.log != nil {
-		g.log.Debug("topology from the lab's last up (--file overrides)", "lab", g.lab, "file", st.Topology)
-	}
-	g.file = st.Topology // kept as the lab's topology when the state is saved
-	return st.Topology, nil
+// loadPlan reads the topology the flags name and computes its plan,
+// without opening the lab's state.
+func (g *globals) loadPlan(allowChanged bool) (*topology.Topology, *network.Plan, error) {
+	return lab.LoadPlan(g.labOptions("", allowChanged))
 }
 
 // writeJSON prints v as indented JSON on stdout.

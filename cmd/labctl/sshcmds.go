@@ -10,31 +10,11 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/transport"
 	"github.com/spf13/cobra"
 )
-
-// labDir returns the lab's state directory without locking it: commands
-// that only read keys and configs may run beside a running `up`.
-func (g *globals) labDir() (*network.Plan, *state.Dir, error) {
-	_, p, err := g.loadPlan()
-	if err != nil {
-		return nil, nil, err
-	}
-	root, err := state.Root()
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := state.Open(root, g.lab)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, d, nil
-}
 
 func newSSHConfigCmd(g *globals) *cobra.Command {
 	var install, uninstall bool
@@ -53,11 +33,13 @@ removes that line again. Both are safe to repeat.`,
   DOCKER_HOST=ssh://node2 docker network ls`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, d, err := g.labDir()
+			l, err := g.openLab("", false)
 			if err != nil {
 				return err
 			}
-			if err := provision.WriteSSHFiles(p, d); err != nil {
+			defer l.Close()
+			labCfg, err := l.SSHFiles()
+			if err != nil {
 				return err
 			}
 			home, err := os.UserHomeDir()
@@ -65,7 +47,6 @@ removes that line again. Both are safe to repeat.`,
 				return err
 			}
 			user := filepath.Join(home, ".ssh", "config")
-			labCfg := d.Join(provision.SSHConfigFile)
 			switch {
 			case install && uninstall:
 				return usageErr("ssh-config: --install or --uninstall, not both")
@@ -112,22 +93,24 @@ COMMAND. Agent and X11 forwarding are off; the host key must match the pinned
 one.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, d, err := g.labDir()
+			l, err := g.openLab("", false)
 			if err != nil {
 				return err
 			}
-			n, ok := p.Node(args[0])
+			defer l.Close()
+			n, ok := l.Plan.Node(args[0])
 			if !ok {
-				return usageErr("ssh: lab %s has no node %q", p.Lab, args[0])
+				return usageErr("ssh: lab %s has no node %q", l.Name, args[0])
 			}
-			if err := provision.WriteSSHFiles(p, d); err != nil {
+			cfg, err := l.SSHFiles()
+			if err != nil {
 				return err
 			}
 			bin, err := exec.LookPath("ssh")
 			if err != nil {
 				return fmt.Errorf("ssh: OpenSSH's client is needed (Debian: apt-get install openssh-client); 'labctl exec %s -- CMD' works without it", n.Name)
 			}
-			argv := append([]string{"ssh", "-F", d.Join(provision.SSHConfigFile), n.SSHAlias}, args[1:]...)
+			argv := append([]string{"ssh", "-F", cfg, n.SSHAlias}, args[1:]...)
 			return syscall.Exec(bin, argv, os.Environ())
 		},
 	}
@@ -220,16 +203,15 @@ func newCpCmd(g *globals) *cobra.Command {
 
 // nodeClient connects to a node of the lab over SSH with the pinned key.
 func (g *globals) nodeClient(ctx context.Context, node string) (*transport.Client, error) {
-	p, d, err := g.labDir()
+	l, err := g.openLab("", false)
 	if err != nil {
 		return nil, err
 	}
-	n, ok := p.Node(node)
-	if !ok {
-		return nil, usageErr("lab %s has no node %q", p.Lab, node)
+	defer l.Close()
+	c, err := l.Node(ctx, node)
+	var nn *lab.NoNodeError
+	if errors.As(err, &nn) {
+		return nil, usageErr("%v", err)
 	}
-	if err := requireUp(d); err != nil {
-		return nil, err
-	}
-	return provision.Connect(ctx, p, keys.Lab{Dir: d.Path, Lab: p.Lab}, *n, nil)
+	return c, err
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
 
@@ -14,22 +13,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show each node's state, MACs and addresses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			_, p, err := g.loadPlan()
+			l, err := g.openLab("", false)
 			if err != nil {
 				return err
 			}
-			c, err := vm.Connect(ctx, p.Libvirt.URI)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := vm.Status(ctx, c, p)
+			defer l.Close()
+			st, err := l.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if g.output == "json" {
-				return g.writeJSON(map[string]any{"lab": p.Lab, "nodes": st})
+				return g.writeJSON(map[string]any{"lab": l.Name, "nodes": st})
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
-	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
 
@@ -41,61 +41,27 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
   sudo labctl up --lab workshop-3 -f lab.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			g.topologyChangeOK = true // up applies a changed file
-			s, err := g.openLab("labctl up")
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			s.recordTopology = true
 			if dockerMode != provision.InstallOffline && dockerMode != provision.InstallOnline {
 				return usageErr("--docker %q: use offline or online", dockerMode)
 			}
-			if err := s.openCache(); err != nil {
-				return err
-			}
-			if err := s.connect(ctx); err != nil {
-				return err
-			}
-			if err := s.preflight(ctx); err != nil {
-				return err
-			}
-			start := time.Now()
-			m := vm.NewManager(s.conn, s.plan, vm.Options{
-				StateDir: s.dir.Path, Keys: s.keys(), Cache: s.cache, Parallel: parallel,
-				Log: g.log, Phase: s.recordPhase, Boot: bootTimeout, Progress: s.progress,
-				DockerConfig: provision.DaemonJSON(s.plan),
-			})
-			s.st.Phases = nil
-			if err := provision.WriteSSHFiles(s.plan, s.dir); err != nil {
-				return err
-			}
-			err = m.Up(ctx)
-			if err == nil && !noProvision {
-				err = provision.Provision(ctx, provision.Options{
-					Plan: s.plan, Keys: s.keys(), Progress: s.progress, Phase: s.recordPhase, Parallel: parallel, Log: g.log,
-					Docker: provision.DockerOptions{
-						Plan: s.plan, Cache: s.cache, Mode: dockerMode,
-						Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"},
-					},
-				})
-			}
-			s.recordPhase("up", "", start, time.Since(start), err)
-			if serr := s.save(); serr != nil && err == nil {
-				err = serr
-			}
+			l, err := g.openLab("labctl up", true) // up applies a changed file
 			if err != nil {
-				return fmt.Errorf("lab %s: up: %w\n(run 'labctl up' again to carry on, or 'labctl down' to remove what was created)", s.plan.Lab, err)
+				return err
 			}
+			defer l.Close()
+			start := time.Now()
+			if err := l.Up(cmd.Context(), lab.UpOptions{Parallel: parallel, BootTimeout: bootTimeout, Docker: dockerMode, NoProvision: noProvision}); err != nil {
+				return err
+			}
+			st := l.State()
 			if g.output == "json" {
 				return json.NewEncoder(g.stdout).Encode(struct {
 					Type string `json:"type"`
 					state.State
-				}{"result", s.st})
+				}{"result", st})
 			}
-			fmt.Fprintf(g.stdout, "lab %s is up (%d nodes) in %s\n", s.plan.Lab, len(s.plan.Nodes), time.Since(start).Round(time.Second))
-			printPhases(g, s.st.Phases)
+			fmt.Fprintf(g.stdout, "lab %s is up (%d nodes) in %s\n", l.Name, len(l.Plan.Nodes), time.Since(start).Round(time.Second))
+			printPhases(g, st.Phases)
 			return nil
 		},
 	}

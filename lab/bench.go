@@ -1,0 +1,190 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/state"
+)
+
+// BenchRun is one measured Up (and, for the first concurrent run, the
+// labs) followed by Down.
+type BenchRun struct {
+	Mode     string        `json:"mode"` // concurrent, sequential, single
+	Nodes    int           `json:"nodes"`
+	Parallel int           `json:"parallel"`
+	UpS      float64       `json:"up_seconds"` // until every node is Docker-ready
+	Phases   []state.Phase `json:"phases"`
+	LabsS    float64       `json:"labs_seconds,omitempty"`
+	Passed   int           `json:"passed,omitempty"`
+	Failed   int           `json:"failed,omitempty"`
+	DownS    float64       `json:"down_seconds"`
+}
+
+// BenchReport is what Bench measured.
+type BenchReport struct {
+	Lab            string             `json:"lab"`
+	Image          string             `json:"image"`
+	Virtualisation string             `json:"virtualisation"`
+	CPUs           int                `json:"host_cpus"`
+	Started        time.Time          `json:"started"`
+	Runs           []BenchRun         `json:"runs"`
+	Median         map[string]float64 `json:"median_up_seconds"` // per mode
+	// SeqOverConc is the median one-at-a-time time divided by the median
+	// concurrent time: above 1 means concurrent is faster.
+	SeqOverConc float64 `json:"sequential_over_concurrent,omitempty"`
+	// ConcOverSingle is the median concurrent time divided by the median
+	// time for the first node alone.
+	ConcOverSingle float64 `json:"concurrent_over_single,omitempty"`
+	// Modes are the modes measured, in order.
+	Modes []string `json:"modes"`
+}
+
+// BenchOptions say what Bench measures.
+type BenchOptions struct {
+	Lab        Options // the lab (Name, File or Topology, Progress, Log); Bench locks it
+	Runs       int     // runs per mode (medians over them)
+	Labs       bool    // run every lab in the first concurrent run
+	Sequential bool    // also measure one node at a time (--parallel 1)
+	Single     bool    // also measure the first node alone
+	Say        func(string)
+}
+
+// Bench brings the lab up, runs every lab, and takes it down again,
+// measuring each phase, in each mode asked for, Runs times; the report
+// gives medians and ratios. It creates and removes the lab, so it refuses
+// a lab that exists already. The report is returned also on failure, with
+// the runs done so far.
+func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
+	if o.Say == nil {
+		o.Say = func(string) {}
+	}
+	if o.Runs < 1 {
+		return BenchReport{}, fmt.Errorf("bench: %d runs: must be 1 or more", o.Runs)
+	}
+	l, err := Open(o.Lab)
+	if err != nil {
+		return BenchReport{}, err
+	}
+	st, err := l.Status(ctx)
+	virt, verr := l.Virtualisation(ctx)
+	t, p := l.Topology, l.Plan
+	l.Close()
+	if err != nil || verr != nil {
+		return BenchReport{}, multierror.Append(nil, err, verr).ErrorOrNil()
+	}
+	for _, n := range st {
+		if n.State != "absent" {
+			return BenchReport{}, fmt.Errorf("lab %s exists (%s is %s): bench creates and removes its lab; use another --lab or run 'labctl down' first", p.Lab, n.Name, n.State)
+		}
+	}
+	rep := BenchReport{Lab: p.Lab, Image: t.Image, Virtualisation: virt, CPUs: runtime.NumCPU(), Started: time.Now().UTC(), Median: map[string]float64{}}
+	type mode struct {
+		name     string
+		parallel int
+		opts     Options
+		labs     bool
+	}
+	whole := o.Lab
+	whole.Topology = t // the same topology in every run, read once
+	modes := []mode{{"concurrent", len(p.Nodes), whole, o.Labs}}
+	if o.Sequential {
+		modes = append(modes, mode{"sequential", 1, whole, false})
+	}
+	if o.Single {
+		one := *t
+		one.Nodes = t.Nodes[:1]
+		first := o.Lab
+		first.Topology = &one
+		modes = append(modes, mode{"single", 1, first, false})
+	}
+	for _, m := range modes {
+		rep.Modes = append(rep.Modes, m.name)
+	}
+	for i := 0; i < o.Runs; i++ {
+		for _, m := range modes {
+			r, err := benchRun(ctx, o.Say, m.opts, m.name, m.parallel, m.labs && i == 0)
+			rep.Runs = append(rep.Runs, r)
+			if err != nil {
+				return rep, fmt.Errorf("bench %s run %d: %w", m.name, i+1, err)
+			}
+		}
+	}
+	for _, m := range modes {
+		var ups []float64
+		for _, r := range rep.Runs {
+			if r.Mode == m.name {
+				ups = append(ups, r.UpS)
+			}
+		}
+		rep.Median[m.name] = median(ups)
+	}
+	if c := rep.Median["concurrent"]; c > 0 {
+		rep.SeqOverConc = round2(rep.Median["sequential"] / c)
+		if s := rep.Median["single"]; s > 0 {
+			rep.ConcOverSingle = round2(c / s)
+		}
+	}
+	return rep, nil
+}
+
+// benchRun is one Up (with the labs when asked), then Down.
+func benchRun(ctx context.Context, say func(string), o Options, mode string, parallel int, withLabs bool) (BenchRun, error) {
+	r := BenchRun{Mode: mode, Parallel: parallel}
+	o.Lock = "labctl bench"
+	o.AllowChangedTopology = true
+	l, err := Open(o)
+	if err != nil {
+		return r, err
+	}
+	defer l.Close()
+	say(fmt.Sprintf("bench: %s: up --parallel %d", mode, parallel))
+	start := time.Now()
+	err = l.Up(ctx, UpOptions{Parallel: parallel})
+	r.UpS = round2(time.Since(start).Seconds())
+	r.Phases = l.State().Phases
+	r.Nodes = countNodes(r.Phases)
+	if err == nil && withLabs {
+		say(fmt.Sprintf("bench: %s: lab run all", mode))
+		ls := time.Now()
+		var reps []labs.Report
+		reps, err = l.RunLabs(ctx, labs.All(), RunOptions{})
+		r.LabsS = round2(time.Since(ls).Seconds())
+		r.Passed, r.Failed = labs.Totals(reps)
+	}
+	say(fmt.Sprintf("bench: %s: down", mode))
+	ds := time.Now()
+	_, derr := l.Down(context.WithoutCancel(ctx))
+	r.DownS = round2(time.Since(ds).Seconds())
+	return r, multierror.Append(nil, err, derr).ErrorOrNil()
+}
+
+// countNodes counts the nodes that have a per-node phase.
+func countNodes(phases []state.Phase) int {
+	seen := map[string]bool{}
+	for _, ph := range phases {
+		if ph.Node != "" {
+			seen[ph.Node] = true
+		}
+	}
+	return len(seen)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return round2((s[len(s)/2-1] + s[len(s)/2]) / 2)
+}
+
+func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }

@@ -1,0 +1,90 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/labctl/labctl/inventory"
+	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/transport"
+)
+
+// PinFile is where an inventory's host keys are pinned.
+func (l *Lab) PinFile() string { return filepath.Join(l.dir.Path, "inventory_known_hosts") }
+
+// Nodes connects to the nodes the labs run on: labctl's own VMs with the
+// lab's keys, or with Options.Inventory the hosts it lists (host keys
+// trusted on first use and pinned in PinFile). This is the one place
+// that decides where nodes come from. The function returned closes the
+// connections.
+func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
+	if l.o.Inventory == "" {
+		if err := l.requireUp(); err != nil {
+			return nil, nil, err
+		}
+		env, closeEnv, err := labs.Connect(ctx, l.Plan, l.Keys(), labs.LocalHost{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", l.Name, err)
+		}
+		return env, closeEnv, nil
+	}
+	inv, q, err := l.inventory()
+	if err != nil {
+		return nil, nil, err
+	}
+	kh := &inventory.KnownHosts{Path: l.PinFile()}
+	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (transport.Target, error) {
+		h, _ := inv.Host(n.Name)
+		return inv.Target(h, kh, func(node, fp string) {
+			if l.o.FirstContact != nil {
+				l.o.FirstContact(node, fp, kh.Path)
+			}
+		})
+	}, labs.LocalHost{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("inventory %s: %w", l.o.Inventory, err)
+	}
+	return env, closeEnv, nil
+}
+
+// inventory reads and validates Options.Inventory against the plan and
+// returns it with the plan the labs see on those hosts.
+func (l *Lab) inventory() (*inventory.Inventory, *network.Plan, error) {
+	inv, err := inventory.Load(l.o.Inventory)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ps := inv.Validate(l.Plan); len(ps) > 0 {
+		return nil, nil, ps
+	}
+	return inv, inv.Apply(l.Plan), nil
+}
+
+// Node connects to one of the lab's VMs over SSH with the pinned host key.
+func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) {
+	n, ok := l.Plan.Node(name)
+	if !ok {
+		return nil, &NoNodeError{Lab: l.Name, Node: name}
+	}
+	if err := l.requireUp(); err != nil {
+		return nil, err
+	}
+	return provision.Connect(ctx, l.Plan, l.Keys(), *n, nil)
+}
+
+// NoNodeError is a node name the lab does not have.
+type NoNodeError struct{ Lab, Node string }
+
+func (e *NoNodeError) Error() string { return fmt.Sprintf("lab %s has no node %q", e.Lab, e.Node) }
+
+// SSHFiles writes the lab's ssh config and known_hosts and returns the
+// config's path (for OpenSSH, the Docker CLI, an Include).
+func (l *Lab) SSHFiles() (string, error) {
+	if err := provision.WriteSSHFiles(l.Plan, l.dir); err != nil {
+		return "", err
+	}
+	return l.dir.Join(provision.SSHConfigFile), nil
+}
