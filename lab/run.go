@@ -18,7 +18,7 @@ type RunOptions struct {
 // returns their reports; each lab's time is recorded as a phase. It stops
 // early only when ctx ends. It needs the lab locked: labs change the
 // nodes.
-func (l *Lab) RunLabs(ctx context.Context, run []*labs.Lab, o RunOptions) ([]labs.Report, error) {
+func (l *Lab) RunLabs(ctx context.Context, run []*labs.Exercise, o RunOptions) ([]labs.Report, error) {
 	for _, x := range run {
 		if err := labs.Fits(x, l.Plan); err != nil && o.Unfit != nil {
 			o.Unfit(err)

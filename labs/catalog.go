@@ -9,12 +9,12 @@ import (
 )
 
 // All returns every lab, in the tutorial's order.
-func All() []*Lab {
-	return []*Lab{bridgeLab(), userBridgeLab(), hostLab(), macvlanLab(), macvlan8021qLab(), ipvlanL2Lab(), ipvlanL3Lab(), noneLab(), overlayLab()}
+func All() []*Exercise {
+	return []*Exercise{bridgeLab(), userBridgeLab(), hostLab(), macvlanLab(), macvlan8021qLab(), ipvlanL2Lab(), ipvlanL3Lab(), noneLab(), overlayLab()}
 }
 
 // Lookup finds a lab by name.
-func Lookup(name string) (*Lab, bool) {
+func Lookup(name string) (*Exercise, bool) {
 	for _, l := range All() {
 		if l.Name == name {
 			return l, true
@@ -45,8 +45,8 @@ func runBusybox(name, network, ip string) func(ctx context.Context, r *Run) erro
 
 // ---- bridge ----
 
-func bridgeLab() *Lab {
-	return &Lab{
+func bridgeLab() *Exercise {
+	return &Exercise{
 		Name: "bridge", Title: "The default bridge (docker0)", MinNodes: 1,
 		Explain: `Containers started without --network join docker0, a Linux bridge on the
 node with its own subnet. They reach each other by IP but not by name, reach
@@ -137,8 +137,8 @@ func waitHTTP(ctx context.Context, r *Run, url, contains string) (bool, Evidence
 
 // ---- user-defined bridge ----
 
-func userBridgeLab() *Lab {
-	return &Lab{
+func userBridgeLab() *Exercise {
+	return &Exercise{
 		Name: "user-bridge", Title: "A user-defined bridge (greatwall)", MinNodes: 1,
 		Explain: `A user-defined bridge network is a new Linux bridge with its own subnet and
 gateway. Containers on it find each other by name (Docker's embedded DNS) and
@@ -209,8 +209,8 @@ both networks.`,
 
 // ---- host ----
 
-func hostLab() *Lab {
-	return &Lab{
+func hostLab() *Exercise {
+	return &Exercise{
 		Name: "host", Title: "The host network", MinNodes: 1,
 		Explain: `A container on the host network shares the node's network stack: nginx
 listens on port 80 of every node address, and the container sees the node's
@@ -261,8 +261,8 @@ the same port.`,
 
 // ---- none ----
 
-func noneLab() *Lab {
-	return &Lab{
+func noneLab() *Exercise {
+	return &Exercise{
 		Name: "none", Title: "No network", MinNodes: 1,
 		Explain:  `A container with --network none has a loopback interface and nothing else.`,
 		Tutorial: []string{"docker run -itd --rm --network none --name milk busybox", "docker exec milk ip addr"},

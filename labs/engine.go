@@ -1,8 +1,13 @@
-// Package labs runs the network-mode labs: each lab is a list of setup
+// Package labs runs the network-mode exercises ("labs" to the person at the
+// command line: 'labctl lab run bridge'): each Exercise is a list of setup
 // steps and checks that reads like the tutorial, and one engine runs them,
 // records evidence for every check (where it ran, the command, what it
-// printed) and always tears down what the lab created, leaving the nodes as
-// it found them.
+// printed) and always tears down what the exercise created, leaving the
+// nodes as it found them.
+//
+// In the code "lab" is one thing: the VMs, networks and state brought up
+// from a topology under one name (package lab, the --lab flag); what runs
+// on its nodes is an Exercise.
 package labs
 
 import (
@@ -88,8 +93,9 @@ type Env struct {
 	Host  Host
 }
 
-// Lab is one lab: what it shows, how it is set up, what is checked.
-type Lab struct {
+// Exercise is one network-mode exercise: what it shows, how it is set up,
+// what is checked.
+type Exercise struct {
 	Name     string
 	Title    string
 	Explain  string   // what it shows, in plain words
@@ -183,7 +189,7 @@ func (r Report) Err() error {
 // list that teardown works through.
 type Run struct {
 	Env  *Env
-	Lab  *Lab
+	Lab  *Exercise
 	mu   sync.Mutex
 	undo []undo
 	vars map[string]string
@@ -294,7 +300,7 @@ var ErrNotEnoughNodes = errors.New("not enough nodes")
 // RunLab sets the lab up, runs its checks and tears it down. Teardown runs
 // whatever happened before, also after a cancelled context (with a fresh,
 // bounded one), unless o.Keep.
-func RunLab(ctx context.Context, env *Env, lab *Lab, o Options) Report {
+func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
 	if o.Progress == nil {
 		o.Progress = func(string, string) {}
 	}

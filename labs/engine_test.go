@@ -189,7 +189,7 @@ func fakeEnv(t *testing.T) (*Env, *fakeNode) {
 
 // pingLab: one container, one network, one node change; a ping that
 // answers (expected), one that does not (expected).
-func pingLab(failStep bool) *Lab {
+func pingLab(failStep bool) *Exercise {
 	steps := []Step{
 		{"net and container", func(ctx context.Context, r *Run) error {
 			if _, err := r.CreateNetwork(ctx, "node1", NetworkSpec{Name: "n1"}); err != nil {
@@ -207,7 +207,7 @@ func pingLab(failStep bool) *Lab {
 			return r.NodeSh(ctx, "node1", "exit 7", "")
 		}})
 	}
-	return &Lab{Name: "t", Title: "test", MinNodes: 1, Steps: steps, Checks: []Check{
+	return &Exercise{Name: "t", Title: "test", MinNodes: 1, Steps: steps, Checks: []Check{
 		{"milk reaches 10.0.0.1", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 			return one(r.Ping(ctx, "node1", "milk", "10.0.0.1"))
 		}},

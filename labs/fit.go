@@ -15,7 +15,7 @@ import (
 // nodes, or a container address of the tutorial's that the NAT subnet
 // lacks or that is taken there (the gateway, a node, the DHCP range).
 // A topology can be valid and still unable to host a lab.
-func Fits(lab *Lab, p *lnet.Plan) error {
+func Fits(lab *Exercise, p *lnet.Plan) error {
 	if len(p.Nodes) < lab.MinNodes {
 		return fmt.Errorf("%w: lab %s needs %d nodes, the topology has %d", ErrNotEnoughNodes, lab.Name, lab.MinNodes, len(p.Nodes))
 	}

@@ -22,8 +22,8 @@ const (
 	ovPort    = 8080
 )
 
-func overlayLab() *Lab {
-	return &Lab{
+func overlayLab() *Exercise {
+	return &Exercise{
 		Name: "overlay", Title: "Swarm overlay networks across nodes", MinNodes: 3,
 		Explain: `The tutorial stops before overlay networks ("for when you learn Swarm"). An
 overlay is one Docker network spanning several nodes: Swarm gives every

@@ -8,8 +8,8 @@ import (
 
 // ---- macvlan ----
 
-func macvlanLab() *Lab {
-	return &Lab{
+func macvlanLab() *Exercise {
+	return &Exercise{
 		Name: "macvlan", Title: "macvlan on the NAT NIC (subway)", MinNodes: 2,
 		NATHosts: map[int]string{92: "milk", 93: "soup", 95: "bread", 96: "tea"},
 		Explain: `macvlan gives each container its own MAC and an address on the node's
@@ -84,8 +84,8 @@ parent and its macvlan children.`,
 
 // ---- macvlan on 802.1q ----
 
-func macvlan8021qLab() *Lab {
-	return &Lab{
+func macvlan8021qLab() *Exercise {
+	return &Exercise{
 		Name: "macvlan-8021q", Title: "macvlan on 802.1q sub-interfaces, and routing between VLANs", MinNodes: 2,
 		Explain: `One NIC carries several VLANs as 802.1q sub-interfaces (ens33.20,
 ens33.30); a macvlan network on each puts containers into that VLAN.
@@ -221,8 +221,8 @@ func prefixLen(subnet string) string {
 
 // ---- ipvlan L2 ----
 
-func ipvlanL2Lab() *Lab {
-	return &Lab{
+func ipvlanL2Lab() *Exercise {
+	return &Exercise{
 		Name: "ipvlan-l2", Title: "ipvlan in L2 mode", MinNodes: 2,
 		NATHosts: map[int]string{92: "milk", 95: "bread"},
 		Explain: `ipvlan is macvlan without the extra MACs: containers get their own IP
@@ -306,8 +306,8 @@ func neighMAC(out, ip string) string {
 
 // ---- ipvlan L3 ----
 
-func ipvlanL3Lab() *Lab {
-	return &Lab{
+func ipvlanL3Lab() *Exercise {
+	return &Exercise{
 		Name: "ipvlan-l3", Title: "ipvlan in L3 mode", MinNodes: 1,
 		Explain: `In L3 mode the node routes for its ipvlan containers: they can be in
 subnets of their own (192.168.94.0/24, 192.168.95.0/24) that nobody else

@@ -101,7 +101,7 @@ JUnit XML for CI or for grading a workshop.`,
   labctl lab run macvlan --keep     # leave it set up to look around`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var run []*labs.Lab
+			var run []*labs.Exercise
 			if len(args) == 1 && args[0] == "all" {
 				run = labs.All()
 			} else {
