@@ -3,6 +3,7 @@ package provision_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,8 +228,9 @@ func stopSSHD(t *testing.T, ctx context.Context, env *testlab.Env, plan *network
 		t.Fatalf("connect to %s to stop sshd: %v", n.Name, err)
 	}
 	defer c.Close()
+	// From a file: systemd would expand the $ of a command line itself.
 	script := `sleep 1; systemctl stop ssh; for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sshd ] && kill -9 ${p#/proc/}; done; sleep 20; systemctl start ssh`
-	if out, err := c.Run(ctx, "sudo systemd-run --collect --unit=labctl-fault-sshd sh -c '"+script+"'"); err != nil {
+	if out, err := c.Run(ctx, "echo "+base64.StdEncoding.EncodeToString([]byte(script))+" | base64 -d > /tmp/labctl-fault.sh && sudo systemd-run --collect --unit=labctl-fault-sshd sh /tmp/labctl-fault.sh"); err != nil {
 		t.Fatalf("%s: systemd-run: %v: %s", n.Name, err, out)
 	}
 	t.Logf("FAULT sshd on %s stopped, its sessions killed, for 20 s", n.Name)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/fanout"
+	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/transport"
@@ -35,7 +36,7 @@ type Options struct {
 	Docker   DockerOptions
 	Parallel int // nodes at once (default: all)
 	Progress func(node, msg string)
-	Phase    func(name, node string, start time.Time, d time.Duration, err error)
+	Phase    phase.Func
 	// Log gets each remote command and its duration at debug level.
 	Log *slog.Logger
 }
@@ -46,9 +47,6 @@ func (o *Options) defaults() {
 	}
 	if o.Progress == nil {
 		o.Progress = func(string, string) {}
-	}
-	if o.Phase == nil {
-		o.Phase = func(string, string, time.Time, time.Duration, error) {}
 	}
 	if o.Dial == nil {
 		var d net.Dialer
@@ -95,12 +93,7 @@ func Provision(ctx context.Context, o Options) error {
 const maxReconnects = 2
 
 func provisionNode(ctx context.Context, o Options, n network.Node) error {
-	phase := func(name string, fn func() error) error {
-		start := time.Now()
-		err := fn()
-		o.Phase(name, n.Name, start, time.Since(start), err)
-		return err
-	}
+	phase := func(name string, fn func() error) error { return o.Phase.Time(name, n.Name, fn) }
 	var c *transport.Client
 	if err := phase("ssh ready", func() (err error) {
 		c, err = Connect(ctx, o.Plan, o.Keys, n, o.Dial)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // ErrBusy is returned (wrapped in a *BusyError) when another process holds
@@ -95,5 +97,5 @@ func (l *Lock) Unlock() error {
 	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	cerr := l.f.Close()
 	l.f = nil
-	return errors.Join(err, cerr)
+	return multierror.Append(nil, err, cerr).ErrorOrNil()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/fanout"
+	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/transport"
@@ -28,16 +29,13 @@ type Options struct {
 	Log      *slog.Logger       // structured log (default: discard)
 	Dial     transport.DialFunc // how to reach the guests (default net.Dialer)
 	PoolDir  string             // directory of the storage pool if labctl creates it
-	Phase    PhaseFunc          // told about each timed phase (may be nil)
+	Phase    phase.Func         // told about each timed phase (may be nil)
 	Boot     time.Duration      // how long a node may take to answer on SSH (default 10 min)
 	Progress func(node, msg string)
 	// DockerConfig is the lab's daemon.json, carried by the seeds (see
 	// SeedInput.DockerConfig).
 	DockerConfig []byte
 }
-
-// PhaseFunc records a timed phase; node is "" for lab-wide phases.
-type PhaseFunc func(name, node string, start time.Time, d time.Duration, err error)
 
 // Manager brings one lab's VMs up and down.
 type Manager struct {
@@ -92,10 +90,7 @@ func ConsoleLog(stateDir, node string) string {
 
 func (m *Manager) phase(ctx context.Context, name, node string, fn func() error) error {
 	start := time.Now()
-	err := fn()
-	if m.o.Phase != nil {
-		m.o.Phase(name, node, start, time.Since(start), err)
-	}
+	err := m.o.Phase.Time(name, node, fn)
 	m.o.Log.Debug("phase", "name", name, "node", node, "seconds", time.Since(start).Seconds(), "err", err)
 	return err
 }

@@ -156,11 +156,10 @@ Any other image: give its URL with the expected checksum after '#'.`,
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return g.writeJSON(toRow(e))
-			}
-			fmt.Fprintf(g.stdout, "%s: %s, %s\n", e.Name, humanBytes(e.Size()), e.Meta["verified_with"])
-			return nil
+			return g.emit(toRow(e), func() error {
+				fmt.Fprintf(g.stdout, "%s: %s, %s\n", e.Name, humanBytes(e.Size()), e.Meta["verified_with"])
+				return nil
+			})
 		},
 	}
 }
@@ -212,19 +211,18 @@ func newImageLsCmd(g *globals, open cacheOpener) *cobra.Command {
 			for _, e := range es {
 				rows = append(rows, toRow(e))
 			}
-			if g.output == "json" {
-				return g.writeJSON(rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintf(g.stderr, "the image cache %s is empty: run 'sudo labctl image build'\n", c.Dir)
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tSHA256\tCREATED\tSOURCE")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%.12s\t%s\t%s\n", r.Name, r.Kind, humanBytes(r.Size), r.SHA256, r.Created.Format("2006-01-02 15:04"), r.Source)
-			}
-			return tw.Flush()
+			return g.emit(rows, func() error {
+				if len(rows) == 0 {
+					fmt.Fprintf(g.stderr, "the image cache %s is empty: run 'sudo labctl image build'\n", c.Dir)
+					return nil
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tSHA256\tCREATED\tSOURCE")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%.12s\t%s\t%s\n", r.Name, r.Kind, humanBytes(r.Size), r.SHA256, r.Created.Format("2006-01-02 15:04"), r.Source)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -290,42 +288,4 @@ func newImageVerifyCmd(g *globals, open cacheOpener) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func isTerminal(w interface{}) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func progressBar(g *globals, name string) func(done, total int64) {
-	last := time.Time{}
-	return func(done, total int64) {
-		if time.Since(last) < 200*time.Millisecond && done != total {
-			return
-		}
-		last = time.Now()
-		if total > 0 {
-			pct := float64(done) * 100 / float64(total)
-			bar := strings.Repeat("#", int(pct/5)) + strings.Repeat(".", 20-int(pct/5))
-			fmt.Fprintf(g.stderr, "\r%s [%s] %5.1f%% %s of %s ", name, bar, pct, humanBytes(done), humanBytes(total))
-		} else {
-			fmt.Fprintf(g.stderr, "\r%s %s ", name, humanBytes(done))
-		}
-	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

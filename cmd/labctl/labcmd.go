@@ -42,15 +42,14 @@ func newLabLsCmd(g *globals) *cobra.Command {
 			for _, l := range labs.All() {
 				rows = append(rows, row{l.Name, l.Title, l.MinNodes, len(l.Checks)})
 			}
-			if g.output == "json" {
-				return g.writeJSON(rows)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "LAB\tNODES\tCHECKS\tWHAT")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Name, r.Nodes, r.Checks, r.Title)
-			}
-			return tw.Flush()
+			return g.emit(rows, func() error {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "LAB\tNODES\tCHECKS\tWHAT")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Name, r.Nodes, r.Checks, r.Title)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/network"
-	"github.com/labctl/labctl/state"
 	"github.com/spf13/cobra"
 )
 
@@ -30,10 +29,9 @@ stable form for scripts.`,
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return g.writeJSON(p)
-			}
-			return printPlan(g.stdout, p)
+			return g.emit(p, func() error {
+				return printPlan(g.stdout, p)
+			})
 		},
 	}
 }
@@ -94,13 +92,4 @@ func pools(ps []network.AddressPool) string {
 		s = append(s, fmt.Sprintf("%s (by /%d)", p.Base, p.Size))
 	}
 	return strings.Join(s, ",")
-}
-
-func printPhases(g *globals, phases []state.Phase) {
-	tw := tabwriter.NewWriter(g.stderr, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHASE\tNODE\tSECONDS")
-	for _, ph := range phases {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\n", ph.Name, ph.Node, ph.Duration.Seconds())
-	}
-	tw.Flush()
 }

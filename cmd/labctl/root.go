@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,11 +143,4 @@ func usageErr(format string, args ...any) error {
 // without opening the lab's state.
 func (g *globals) loadPlan(allowChanged bool) (*topology.Topology, *network.Plan, error) {
 	return lab.LoadPlan(g.labOptions("", allowChanged))
-}
-
-// writeJSON prints v as indented JSON on stdout.
-func (g *globals) writeJSON(v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

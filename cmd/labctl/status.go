@@ -22,21 +22,20 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return g.writeJSON(map[string]any{"lab": l.Name, "nodes": st})
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")
-			for _, n := range st {
-				for i, nic := range n.NICs {
-					name, state := n.Name, n.State
-					if i > 0 {
-						name, state = "", ""
+			return g.emit(map[string]any{"lab": l.Name, "nodes": st}, func() error {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")
+				for _, n := range st {
+					for i, nic := range n.NICs {
+						name, state := n.Name, n.State
+						if i > 0 {
+							name, state = "", ""
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, state, nic.Guest, nic.MAC, nic.Address, nic.Network)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, state, nic.Guest, nic.MAC, nic.Address, nic.Network)
 				}
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 }

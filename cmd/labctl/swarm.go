@@ -52,25 +52,24 @@ also lists the swarm's nodes ('docker node ls').`,
 					break
 				}
 			}
-			if g.output == "json" {
-				return g.writeJSON(map[string]any{"nodes": st, "members": members, "members_from": from})
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tSTATE\tROLE\tADDRESS\tMANAGERS\tLABCTL'S")
-			for _, ns := range st {
-				state := ns.State
-				if ns.Error != "" {
-					state += " (" + ns.Error + ")"
+			return g.emit(map[string]any{"nodes": st, "members": members, "members_from": from}, func() error {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tSTATE\tROLE\tADDRESS\tMANAGERS\tLABCTL'S")
+				for _, ns := range st {
+					state := ns.State
+					if ns.Error != "" {
+						state += " (" + ns.Error + ")"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ns.Node, state, dash(ns.Role), dash(ns.NodeAddr), dash(strings.Join(ns.Managers, ",")), yesNo(ns.Ours))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ns.Node, state, dash(ns.Role), dash(ns.NodeAddr), dash(strings.Join(ns.Managers, ",")), yesNo(ns.Ours))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if from != "" {
-				fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n%s\n", from, labs.MembersTable(members))
-			}
-			return nil
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if from != "" {
+					fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n%s\n", from, labs.MembersTable(members))
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -100,18 +99,4 @@ left as it is, unless --all.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also leave a swarm labctl did not create")
 	return cmd
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

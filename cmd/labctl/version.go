@@ -41,17 +41,16 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := buildVersion()
-			if g.output == "json" {
-				return g.writeJSON(v)
-			}
-			commit := v.Commit
-			if commit == "" {
-				commit = "unknown"
-			} else if v.Modified {
-				commit += " (modified)"
-			}
-			fmt.Fprintf(g.stdout, "labctl %s\ncommit %s\n%s %s\n", v.Version, commit, v.Go, v.Platform)
-			return nil
+			return g.emit(v, func() error {
+				commit := v.Commit
+				if commit == "" {
+					commit = "unknown"
+				} else if v.Modified {
+					commit += " (modified)"
+				}
+				fmt.Fprintf(g.stdout, "labctl %s\ncommit %s\n%s %s\n", v.Version, commit, v.Go, v.Platform)
+				return nil
+			})
 		},
 	}
 }
