@@ -40,35 +40,15 @@ outside:
 // again gives the same result, and a deliberately wrong expectation makes
 // the run fail.
 func TestLabsForReal(t *testing.T) {
-	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	cache := testlab.Images(t, ctx, "debian-12-docker", "docker.io-debian-12", "busybox", "nginx")
-	work := t.TempDir()
-	env, err := testlab.Start(work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
-	if err := env.AddUpstream(); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(work, "lab.yaml")
-	os.WriteFile(file, []byte(topo), 0o644)
-	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, file)
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true,
+		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
+	env, c, work, file := h.Env, h.CLI, h.Work, h.CLI.File
 	labctl := func(args ...string) (string, error) {
 		out, _, err := c.Run(ctx, args...)
 		return out, err
 	}
-	if _, err := labctl("down"); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		labctl("down")
-		if left, _ := testlab.Leftovers(itLab, "labctl"); len(left) > 0 {
-			t.Errorf("left behind: %v", left)
-		}
-	}()
 	start := time.Now()
 	if _, err := labctl("up", "-v"); err != nil {
 		t.Fatalf("up: %v", err)

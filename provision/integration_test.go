@@ -30,30 +30,15 @@ const itLab = "itest-prov"
 // second `up` is quick and changes nothing, and no private key material
 // appears in any log or state file.
 func TestProvisionForReal(t *testing.T) {
-	testenv.Integration(t, append(testlab.Tools, "mmdebstrap", "ssh")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	cache := testlab.Images(t, ctx, "debian-12", "docker.io-debian-12", "busybox", "nginx")
-	work := t.TempDir()
-	env, err := testlab.Start(work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
-	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, "")
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Tools: []string{"ssh"},
+		Images: []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"}})
+	env, c, work := h.Env, h.CLI, h.Work
 	home := filepath.Join(work, "home")
 	os.MkdirAll(home, 0o700)
 	c.ExtraEnv = []string{"HOME=" + home}
 	labctl := func(args ...string) (string, string, error) { return c.Run(ctx, args...) }
-	if _, _, err := labctl("down"); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		labctl("down")
-		if left, _ := testlab.Leftovers(itLab, "labctl"); len(left) > 0 {
-			t.Errorf("left behind: %v", left)
-		}
-	}()
 
 	labDir := c.LabDir()
 	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)

@@ -45,35 +45,10 @@ nodes:
 // the domains' XML, SSH with pinned host keys, then `down` without a state
 // file, and checks with virsh that nothing of the lab is left.
 func TestVMLifecycleForReal(t *testing.T) {
-	testenv.Integration(t, append(testlab.Tools, "mmdebstrap")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-
-	cache := testlab.Images(t, ctx, "debian-12")
-	work := t.TempDir()
-	env, err := testlab.Start(work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
-	topo := filepath.Join(work, "lab.yaml")
-	os.WriteFile(topo, []byte(twoNodes), 0o644)
-	c := testlab.NewCLI(t, env, work, cache.Dir, itLab, topo)
-
-	// Whatever an earlier, crashed run left behind goes first.
-	if _, _, err := c.Run(ctx, "down"); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		left, err := testlab.Leftovers(itLab, "labctl")
-		if err != nil {
-			t.Error(err)
-		}
-		if len(left) > 0 {
-			t.Errorf("libvirt objects of lab %s left behind: %v", itLab, left)
-			c.Run(context.Background(), "down")
-		}
-	}()
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: twoNodes, Images: []string{"debian-12"}})
+	env, c, work := h.Env, h.CLI, h.Work
 
 	// 1. Faults while labs come up, on a fresh pool: `up` of this lab
 	// and of a second lab (other subnets) at once; this lab's `up` is
@@ -86,12 +61,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	if _, _, err := c2.Run(ctx, "down"); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if left, _ := testlab.Leftovers(itLab2, "labctl"); len(left) > 0 {
-			t.Errorf("libvirt objects of lab %s left behind: %v", itLab2, left)
-			c2.Run(context.Background(), "down")
-		}
-	}()
+	t.Cleanup(func() { c2.Down(t) })
 	start := time.Now()
 	up := c.Cmd(ctx, "up", "-v", "--no-provision")
 	var upErr testenv.Buffer

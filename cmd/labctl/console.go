@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
@@ -22,20 +21,18 @@ console is also logged to the lab's state directory from its first boot:
 --log prints that log instead, which works even while the node is down.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, p, err := g.loadPlan(false)
+			l, err := g.openLab("", false)
 			if err != nil {
 				return err
 			}
+			defer l.Close()
+			p := l.Plan
 			n, ok := p.Node(args[0])
 			if !ok {
 				return usageErr("console: lab %s has no node %q", p.Lab, args[0])
 			}
 			if logOnly {
-				root, err := state.Root()
-				if err != nil {
-					return err
-				}
-				f, err := os.Open(vm.ConsoleLog(root+"/labs/"+p.Lab, n.Name))
+				f, err := os.Open(vm.ConsoleLog(l.Dir(), n.Name))
 				if err != nil {
 					return fmt.Errorf("console log of %s: %w", n.Name, err)
 				}

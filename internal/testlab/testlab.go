@@ -40,10 +40,10 @@ type Env struct {
 // Socket is the libvirt socket (the daemon's default path).
 const Socket = "/var/run/libvirt/libvirt-sock"
 
-// Start creates the namespace and starts virtlogd and libvirtd inside it.
+// StartEnv creates the namespace and starts virtlogd and libvirtd inside it.
 // A libvirtd already running on the machine is an error: it would own the
 // same socket and state.
-func Start(logDir string) (*Env, error) {
+func StartEnv(logDir string) (*Env, error) {
 	if out, err := exec.Command("pgrep", "-x", "libvirtd").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
 		return nil, fmt.Errorf("a libvirtd is already running (pid %s); the tests run their own inside a network namespace: stop it first (systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket, or kill it)", strings.TrimSpace(string(out)))
 	}

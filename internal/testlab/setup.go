@@ -1,0 +1,81 @@
+package testlab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
+)
+
+// Setup says what an integration test needs.
+type Setup struct {
+	Lab      string   // the lab's name
+	Topology string   // its topology file's content ("" for the built-in one)
+	Images   []string // recipes to build into the shared test cache
+	Upstream bool     // add the "outside" host the labs ping
+	Tools    []string // commands needed beside the harness's
+}
+
+// Harness is a started harness with one lab's CLI.
+type Harness struct {
+	Env   *Env
+	CLI   *CLI
+	Cache *images.Cache
+	Work  string // the test's directory (logs, state, files)
+}
+
+// Start is the one setup of every integration test: it skips unless
+// integration tests are enabled, builds the images (a cache hit after the
+// first test), starts libvirtd in a network namespace of the test's own,
+// writes the topology, builds labctl, removes what a crashed earlier run of
+// the lab left, and registers the clean-up: `down`, a check that nothing of
+// the lab is left in libvirt, and the harness's end.
+func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
+	t.Helper()
+	testenv.Integration(t, append(append(append([]string(nil), Tools...), "mmdebstrap"), s.Tools...)...)
+	cache := Images(t, ctx, s.Images...)
+	work := t.TempDir()
+	env, err := StartEnv(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	if s.Upstream {
+		if err := env.AddUpstream(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := ""
+	if s.Topology != "" {
+		file = filepath.Join(work, "lab.yaml")
+		if err := os.WriteFile(file, []byte(s.Topology), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := NewCLI(t, env, work, cache.Dir, s.Lab, file)
+	if _, _, err := c.Run(ctx, "down"); err != nil {
+		t.Fatalf("removing what an earlier run left: %v", err)
+	}
+	t.Cleanup(func() { c.Down(t) })
+	return &Harness{Env: env, CLI: c, Cache: cache, Work: work}
+}
+
+// Down takes the CLI's lab down and fails the test if anything of it is
+// left in libvirt.
+func (c *CLI) Down(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c.Run(ctx, "down")
+	left, err := Leftovers(c.Lab, "labctl")
+	if err != nil {
+		t.Error(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("libvirt objects of lab %s left behind: %v", c.Lab, left)
+	}
+}
