@@ -111,6 +111,13 @@ type Exercise struct {
 	Steps []Step
 	// Checks run after the steps, in order.
 	Checks []Check
+	// File is the lab file the exercise was read from ("" for one
+	// written in Go).
+	File string
+	// CheckOnly says that the checks can run alone against what is on
+	// the nodes ('labctl lab check'): they do not rely on state kept by
+	// the setup.
+	CheckOnly bool
 	// Diagnose gathers what explains a failed setup step; its evidence
 	// goes into the report beside the error. Without it, every node's
 	// dockerd log since the step started is gathered.
@@ -136,6 +143,11 @@ type Check struct {
 	Name   string
 	Expect string // ExpectSuccess or ExpectFailure
 	Do     func(ctx context.Context, r *Run) (ok bool, ev []Evidence, err error)
+	// Stage groups checks for 'labctl lab check --stage N' (0 and 1:
+	// the first stage).
+	Stage int
+	// Hint says what a student should do when the check fails.
+	Hint string
 }
 
 // Evidence is one command a check ran and what it printed.
@@ -157,6 +169,8 @@ type Result struct {
 	Error    string        `json:"error,omitempty"`
 	Evidence []Evidence    `json:"evidence"`
 	Duration time.Duration `json:"duration_ns"`
+	// Hint is the check's advice, given when it failed.
+	Hint string `json:"hint,omitempty"`
 }
 
 // Report is the outcome of running one lab.
@@ -194,6 +208,9 @@ type Run struct {
 	undo []undo
 	vars map[string]string
 	Log  func(msg string)
+
+	// planVals are the plan's values for lab files (${node1.nat}, ...).
+	planVals map[string]string
 
 	// shown is everything the run has shown so far: log lines and the
 	// evidence of finished checks (the Swarm lab proves that no secret
@@ -362,27 +379,36 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
 			rep.SetupError = "interrupted: " + ctx.Err().Error()
 			break
 		}
-		cs := time.Now()
-		ok, ev, err := c.Do(ctx, r)
-		res := Result{Lab: lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(cs)}
-		switch {
-		case err != nil:
-			res.Error = err.Error()
-		case c.Expect == ExpectFailure:
-			res.Passed = !ok
-		default:
-			res.Passed = ok
-		}
+		res := r.check(ctx, c)
 		if !res.Passed {
 			rep.Passed = false
-		}
-		for _, e := range ev {
-			r.show(e.Command, e.Output, e.Note)
 		}
 		o.Progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
 		rep.Checks = append(rep.Checks, res)
 	}
 	return rep
+}
+
+// check runs one check and judges it; a failed check carries its hint.
+func (r *Run) check(ctx context.Context, c Check) Result {
+	start := time.Now()
+	ok, ev, err := c.Do(ctx, r)
+	res := Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(start)}
+	switch {
+	case err != nil:
+		res.Error = err.Error()
+	case c.Expect == ExpectFailure:
+		res.Passed = !ok
+	default:
+		res.Passed = ok
+	}
+	if !res.Passed {
+		res.Hint = c.Hint
+	}
+	for _, e := range ev {
+		r.show(e.Command, e.Output, e.Note)
+	}
+	return res
 }
 
 func verdict(ok bool) string {

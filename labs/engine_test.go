@@ -63,7 +63,12 @@ func (f *fakeDocker) ContainerRemove(ctx context.Context, id string, o container
 	return nil
 }
 func (f *fakeDocker) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
-	return container.InspectResponse{}, errors.New("not used")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.containers[id]; !ok {
+		return container.InspectResponse{}, cerrdefs.ErrNotFound.WithMessage("no such container " + id)
+	}
+	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{State: &container.State{Running: true, Status: "running"}}}, nil
 }
 func (f *fakeDocker) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
 	f.mu.Lock()
@@ -208,10 +213,10 @@ func pingLab(failStep bool) *Exercise {
 		}})
 	}
 	return &Exercise{Name: "t", Title: "test", MinNodes: 1, Steps: steps, Checks: []Check{
-		{"milk reaches 10.0.0.1", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+		{Name: "milk reaches 10.0.0.1", Expect: ExpectSuccess, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 			return one(r.Ping(ctx, "node1", "milk", "10.0.0.1"))
 		}},
-		{"milk cannot reach 10.0.0.2", ExpectFailure, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+		{Name: "milk cannot reach 10.0.0.2", Expect: ExpectFailure, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 			return one(r.Ping(ctx, "node1", "milk", "10.0.0.2"))
 		}},
 	}}

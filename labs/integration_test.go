@@ -42,7 +42,7 @@ outside:
 func TestLabsForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true,
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true, Tools: []string{"ssh"},
 		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
 	env, c, work, file := h.Env, h.CLI, h.Work, h.CLI.File
 	labctl := func(args ...string) (string, error) {
@@ -157,6 +157,8 @@ func TestLabsForReal(t *testing.T) {
 		t.Errorf("swarm status after the lab (err=%v):\n%s", err, out)
 	}
 
+	studentChecks(t, ctx, c)
+
 	// The labs on hosts labctl did not create, as far as the run can
 	// tell: another lab name (no keys, no VMs of its own), the nodes
 	// reached only through an inventory. Host keys are trusted on first
@@ -265,4 +267,52 @@ func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, pla
 	if out, _, err := c.Run(ctx, "lab", "run", lab); err != nil || !strings.Contains(out, " passed, 0 failed") {
 		t.Errorf("%s after the node came back: %v\n%s", lab, err, testlab.LastLines(out, 20))
 	}
+}
+
+// studentChecks is check-only mode as a student meets it: the tutorial's
+// commands for the user-defined bridge typed over SSH, then 'labctl lab
+// check user-bridge' passes; with the network misspelt it fails and gives
+// the hint; and lab check removes nothing either time.
+func studentChecks(t *testing.T, ctx context.Context, c *testlab.CLI) {
+	node := "node1"
+	ssh := func(cmd string) {
+		t.Helper()
+		if out, stderr, err := c.Run(ctx, "ssh", node, cmd); err != nil {
+			t.Fatalf("ssh %s %q: %v\n%s%s", node, cmd, err, out, stderr)
+		}
+	}
+	left := func() string {
+		out, _, _ := c.Run(ctx, "ssh", node, "docker ps --format '{{.Names}}' | sort | tr '\\n' ' '; docker network ls --format '{{.Name}}' | grep great")
+		return strings.TrimSpace(out)
+	}
+	tutorial := func(network string) {
+		ssh("docker network create " + network +
+			" && docker run -itd --rm --network " + network + " --name beijing busybox" +
+			" && docker run -itd --rm --network " + network + " --name shenzhen busybox" +
+			" && docker run -itd --rm --name milk busybox")
+	}
+	tutorial("greatwall")
+	before := left()
+	start := time.Now()
+	out, _, err := c.Run(ctx, "lab", "check", "user-bridge")
+	t.Logf("TIMING lab check user-bridge: %s\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil || !strings.Contains(out, "5 passed, 0 failed") {
+		t.Errorf("lab check on the tutorial's commands: %v", err)
+	}
+	if after := left(); after != before || !strings.Contains(after, "beijing milk shenzhen") {
+		t.Errorf("lab check changed what the student made: before %q, after %q", before, after)
+	}
+
+	ssh("docker rm -f beijing shenzhen milk >/dev/null && docker network rm greatwall >/dev/null")
+	tutorial("greatwal")
+	before = left()
+	out, _, err = c.Run(ctx, "lab", "check", "user-bridge")
+	t.Logf("lab check with the network misspelt:\n%s", out)
+	if err == nil || !strings.Contains(out, "hint: there is no network greatwall: docker network create greatwall") {
+		t.Errorf("lab check on a misspelt network: %v, and no hint", err)
+	}
+	if after := left(); after != before || !strings.Contains(after, "greatwal") {
+		t.Errorf("lab check changed what the student made: before %q, after %q", before, after)
+	}
+	ssh("docker rm -f beijing shenzhen milk >/dev/null && docker network rm greatwal >/dev/null")
 }

@@ -115,22 +115,22 @@ overlays, and the containers then join networks their nodes already have.`,
 		},
 		Diagnose: diagnoseOverlay,
 		Checks: []Check{
-			{"the swarm has every node Ready, each at its host-only address", ExpectSuccess, checkMembers},
-			{"every node advertises its host-only address, never its NAT address", ExpectSuccess, checkNodeAddrs},
-			{"lab-ov's VXLAN peers are the nodes' host-only (data-path) addresses", ExpectSuccess, checkPeers},
-			{"c2 on node2 pings c3 on node3 by name over lab-ov", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+			{Name: "the swarm has every node Ready, each at its host-only address", Expect: ExpectSuccess, Do: checkMembers},
+			{Name: "every node advertises its host-only address, never its NAT address", Expect: ExpectSuccess, Do: checkNodeAddrs},
+			{Name: "lab-ov's VXLAN peers are the nodes' host-only (data-path) addresses", Expect: ExpectSuccess, Do: checkPeers},
+			{Name: "c2 on node2 pings c3 on node3 by name over lab-ov", Expect: ExpectSuccess, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 				return one(r.Ping(ctx, r.NodeName(1), "c2", "c3"))
 			}},
-			{"the service's VIP spreads requests over tasks on different nodes", ExpectSuccess, checkVIPSpread},
-			{"port 8080 answers on every node's host-only address, also on the node with no task (routing mesh)", ExpectSuccess, checkRoutingMesh},
-			{"the encrypted overlay carries ESP between host-only addresses", ExpectSuccess, checkESP},
-			{"overlay MTU: a don't-fragment ping of the largest size that fits crosses lab-ov", ExpectSuccess, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+			{Name: "the service's VIP spreads requests over tasks on different nodes", Expect: ExpectSuccess, Do: checkVIPSpread},
+			{Name: "port 8080 answers on every node's host-only address, also on the node with no task (routing mesh)", Expect: ExpectSuccess, Do: checkRoutingMesh},
+			{Name: "the encrypted overlay carries ESP between host-only addresses", Expect: ExpectSuccess, Do: checkESP},
+			{Name: "overlay MTU: a don't-fragment ping of the largest size that fits crosses lab-ov", Expect: ExpectSuccess, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 				return checkMTU(ctx, r, 0)
 			}},
-			{"overlay MTU: one byte more does not fit with don't-fragment set", ExpectFailure, func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+			{Name: "overlay MTU: one byte more does not fit with don't-fragment set", Expect: ExpectFailure, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
 				return checkMTU(ctx, r, 1)
 			}},
-			{"the join tokens appear in nothing this run printed or logged", ExpectSuccess, checkTokensHidden},
+			{Name: "the join tokens appear in nothing this run printed or logged", Expect: ExpectSuccess, Do: checkTokensHidden},
 		},
 	}
 }

@@ -247,3 +247,21 @@ func checkTokensHidden(ctx context.Context, r *Run) (bool, []Evidence, error) {
 		Output: fmt.Sprintf("%d texts searched, %d contain a join token", len(shown), found)}
 	return ok, []Evidence{ev}, nil
 }
+
+// waitHTTP fetches a URL from the host, retrying briefly while a freshly
+// started server comes up.
+func waitHTTP(ctx context.Context, r *Run, url, contains string) (bool, Evidence, error) {
+	var ok bool
+	var ev Evidence
+	var err error
+	for i := 0; i < 10; i++ {
+		ok, ev, err = r.FromHost(ctx, url, contains)
+		if ok || err != nil {
+			return ok, ev, err
+		}
+		if sleepCtx(ctx, 1) != nil {
+			break
+		}
+	}
+	return ok, ev, err
+}

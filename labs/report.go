@@ -66,6 +66,9 @@ func WriteText(w io.Writer, reps []Report) {
 			if c.Error != "" {
 				fmt.Fprintf(w, "  error: %s\n", c.Error)
 			}
+			if c.Hint != "" {
+				fmt.Fprintf(w, "  hint: %s\n", c.Hint)
+			}
 			writeEvidence(w, c.Evidence)
 		}
 	}

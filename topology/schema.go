@@ -19,11 +19,19 @@ func SchemaJSON() []byte { return append([]byte(nil), schemaJSON...) }
 // GenerateSchema derives the JSON Schema (draft 2020-12) from the Go types
 // and their struct tags: yaml (key), doc (description), enum, min and max.
 func GenerateSchema() []byte {
-	s := schemaOf(reflect.TypeOf(Topology{}), "")
+	return SchemaFor(reflect.TypeOf(Topology{}), "https://labctl.dev/schema/topology.schema.json", "labctl topology",
+		"A labctl lab: nodes, the NAT and host-only networks, VLANs, and the address pools Docker uses. Fields left out take the values of `labctl topology default`.")
+}
+
+// SchemaFor derives the JSON Schema (draft 2020-12) of a file format from
+// its Go type (a struct) and its tags: yaml (key, inline), doc
+// (description), enum, min and max.
+func SchemaFor(t reflect.Type, id, title, description string) []byte {
+	s := schemaOf(t, "")
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	s["$id"] = "https://labctl.dev/schema/topology.schema.json"
-	s["title"] = "labctl topology"
-	s["description"] = "A labctl lab: nodes, the NAT and host-only networks, VLANs, and the address pools Docker uses. Fields left out take the values of `labctl topology default`."
+	s["$id"] = id
+	s["title"] = title
+	s["description"] = description
 	out, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		panic(err)
@@ -54,7 +62,14 @@ func schemaOf(t reflect.Type, doc string) map[string]any {
 		props := map[string]any{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			tag := strings.Split(f.Tag.Get("yaml"), ",")
+			if len(tag) > 1 && tag[1] == "inline" && f.Type.Kind() == reflect.Struct {
+				for k, v := range schemaOf(f.Type, "")["properties"].(map[string]any) {
+					props[k] = v
+				}
+				continue
+			}
+			name := tag[0]
 			if !f.IsExported() || name == "-" || name == "" {
 				continue
 			}
@@ -74,6 +89,12 @@ func schemaOf(t reflect.Type, doc string) map[string]any {
 	case reflect.Slice:
 		s["type"] = "array"
 		s["items"] = schemaOf(t.Elem(), "")
+	case reflect.Map:
+		s["type"] = "object"
+		s["additionalProperties"] = schemaOf(t.Elem(), "")
+		if k := t.Key().Kind(); k == reflect.Int {
+			s["propertyNames"] = map[string]any{"pattern": "^[0-9]+$"}
+		}
 	case reflect.String:
 		s["type"] = "string"
 	case reflect.Int:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -22,8 +21,23 @@ evidence: the command, where it ran, and what it printed. Expected failures
 ("milk cannot reach beijing") are checks too: they fail if the packet gets
 through. Every lab removes what it created, also when a check fails.`,
 	}
-	cmd.AddCommand(newLabLsCmd(g), newLabExplainCmd(g), newLabRunCmd(g))
+	cmd.PersistentFlags().StringArrayVar(&g.labFiles, "labs", nil, "also these lab files (a file or a directory of .yaml files; repeatable; default $LABCTL_LABS, colon-separated)")
+	cmd.AddCommand(newLabLsCmd(g), newLabExplainCmd(g), newLabRunCmd(g), newLabCheckCmd(g), newLabValidateCmd(g), newLabNewCmd(g), newLabSchemaCmd(g))
 	return cmd
+}
+
+// catalog is the built-in exercises and the lab files of --labs (or
+// $LABCTL_LABS).
+func (g *globals) catalog() (*labs.Catalog, error) {
+	paths := g.labFiles
+	if len(paths) == 0 {
+		for _, p := range strings.Split(os.Getenv("LABCTL_LABS"), ":") {
+			if p != "" {
+				paths = append(paths, p)
+			}
+		}
+	}
+	return labs.NewCatalog(paths)
 }
 
 func newLabLsCmd(g *globals) *cobra.Command {
@@ -37,16 +51,25 @@ func newLabLsCmd(g *globals) *cobra.Command {
 				Title  string `json:"title"`
 				Nodes  int    `json:"min_nodes"`
 				Checks int    `json:"checks"`
+				File   string `json:"file,omitempty"`
+			}
+			c, err := g.catalog()
+			if err != nil {
+				return err
 			}
 			var rows []row
-			for _, l := range labs.All() {
-				rows = append(rows, row{l.Name, l.Title, l.MinNodes, len(l.Checks)})
+			for _, l := range c.All() {
+				file := l.File
+				if strings.HasPrefix(file, "builtin/") {
+					file = "" // embedded
+				}
+				rows = append(rows, row{l.Name, l.Title, l.MinNodes, len(l.Checks), file})
 			}
 			return g.emit(rows, func() error {
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "LAB\tNODES\tCHECKS\tWHAT")
+				fmt.Fprintln(tw, "LAB\tNODES\tCHECKS\tWHAT\tFILE")
 				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Name, r.Nodes, r.Checks, r.Title)
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Name, r.Nodes, r.Checks, r.Title, dash(r.File))
 				}
 				return tw.Flush()
 			})
@@ -60,10 +83,18 @@ func newLabExplainCmd(g *globals) *cobra.Command {
 		Short: "What a lab shows, the tutorial's commands, and what to look for",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, ok := labs.Lookup(args[0])
-			if !ok {
-				return usageErr("lab explain: no lab %q; 'labctl lab ls' lists them", args[0])
+			c, err := g.catalog()
+			if err != nil {
+				return err
 			}
+			ls, err := c.Resolve(args)
+			if err != nil {
+				return usageErr("lab explain: %v", err)
+			}
+			if len(ls) != 1 {
+				return usageErr("lab explain: %s holds %d labs; name one", args[0], len(ls))
+			}
+			l := ls[0]
 			w := g.stdout
 			fmt.Fprintf(w, "%s: %s\n\n%s\n\nThe tutorial's commands:\n", l.Name, l.Title, l.Explain)
 			for _, c := range l.Tutorial {
@@ -75,7 +106,14 @@ func newLabExplainCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w, "\nWhat 'labctl lab run "+l.Name+"' checks:")
 			for _, c := range l.Checks {
-				fmt.Fprintf(w, "  - %s (%s)\n", c.Name, c.Expect)
+				stage := ""
+				if c.Stage > 1 {
+					stage = fmt.Sprintf(", stage %d", c.Stage)
+				}
+				fmt.Fprintf(w, "  - %s (%s%s)\n", c.Name, c.Expect, stage)
+			}
+			if l.CheckOnly {
+				fmt.Fprintln(w, "\nBuilt it by hand? 'labctl lab check "+l.Name+"' checks what is there, and removes nothing.")
 			}
 			return nil
 		},
@@ -86,31 +124,31 @@ func newLabRunCmd(g *globals) *cobra.Command {
 	var keep bool
 	var junit string
 	cmd := &cobra.Command{
-		Use:   "run NAME...|all",
+		Use:   "run NAME...|all|FILE...",
 		Short: "Run labs on the lab's nodes and report every check with its evidence",
 		Long: `Run labs on the nodes of the lab (bring them up with 'labctl up' first).
 Prints a table of checks and, for every failed check, its evidence; the last
 line is "N passed, N failed". The exit status is 1 when any check failed.
 --output json prints progress as JSON lines ({"type":"event",...}) and last
 {"type":"result",...} with every check and its evidence; --junit FILE writes
-JUnit XML for CI or for grading a workshop.`,
+JUnit XML for CI or for grading a workshop.
+
+A lab file (see 'labctl lab new') is run by its path: an argument with a /
+or ending in .yaml, or a directory of lab files.`,
 		Example: `  labctl lab run bridge
+  labctl lab run ./tea-house.yaml ./course/     # lab files of your own
   labctl lab run all --junit results.xml
   labctl lab run all --inventory hosts.yaml   # on machines labctl did not create
   labctl lab run macvlan --keep     # leave it set up to look around`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var run []*labs.Exercise
-			if len(args) == 1 && args[0] == "all" {
-				run = labs.All()
-			} else {
-				for _, a := range args {
-					l, ok := labs.Lookup(a)
-					if !ok {
-						return usageErr("lab run: no lab %q; 'labctl lab ls' lists them", a)
-					}
-					run = append(run, l)
-				}
+			c, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			run, err := c.Resolve(args)
+			if err != nil {
+				return usageErr("lab run: %v", err)
 			}
 			l, err := g.openLab("labctl lab run "+strings.Join(args, " "), false)
 			if err != nil {
@@ -124,34 +162,11 @@ JUnit XML for CI or for grading a workshop.`,
 			if reps == nil {
 				return runErr
 			}
-			if junit != "" {
-				f, err := os.Create(junit)
-				if err != nil {
-					return err
-				}
-				if err := labs.WriteJUnit(f, reps); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
-					return err
-				}
-			}
-			if g.output == "json" {
-				p, f := labs.Totals(reps)
-				if err := json.NewEncoder(g.stdout).Encode(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
-					return err
-				}
-			} else {
-				labs.WriteText(g.stdout, reps)
-			}
+			rerr := g.renderReports(reps, junit, ctx.Err() != nil)
 			if runErr != nil { // the reports are shown; the state could not be saved
 				return runErr
 			}
-			if _, f := labs.Totals(reps); f > 0 || ctx.Err() != nil {
-				return &exitError{code: 1}
-			}
-			return nil
+			return rerr
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab set up afterwards (the next run removes it)")

@@ -20,10 +20,13 @@ type globals struct {
 	verbose int
 	// inventory, when set, is the file of hosts the labs run on instead
 	// of labctl's VMs.
-	inventory  string
-	stdout     io.Writer
-	stderr     io.Writer
-	log        *slog.Logger
+	inventory string
+	stdout    io.Writer
+	stderr    io.Writer
+	log       *slog.Logger
+	// labFiles are lab files (or directories of them) beside the
+	// built-in exercises ('labctl lab --labs').
+	labFiles   []string
 	progressMu sync.Mutex
 }
 

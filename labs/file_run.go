@@ -1,0 +1,447 @@
+// How a lab file runs: its steps, actions and probes in terms of the
+// engine's helpers, so that a file exercise reports exactly like one
+// written in Go.
+
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+// Exercise turns the file into a runnable exercise.
+func (f *File) Exercise() *Exercise {
+	e := &Exercise{
+		Name: f.Name, Title: f.Title, Explain: strings.TrimSpace(f.Explain), Tutorial: f.Tutorial, LookFor: f.LookFor,
+		MinNodes: f.Nodes, NATHosts: f.NATHosts, File: f.file, CheckOnly: true,
+	}
+	for _, s := range f.Steps {
+		s := s
+		e.Steps = append(e.Steps, Step{Title: s.Title, Do: func(ctx context.Context, r *Run) error { return runFileStep(ctx, r, s) }})
+	}
+	for _, c := range f.Checks {
+		c := c
+		stage := c.Stage
+		if stage == 0 {
+			stage = 1
+		}
+		e.Checks = append(e.Checks, Check{Name: c.Name, Expect: c.expectation(), Stage: stage, Hint: c.Hint,
+			Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) { return runFileCheck(ctx, r, c) }})
+	}
+	return e
+}
+
+// x expands ${...} in s for this run (captured values are kept in the
+// run's variables).
+func (r *Run) x(s string) (string, error) {
+	r.mu.Lock()
+	captured := make(map[string]string, len(r.vars))
+	for k, v := range r.vars {
+		captured[k] = v
+	}
+	r.mu.Unlock()
+	if r.planVals == nil {
+		r.planVals = planValues(r.Env.Plan)
+	}
+	return expand(s, r.planVals, captured, nil)
+}
+
+// where resolves on (node1, node2, ..., host; "" is node1) to a node name,
+// or "" for the host.
+func (r *Run) where(on string) (string, error) {
+	switch on {
+	case "":
+		return r.NodeName(0), nil
+	case "host":
+		return "", nil
+	}
+	i, err := strconv.Atoi(strings.TrimPrefix(on, "node"))
+	if err != nil || i < 1 || i > len(r.Env.Plan.Nodes) {
+		return "", fmt.Errorf("%s: the topology has %d node(s)", on, len(r.Env.Plan.Nodes))
+	}
+	return r.NodeName(i - 1), nil
+}
+
+func runFileStep(ctx context.Context, r *Run, s FileStep) error {
+	node, err := r.where(s.On)
+	if err != nil {
+		return err
+	}
+	for _, n := range s.Networks {
+		spec := NetworkSpec{Driver: n.Driver, Options: map[string]string{}}
+		if spec.Name, err = r.x(n.Name); err != nil {
+			return err
+		}
+		for _, sn := range n.Subnets {
+			sub, err1 := r.x(sn.Subnet)
+			gw, err2 := r.x(sn.Gateway)
+			if err := errors.Join(err1, err2); err != nil {
+				return err
+			}
+			spec.Subnets = append(spec.Subnets, Subnet{Subnet: sub, Gateway: gw})
+		}
+		for k, v := range n.Options {
+			if spec.Options[k], err = r.x(v); err != nil {
+				return err
+			}
+		}
+		nodes := []string{node}
+		if len(n.On) > 0 {
+			nodes = nil
+			for _, on := range n.On {
+				nn, err := r.where(on)
+				if err != nil {
+					return err
+				}
+				nodes = append(nodes, nn)
+			}
+		}
+		for _, nn := range nodes {
+			if _, err := r.CreateNetwork(ctx, nn, spec); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.runContainers(ctx, node, s.Containers); err != nil {
+		return err
+	}
+	if s.Run != "" {
+		run, err1 := r.x(s.Run)
+		undo, err2 := r.x(s.Undo)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if node == "" {
+			if err := r.hostSh(ctx, run, undo, ""); err != nil {
+				return err
+			}
+		} else if err := r.NodeSh(ctx, node, run, undo); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.Capture {
+		cmd, err := r.x(c.Run)
+		if err != nil {
+			return err
+		}
+		o, err := r.sh(ctx, node, cmd)
+		if err != nil {
+			return err
+		}
+		if o.Exit != 0 {
+			return fmt.Errorf("capture %s: `%s` exited with %d: %s", c.Name, cmd, o.Exit, strings.TrimSpace(o.Stderr))
+		}
+		r.Set(c.Name, strings.TrimSpace(o.Stdout))
+	}
+	return nil
+}
+
+func (r *Run) runContainers(ctx context.Context, node string, cs []FileContainer) error {
+	for _, c := range cs {
+		on := node
+		if c.On != "" {
+			var err error
+			if on, err = r.where(c.On); err != nil {
+				return err
+			}
+		}
+		spec := ContainerSpec{Image: c.Image}
+		var errs [3]error
+		spec.Name, errs[0] = r.x(c.Name)
+		spec.Network, errs[1] = r.x(c.Network)
+		spec.IP, errs[2] = r.x(c.IP)
+		if err := errors.Join(errs[:]...); err != nil {
+			return err
+		}
+		spec.Publish = c.Publish
+		if _, err := r.RunContainer(ctx, on, spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sh runs cmd on a node, or on the host when node is "".
+func (r *Run) sh(ctx context.Context, node, cmd string) (Output, error) {
+	if node == "" {
+		return r.Env.Host.Sh(ctx, cmd)
+	}
+	return r.Node(node).Sh(ctx, cmd)
+}
+
+// hostSh runs cmd on the host and registers undo (in group, when named).
+func (r *Run) hostSh(ctx context.Context, cmd, undo, group string) error {
+	o, err := r.Env.Host.Sh(ctx, cmd)
+	if err == nil && o.Exit != 0 {
+		err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr+o.Stdout))
+	}
+	if err != nil {
+		return fmt.Errorf("host: %s: %w", cmd, err)
+	}
+	if undo != "" {
+		r.onUndo(group, "host: "+undo, func(ctx context.Context) error {
+			o, err := r.Env.Host.Sh(ctx, undo)
+			if err == nil && o.Exit != 0 {
+				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
+			}
+			return err
+		})
+	}
+	return nil
+}
+
+func (r *Run) onUndo(group, what string, fn func(ctx context.Context) error) {
+	if group == "" {
+		r.OnUndo(what, fn)
+		return
+	}
+	r.OnUndoIn(group, what, fn)
+}
+
+func runFileCheck(ctx context.Context, r *Run, c FileCheck) (bool, []Evidence, error) {
+	// The containers the probes run in, unless the check creates them:
+	// missing ones are said plainly before anything is changed.
+	made := map[string]bool{}
+	for _, a := range c.Do {
+		for _, ct := range a.Containers {
+			made[ct.Name] = true
+		}
+	}
+	probes := append([]FileProbe{c.FileProbe}, c.Also...)
+	for _, p := range probes {
+		if p.In == "" || made[p.In] {
+			continue
+		}
+		node, err1 := r.where(p.On)
+		in, err2 := r.x(p.In)
+		if err := errors.Join(err1, err2); err != nil {
+			return false, nil, err
+		}
+		if err := r.needContainer(ctx, node, in, true); err != nil {
+			return false, nil, err
+		}
+	}
+	var evs []Evidence
+	for _, a := range c.Do {
+		ev, err := r.fileAction(ctx, a)
+		if ev.Command != "" {
+			evs = append(evs, ev)
+		}
+		if err != nil {
+			return false, evs, err
+		}
+	}
+	okAll := true
+	for _, p := range probes {
+		ok, ev, err := r.fileProbe(ctx, p)
+		evs = append(evs, ev)
+		if err != nil {
+			return false, evs, err
+		}
+		okAll = okAll && ok
+	}
+	return okAll, evs, nil
+}
+
+// fileAction does one action of a check; the evidence shows what it ran.
+func (r *Run) fileAction(ctx context.Context, a FileAction) (Evidence, error) {
+	node, err := r.where(a.On)
+	if err != nil {
+		return Evidence{}, err
+	}
+	switch {
+	case a.UndoGroup != "":
+		return Evidence{}, r.UndoGroup(ctx, a.UndoGroup)
+	case len(a.Containers) > 0:
+		return Evidence{}, r.runContainers(ctx, node, a.Containers)
+	case a.Remove != "":
+		name, err := r.x(a.Remove)
+		if err != nil {
+			return Evidence{}, err
+		}
+		return Evidence{}, r.RemoveContainer(ctx, node, name)
+	}
+	run, err1 := r.x(a.Run)
+	undo, err2 := r.x(a.Undo)
+	if err := errors.Join(err1, err2); err != nil {
+		return Evidence{}, err
+	}
+	ev := Evidence{Node: node, Where: "node", Command: run, Note: "done before the probe"}
+	if a.Capture != "" {
+		ev.Note = "read into ${" + a.Capture + "}"
+	}
+	if node == "" {
+		ev.Node, ev.Where = "host", "host"
+		if a.Capture != "" {
+			o, err := r.Env.Host.Sh(ctx, run)
+			if err == nil && o.Exit != 0 {
+				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
+			}
+			ev.Output, ev.Exit = trim(o), o.Exit
+			r.Set(a.Capture, strings.TrimSpace(o.Stdout))
+			return ev, err
+		}
+		return ev, r.hostSh(ctx, run, undo, a.Group)
+	}
+	n := r.Node(node)
+	o, err := n.Sh(ctx, run)
+	if err != nil {
+		return ev, fmt.Errorf("%s: %s: %w", node, run, err)
+	}
+	ev.Output, ev.Exit = trim(o), o.Exit
+	if o.Exit != 0 {
+		return ev, fmt.Errorf("%s: `%s` exited with %d: %s", node, run, o.Exit, strings.TrimSpace(o.Stderr+o.Stdout))
+	}
+	if a.Capture != "" {
+		r.Set(a.Capture, strings.TrimSpace(o.Stdout))
+	}
+	if undo != "" {
+		r.onUndo(a.Group, node+": "+undo, func(ctx context.Context) error {
+			o, err := n.Sh(ctx, undo)
+			if err == nil && o.Exit != 0 {
+				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
+			}
+			return err
+		})
+	}
+	return ev, nil
+}
+
+// ErrNoContainer is a probe in a container that is not there (or not
+// running): in check-only mode, what a student has not created yet.
+var ErrNoContainer = errors.New("no such container")
+
+// fileProbe runs one probe (retrying as asked) and judges its output.
+func (r *Run) fileProbe(ctx context.Context, p FileProbe) (bool, Evidence, error) {
+	node, err := r.where(p.On)
+	if err != nil {
+		return false, Evidence{}, err
+	}
+	var vals [7]string
+	var errs [7]error
+	for i, s := range []string{p.In, p.Run, p.Ping, p.HTTP, p.Logs, p.Contains, p.Note} {
+		vals[i], errs[i] = r.x(s)
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return false, Evidence{}, err
+	}
+	in, run, ping, url, logs, contains, noteText := vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]
+	var all []string
+	for _, s := range p.ContainsAll {
+		v, err := r.x(s)
+		if err != nil {
+			return false, Evidence{}, err
+		}
+		all = append(all, v)
+	}
+	var re *regexp.Regexp
+	if p.Match != "" {
+		r.mu.Lock()
+		captured := map[string]string{}
+		for k, v := range r.vars {
+			captured[k] = v
+		}
+		r.mu.Unlock()
+		pat, err := expand(p.Match, r.planVals, captured, regexp.QuoteMeta)
+		if err != nil {
+			return false, Evidence{}, err
+		}
+		if re, err = regexp.Compile(pat); err != nil {
+			return false, Evidence{}, fmt.Errorf("match: %w", err)
+		}
+	}
+	if in != "" || logs != "" {
+		ctr := in
+		if ctr == "" {
+			ctr = logs
+		}
+		if err := r.needContainer(ctx, node, ctr, logs == ""); err != nil {
+			return false, Evidence{Node: node, Where: "container " + ctr}, err
+		}
+	}
+	tries := max(p.Retry, 1)
+	var ok bool
+	var ev Evidence
+	for i := 0; i < tries; i++ {
+		var o Output
+		switch {
+		case url != "":
+			ev = Evidence{Node: "host", Where: "host", Command: "GET " + url}
+			out, err := r.Env.Host.HTTPGet(ctx, url)
+			if err != nil {
+				o = Output{Stdout: err.Error(), Exit: 1}
+			} else {
+				o = out
+			}
+		case logs != "":
+			ev = Evidence{Node: node, Where: "container " + logs, Command: "docker logs " + logs}
+			o, err = r.Node(node).Sh(ctx, "docker logs "+shellWord(logs)+" 2>&1")
+		default:
+			cmd := run
+			if ping != "" {
+				cmd = "ping -c 2 -W 2 " + ping
+			}
+			switch {
+			case in != "":
+				ev = Evidence{Node: node, Where: "container " + in, Command: cmd}
+				o, err = r.Exec(ctx, node, in, argvOf(cmd)...)
+			case node == "":
+				ev = Evidence{Node: "host", Where: "host", Command: cmd}
+				o, err = r.Env.Host.Sh(ctx, cmd)
+			default:
+				ev = Evidence{Node: node, Where: "node", Command: cmd}
+				o, err = r.Node(node).Sh(ctx, cmd)
+			}
+		}
+		if err != nil {
+			return false, ev, err
+		}
+		ev.Output, ev.Exit = trim(o), o.Exit
+		out := strings.TrimSpace(o.Stdout)
+		ok = o.Exit == 0 && (contains == "" || strings.Contains(o.Stdout, contains)) && (re == nil || re.MatchString(out))
+		for _, s := range all {
+			ok = ok && strings.Contains(o.Stdout, s)
+		}
+		if ok || i+1 == tries || sleepCtx(ctx, 1) != nil {
+			break
+		}
+	}
+	if p.Capture != "" {
+		r.Set(p.Capture, strings.TrimSpace(strings.Split(ev.Output, "\n")[0]))
+	}
+	ev.Note = noteText
+	return ok, ev, nil
+}
+
+// needContainer says plainly when a container a probe needs is missing or
+// stopped, instead of Docker's raw error.
+func (r *Run) needContainer(ctx context.Context, node, ctr string, running bool) error {
+	c, err := r.Node(node).Docker().ContainerInspect(ctx, ctr)
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%w: no container named %s on %s", ErrNoContainer, ctr, node)
+	case err != nil:
+		return nil // let the probe say what is wrong
+	case running && c.State != nil && !c.State.Running:
+		return fmt.Errorf("%w: container %s on %s is not running (%s)", ErrNoContainer, ctr, node, c.State.Status)
+	}
+	return nil
+}
+
+// argvOf splits a simple command into words; anything the shell would
+// have to read (quotes, pipes, redirections, variables) runs under sh -c.
+func argvOf(cmd string) []string {
+	if strings.ContainsAny(cmd, "'\"|&;<>$`\\*?(){}[]~#") {
+		return []string{"sh", "-c", cmd}
+	}
+	return strings.Fields(cmd)
+}
+
+// shellWord quotes s for sh.
+func shellWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,319 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/topology"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+)
+
+// The built-in exercises that are lab files prove what they proved when
+// they were Go: the same checks, by name and expectation, in the same
+// order (testdata/checks.golden was written from the Go exercises).
+func TestBuiltinFilesKeepTheChecks(t *testing.T) {
+	want, err := os.ReadFile("testdata/checks.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range All() {
+		for _, c := range e.Checks {
+			fmt.Fprintf(&b, "%s\t%s\t%s\n", e.Name, c.Expect, c.Name)
+		}
+	}
+	if b.String() != string(want) {
+		t.Errorf("checks differ from testdata/checks.golden:\n got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	for _, e := range All() {
+		if (e.File != "") != (e.Name != "overlay") {
+			t.Errorf("%s: file %q: every built-in but the overlay is a lab file", e.Name, e.File)
+		}
+	}
+}
+
+// Every broken lab file is rejected with what its '# want:' lines say
+// (file:line: path: message), every problem at once.
+func TestInvalidLabFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/invalid/*.yaml")
+	if len(files) < 20 {
+		t.Fatalf("only %d broken lab files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wants []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if w, ok := strings.CutPrefix(l, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			if len(wants) == 0 {
+				t.Fatal("no '# want:' lines")
+			}
+			_, err = LoadFile(f)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			for _, w := range wants {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error does not contain %q:\n%s", w, msg)
+				}
+			}
+			if ps, ok := err.(topology.Problems); ok && len(ps) != len(wants) {
+				t.Errorf("%d problems, the file lists %d:\n%s", len(ps), len(wants), msg)
+			}
+		})
+	}
+}
+
+func TestValuesOfThePlan(t *testing.T) {
+	p := planFrom(t, "vlans: [{id: 20, subnet: 10.20.0.0/24, gateway: 10.20.0.1, parent: ens33}]\nnodes: [{name: alpha}, {name: beta}]\n")
+	v := planValues(p)
+	for in, want := range map[string]string{
+		"ping ${node2}":                  "ping beta",
+		"${node1.nat} ${node2.hostonly}": "192.168.241.11 192.168.242.12",
+		"${nat.92}/${nat.prefix}":        "192.168.241.92/24",
+		"dev ${node1.nic.nat}":           "dev ens33",
+		"${vlan20.gateway} ${vlan20.5}":  "10.20.0.1 10.20.0.5",
+		"${l3net2.10} ${outside}":        "192.168.95.10 " + p.Outside.Address,
+		"${mac} and $HOME and ${HOME}":   "aa:bb and $HOME and ${HOME}",
+	} {
+		got, err := expand(in, v, map[string]string{"mac": "aa:bb"}, nil)
+		if err != nil || got != want {
+			t.Errorf("expand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := expand("${vlan30.subnet}", v, nil, nil); err == nil || !strings.Contains(err.Error(), "${vlan30.subnet}: not in this topology") {
+		t.Errorf("a VLAN the topology lacks: %v", err)
+	}
+}
+
+// A lab file runs like a Go exercise: its steps create (labelled) what
+// they say, probes give evidence, a failed check carries its hint, and
+// teardown removes everything, check actions included.
+func TestFileLabRuns(t *testing.T) {
+	f, err := ParseFile("t.yaml", []byte(`
+title: two containers
+steps:
+  - title: run milk and bread
+    networks: [{name: greatwall}]
+    containers:
+      - {name: milk, image: busybox, network: greatwall}
+      - {name: bread, image: busybox, network: greatwall}
+    run: echo set up
+    undo: echo taken down
+checks:
+  - name: milk reaches bread
+    in: milk
+    ping: bread
+    hint: put bread on greatwall
+  - name: the node has the NAT address
+    run: ip -o addr
+    contains: ${node1.nat}
+    capture: addrs
+    note: the node's addresses
+  - name: milk reaches outside after a route
+    do:
+      - run: ip route add 10.9.0.0/24 via ${nat.gateway}
+        undo: ip route del 10.9.0.0/24 via ${nat.gateway}
+    in: milk
+    ping: ${outside}
+    hint: there is no way out
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := f.Exercise()
+	env, n1 := fakeEnv(t)
+	d := n1.d
+	d.exec = func(ctr string, argv []string) Output {
+		if ctr == "milk" && argv[len(argv)-1] == "bread" {
+			return Output{Stdout: "2 packets received"}
+		}
+		return Output{Stdout: "unreachable", Exit: 1}
+	}
+	rep := RunLab(context.Background(), env, ex, Options{})
+	if rep.Passed || len(rep.Checks) != 3 {
+		t.Fatalf("report: %+v", rep)
+	}
+	c0, c1, c2 := rep.Checks[0], rep.Checks[1], rep.Checks[2]
+	if !c0.Passed || c0.Evidence[0].Where != "container milk" || c0.Evidence[0].Command != "ping -c 2 -W 2 bread" || c0.Hint != "" {
+		t.Errorf("check 0: %+v", c0)
+	}
+	if c1.Evidence[0].Command != "ip -o addr" || c1.Evidence[0].Note != "the node's addresses" {
+		t.Errorf("check 1: %+v", c1)
+	}
+	if c2.Passed || c2.Hint != "there is no way out" || len(c2.Evidence) != 2 || !strings.Contains(c2.Evidence[0].Command, "ip route add 10.9.0.0/24 via 192.168.241.2") {
+		t.Errorf("check 2: %+v", c2)
+	}
+	if len(d.containers) != 0 || len(d.networks) != 0 {
+		t.Errorf("left behind: %v %v", d.containers, d.networks)
+	}
+	sh := strings.Join(n1.sh, "\n")
+	for _, want := range []string{"echo set up", "echo taken down", "ip route del 10.9.0.0/24 via 192.168.241.2"} {
+		if !strings.Contains(sh, want) {
+			t.Errorf("node shell did not run %q:\n%s", want, sh)
+		}
+	}
+}
+
+// Check-only mode runs the checks alone, on what is there: a container
+// that is not there is said plainly, with the hint; nothing the student
+// made is removed, and what the checks' actions did is undone.
+func TestCheckOnly(t *testing.T) {
+	f, err := ParseFile("t.yaml", []byte(`
+title: t
+steps:
+  - title: never run by check
+    containers: [{name: milk, image: busybox}]
+checks:
+  - name: milk pings beijing
+    in: milk
+    ping: beijing
+    hint: "milk is missing: docker run -itd --rm --name milk busybox"
+    stage: 1
+  - name: beijing pings shenzhen
+    in: beijing
+    ping: shenzhen
+    stage: 2
+    do:
+      - run: docker network connect greatwall beijing
+        undo: docker network disconnect greatwall beijing
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := f.Exercise()
+	env, n1 := fakeEnv(t)
+	d := n1.d
+	d.containers["beijing"] = map[string]string{}
+	d.exec = func(ctr string, argv []string) Output { return Output{Stdout: "ok"} }
+	rep := RunChecks(context.Background(), env, ex, CheckOptions{})
+	if rep.Passed || len(rep.Checks) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if c := rep.Checks[0]; c.Passed || !strings.Contains(c.Error, "no container named milk on node1") || c.Hint == "" {
+		t.Errorf("missing container: %+v", c)
+	}
+	if c := rep.Checks[1]; !c.Passed {
+		t.Errorf("beijing: %+v", c)
+	}
+	if _, ok := d.containers["beijing"]; !ok {
+		t.Error("check-only removed the student's container")
+	}
+	if !strings.Contains(strings.Join(n1.sh, "\n"), "docker network disconnect greatwall beijing") {
+		t.Error("the check's own action was not undone")
+	}
+	rep = RunChecks(context.Background(), env, ex, CheckOptions{Stage: 2})
+	if len(rep.Checks) != 1 || rep.Checks[0].Check != "beijing pings shenzhen" {
+		t.Errorf("stage 2: %+v", rep.Checks)
+	}
+}
+
+// The file 'lab new' writes validates, and runs (against the fake nodes)
+// with every check passing when the nodes behave.
+func TestNewFileValidatesAndRuns(t *testing.T) {
+	data, err := NewFile("tea-house")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseFile("tea-house.yaml", data)
+	if err != nil {
+		t.Fatalf("lab new writes a file that does not validate: %v", err)
+	}
+	if f.Name != "tea-house" || len(f.Checks) != 3 {
+		t.Fatalf("%+v", f)
+	}
+	if _, err := NewFile("Tea House"); err == nil {
+		t.Error("a bad name was accepted")
+	}
+	env, n1 := fakeEnv(t)
+	n1.d.exec = func(string, []string) Output { return Output{Stdout: "2 packets received"} }
+	rep := RunLab(context.Background(), env, f.Exercise(), Options{})
+	if len(rep.Checks) != 3 || !rep.Checks[0].Passed || !rep.Checks[1].Passed {
+		t.Errorf("%+v", rep)
+	}
+}
+
+// The schema compiles, accepts every built-in lab file and the one 'lab
+// new' writes, and refuses unknown fields as labctl does.
+func TestLabSchema(t *testing.T) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("lab.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("lab.schema.json")
+	if err != nil {
+		t.Fatalf("schema does not compile: %v", err)
+	}
+	asJSON := func(data []byte) any {
+		var v any
+		if err := yaml.Unmarshal(data, &v); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(stringKeys(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	files, _ := builtinFS.ReadDir("builtin")
+	for _, e := range files {
+		data, _ := builtinFS.ReadFile("builtin/" + e.Name())
+		if err := sch.Validate(asJSON(data)); err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
+		}
+	}
+	data, _ := NewFile("x")
+	if err := sch.Validate(asJSON(data)); err != nil {
+		t.Errorf("lab new: %v", err)
+	}
+	bad, _ := os.ReadFile("testdata/invalid/unknown-field.yaml")
+	if err := sch.Validate(asJSON(bad)); err == nil {
+		t.Error("the schema accepts an unknown field")
+	}
+}
+
+// stringKeys turns YAML's maps with number keys (nat_hosts: {92: milk})
+// into JSON's string-keyed objects.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := map[string]any{}
+		for k, e := range x {
+			m[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return m
+	case map[string]any:
+		for k, e := range x {
+			x[k] = stringKeys(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = stringKeys(e)
+		}
+		return x
+	}
+	return v
+}
