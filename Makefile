@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./inventory -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./network -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
+	$(GO) test ./labs -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

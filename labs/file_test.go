@@ -239,11 +239,16 @@ func TestNewFileValidatesAndRuns(t *testing.T) {
 	if _, err := NewFile("Tea House"); err == nil {
 		t.Error("a bad name was accepted")
 	}
-	env, n1 := fakeEnv(t)
-	n1.d.exec = func(string, []string) Output { return Output{Stdout: "2 packets received"} }
+	// A one-node lab whose node is not called node1.
+	solo := &fakeNode{name: "solo", d: newFakeDocker()}
+	env := &Env{Plan: planFrom(t, "nodes: [{name: solo}]\n"), Nodes: map[string]Node{"solo": solo}}
+	solo.d.exec = func(string, []string) Output { return Output{Stdout: "2 packets received"} }
 	rep := RunLab(context.Background(), env, f.Exercise(), Options{})
-	if len(rep.Checks) != 3 || !rep.Checks[0].Passed || !rep.Checks[1].Passed {
+	if len(rep.Checks) != 3 || !rep.Checks[0].Passed || !rep.Checks[1].Passed || rep.Checks[0].Evidence[0].Node != "solo" {
 		t.Errorf("%+v", rep)
+	}
+	if len(solo.d.containers) != 0 || len(solo.d.networks) != 0 {
+		t.Errorf("left behind on solo: %v %v", solo.d.containers, solo.d.networks)
 	}
 }
 
@@ -316,4 +321,25 @@ func stringKeys(v any) any {
 		return x
 	}
 	return v
+}
+
+// The example in README.md is a lab file that validates.
+func TestReadmeExampleValidates(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "### Writing your own lab")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	example, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no lab file example under 'Writing your own lab'")
+	}
+	f, err := ParseFile("README.md example", []byte(example))
+	if err != nil {
+		t.Fatalf("the README's example does not validate: %v", err)
+	}
+	if f.Name != "tea-house" || len(f.Checks) != 3 {
+		t.Errorf("%+v", f)
+	}
 }
