@@ -4,7 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 
+	dnetwork "github.com/docker/docker/api/types/network"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/network"
@@ -87,4 +93,47 @@ func (l *Lab) SSHFiles() (string, error) {
 		return "", err
 	}
 	return l.dir.Join(provision.SSHConfigFile), nil
+}
+
+// Live is what is on the nodes now, for a picture: each node's Docker
+// networks (but host and none) and the containers on each with their
+// addresses.
+func (l *Lab) Live(ctx context.Context) (map[string]graph.Live, error) {
+	env, closeEnv, err := l.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeEnv()
+	out := map[string]graph.Live{}
+	var errs *multierror.Error
+	for _, pn := range env.Plan.Nodes {
+		d := env.Nodes[pn.Name].Docker()
+		nets, err := d.NetworkList(ctx, dnetwork.ListOptions{})
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s: %w", pn.Name, err))
+			continue
+		}
+		var live graph.Live
+		for _, n := range nets {
+			if n.Name == "host" || n.Name == "none" {
+				continue
+			}
+			insp, err := d.NetworkInspect(ctx, n.ID, dnetwork.InspectOptions{})
+			if err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("%s: network %s: %w", pn.Name, n.Name, err))
+				continue
+			}
+			ln := graph.LiveNetwork{Name: n.Name, Driver: n.Driver}
+			if len(insp.IPAM.Config) > 0 {
+				ln.Subnet = insp.IPAM.Config[0].Subnet
+			}
+			for _, c := range insp.Containers {
+				ln.Containers = append(ln.Containers, strings.TrimSpace(c.Name+" "+c.IPv4Address))
+			}
+			sort.Strings(ln.Containers)
+			live.Networks = append(live.Networks, ln)
+		}
+		out[pn.Name] = live
+	}
+	return out, errs.ErrorOrNil()
 }

@@ -103,6 +103,7 @@ Print it with 'labctl topology default' and start from there.`,
 		newLabCmd(g),
 		newSwarmCmd(g),
 		newBenchCmd(g),
+		newGraphCmd(g),
 		newHostsCmd(g),
 	)
 	rejectUnknownSubcommands(root)

@@ -38,3 +38,17 @@ func CacheDir() string {
 	}
 	return filepath.Join(os.TempDir(), "labctl-test-cache")
 }
+
+// Tool skips a unit test that needs a command the machine lacks, except
+// where the tests run for real (LABCTL_INTEGRATION=1, as in CI): there a
+// missing tool fails the test, so that a check never silently does not run.
+func Tool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err == nil {
+		return
+	}
+	if os.Getenv("LABCTL_INTEGRATION") == "1" {
+		t.Fatalf("%s is missing: run .ci/run or install the packages the README lists", name)
+	}
+	t.Skipf("SKIPPED: needs %s", name)
+}
