@@ -14,13 +14,14 @@ import (
 //   - cloud-init, netplan.io: NoCloud seed, network-config v2 (renaming
 //     NICs by MAC, VLAN sub-interfaces);
 //   - iproute2, iputils-ping, curl, iptables: what the labs run on the node;
+//   - tcpdump: 'labctl capture' and the packets in the labs' evidence;
 //   - apparmor: without it no Docker container starts;
 //   - locales: so that cloud-init's locale module does not fail;
 //   - e2fsprogs: cloud-init grows the root file system to the node's disk.
 var basePackages = []string{
 	"linux-image-cloud-amd64", "systemd-sysv", "udev", "initramfs-tools", "dbus",
 	"openssh-server", "sudo", "cloud-init", "netplan.io", "iproute2", "iputils-ping",
-	"curl", "iptables", "apparmor", "locales", "ca-certificates", "e2fsprogs",
+	"curl", "iptables", "apparmor", "locales", "ca-certificates", "e2fsprogs", "tcpdump",
 }
 
 // dockerPackages are what the Docker-ready layer and the offline bundle

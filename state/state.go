@@ -135,6 +135,9 @@ type State struct {
 	UpdatedAt      time.Time         `json:"updated_at"`
 	Phases         []Phase           `json:"phases,omitempty"`
 	Extra          map[string]string `json:"extra,omitempty"`
+	// Impaired is the link impairment labctl put on nodes' interfaces
+	// ("node1/ens33": "delay 100ms loss 5%"), for status and lab run.
+	Impaired map[string]string `json:"impaired,omitempty"`
 }
 
 // Phase is one timed step of bringing a lab up or running it.

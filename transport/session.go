@@ -78,6 +78,49 @@ func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout
 	return nil
 }
 
+// StreamInterruptible is Stream for commands that run until stopped (a
+// capture): when ctx ends the command gets SIGINT, as Ctrl-C in a
+// terminal, and a few seconds to finish cleanly (tcpdump flushes its
+// file and prints its counts) before the session is closed. Stopped that
+// way it returns nil.
+func (c *Client) StreamInterruptible(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
+	s, err := c.c.NewSession()
+	if err != nil {
+		if lerr := c.lost(cmd, time.Second); lerr != nil {
+			return lerr
+		}
+		return fmt.Errorf("%s: new session: %w", c.t.Node, err)
+	}
+	defer s.Close()
+	s.Stdout, s.Stderr = stdout, stderr
+	done := make(chan error, 1)
+	go func() { done <- s.Run(cmd) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		s.Signal(ssh.SIGINT)
+		select {
+		case <-done:
+			return nil
+		case <-time.After(5 * time.Second):
+			s.Signal(ssh.SIGKILL)
+			s.Close()
+			return fmt.Errorf("%s: %s did not stop within 5 s of SIGINT", c.t.Node, Abbrev(cmd, 40))
+		}
+	}
+	var xe *ssh.ExitError
+	if errors.As(err, &xe) {
+		return &ExitError{Node: c.t.Node, Cmd: cmd, Status: xe.ExitStatus()}
+	}
+	if err != nil {
+		if lerr := c.lost(cmd, 2*time.Second); lerr != nil {
+			return lerr
+		}
+		return fmt.Errorf("%s: %s: %w", c.t.Node, cmd, err)
+	}
+	return nil
+}
+
 func (c *Client) sftp() (*sftp.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

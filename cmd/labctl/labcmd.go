@@ -155,6 +155,9 @@ or ending in .yaml, or a directory of lab files.`,
 				return err
 			}
 			defer l.Close()
+			for _, im := range l.Impaired() {
+				fmt.Fprintf(g.stderr, "labctl: warning: impaired %s: checks may time out or fail ('labctl impair NODE IFACE --clear' removes it)\n", im)
+			}
 			ctx := cmd.Context()
 			reps, runErr := l.RunLabs(ctx, run, lab.RunOptions{Keep: keep, Unfit: func(err error) {
 				fmt.Fprintf(g.stderr, "labctl: %v\n", err)

@@ -104,6 +104,8 @@ Print it with 'labctl topology default' and start from there.`,
 		newSwarmCmd(g),
 		newBenchCmd(g),
 		newGraphCmd(g),
+		newImpairCmd(g),
+		newCaptureCmd(g),
 		newHostsCmd(g),
 	)
 	rejectUnknownSubcommands(root)

@@ -22,7 +22,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.emit(map[string]any{"lab": l.Name, "nodes": st}, func() error {
+			impaired := l.Impaired()
+			return g.emit(map[string]any{"lab": l.Name, "nodes": st, "impaired": impaired}, func() error {
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")
 				for _, n := range st {
@@ -34,7 +35,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, state, nic.Guest, nic.MAC, nic.Address, nic.Network)
 					}
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				for _, im := range impaired {
+					fmt.Fprintf(g.stdout, "impaired %s (labctl impair NODE IFACE --clear)\n", im)
+				}
+				return nil
 			})
 		},
 	}
