@@ -102,12 +102,22 @@ type FileProbe struct {
 	Ping        string   `yaml:"ping" json:"ping,omitempty" doc:"an address or name to ping (ping -c 2 -W 2)"`
 	HTTP        string   `yaml:"http" json:"http,omitempty" doc:"a URL to fetch from the host"`
 	Logs        string   `yaml:"logs" json:"logs,omitempty" doc:"a container whose logs to read"`
+	Packets     *FilePackets `yaml:"packets" json:"packets,omitempty" doc:"capture packets on the node while another probe sends traffic; the output is tcpdump's decoded lines"`
 	Contains    string   `yaml:"contains" json:"contains,omitempty" doc:"the output must contain this"`
 	ContainsAll []string `yaml:"contains_all" json:"contains_all,omitempty" doc:"the output must contain each of these"`
 	Match       string   `yaml:"match" json:"match,omitempty" doc:"the trimmed output must match this regular expression (Go syntax; ${...} values inserted literally)"`
 	Retry       int      `yaml:"retry" json:"retry,omitempty" doc:"tries, a second apart, until the probe succeeds (default 1)"`
 	Capture     string   `yaml:"capture" json:"capture,omitempty" doc:"keep the trimmed output as ${name}"`
 	Note        string   `yaml:"note" json:"note,omitempty" doc:"what the probe's output shows"`
+}
+
+// FilePackets is a short capture: tcpdump -e -nn on a node's interface
+// while the probe in while runs.
+type FilePackets struct {
+	Iface  string     `yaml:"iface" json:"iface" doc:"the interface, e.g. ${node2.nic.nat}"`
+	Filter string     `yaml:"filter" json:"filter" doc:"a pcap filter, e.g. vlan and icmp"`
+	Count  int        `yaml:"count" json:"count,omitempty" doc:"packets to capture (default 4; the capture also stops after 20 s)"`
+	While  *FileProbe `yaml:"while" json:"while" doc:"the probe that sends the traffic (e.g. in: milk, ping: ...)"`
 }
 
 // FileAction changes something before a check's probes.
@@ -411,8 +421,30 @@ func (f *File) checkProbe(p *problems, path string, pr FileProbe, known map[stri
 			kinds++
 		}
 	}
+	if pr.Packets != nil {
+		kinds++
+		pk := pr.Packets
+		if pk.Iface == "" || pk.Filter == "" {
+			p.add(path+".packets", "iface and filter are needed")
+		}
+		if pk.Count < 0 || pk.Count > 100 {
+			p.add(path+".packets.count", "%d: 1 to 100 packets", pk.Count)
+		}
+		if pr.In != "" || pr.On == "host" {
+			p.add(path+".packets", "a capture runs on a node: leave in out, on: a node")
+		}
+		if pk.While == nil {
+			p.add(path+".packets.while", "missing: the probe that sends the traffic")
+		} else {
+			if pk.While.Packets != nil {
+				p.add(path+".packets.while", "the traffic is a run, ping, http or logs probe, not another capture")
+			}
+			f.checkProbe(p, path+".packets.while", *pk.While, known)
+		}
+		f.checkFields(p, path+".packets", known, map[string]string{"iface": pk.Iface, "filter": pk.Filter})
+	}
 	if kinds != 1 {
-		p.add(path, "a probe is exactly one of run, ping, http, logs")
+		p.add(path, "a probe is exactly one of run, ping, http, logs, packets")
 	}
 	f.checkOn(p, path+".on", pr.On)
 	if pr.HTTP != "" && (pr.On != "" && pr.On != "host" || pr.In != "") {

@@ -365,6 +365,9 @@ func (r *Run) fileProbe(ctx context.Context, p FileProbe) (bool, Evidence, error
 			return false, Evidence{Node: node, Where: "container " + ctr}, err
 		}
 	}
+	if p.Packets != nil {
+		return r.filePackets(ctx, node, p, contains, all, re, noteText)
+	}
 	tries := max(p.Retry, 1)
 	var ok bool
 	var ev Evidence
@@ -445,3 +448,29 @@ func argvOf(cmd string) []string {
 
 // shellWord quotes s for sh.
 func shellWord(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// filePackets is a packets probe: the capture's decoded lines are its
+// output, judged like any probe's; the traffic probe's evidence is kept
+// apart (its outcome does not decide the check).
+func (r *Run) filePackets(ctx context.Context, node string, p FileProbe, contains string, all []string, re *regexp.Regexp, noteText string) (bool, Evidence, error) {
+	iface, err1 := r.x(p.Packets.Iface)
+	filter, err2 := r.x(p.Packets.Filter)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, Evidence{}, err
+	}
+	ev, err := r.Packets(ctx, node, iface, filter, p.Packets.Count, func() error {
+		_, tev, err := r.fileProbe(ctx, *p.Packets.While)
+		r.show(tev.Command, tev.Output)
+		return err
+	})
+	if err != nil {
+		return false, ev, err
+	}
+	out := strings.Join(decodedLines(ev.Output), "\n")
+	ok := ev.Exit == 0 && out != "" && (contains == "" || strings.Contains(out, contains)) && (re == nil || re.MatchString(out))
+	for _, s := range all {
+		ok = ok && strings.Contains(out, s)
+	}
+	ev.Note = noteText
+	return ok, ev, nil
+}

@@ -144,12 +144,48 @@ func checkRoutingMesh(ctx context.Context, r *Run) (bool, []Evidence, error) {
 	return all(probes...)
 }
 
+// checkVXLAN pings c3 from c2 by name while capturing on node2's host-only
+// NIC: the ping must answer, and the capture must show the container
+// traffic wrapped in VXLAN (UDP 4789, with the network's VNI) between the
+// nodes' host-only addresses.
+func checkVXLAN(ctx context.Context, r *Run) (bool, []Evidence, error) {
+	n2 := r.NodeName(1)
+	var pok bool
+	var pev Evidence
+	cev, err := r.Packets(ctx, n2, hostOnlyNIC(r, n2), "udp port 4789", 4, func() (err error) {
+		pok, pev, err = r.Ping(ctx, n2, "c2", "c3")
+		return err
+	})
+	if err != nil {
+		return false, []Evidence{pev, cev}, err
+	}
+	_, ho2 := nodeAddrs(r, n2)
+	_, ho3 := nodeAddrs(r, r.NodeName(2))
+	out := strings.Join(decodedLines(cev.Output), "\n")
+	vx := strings.Contains(out, "VXLAN") && strings.Contains(out, "vni ") && strings.Contains(out, ho2+".") && strings.Contains(out, ho3+".")
+	cev = note(cev, "c2's ping inside VXLAN (UDP 4789, the overlay's VNI) between %s and %s", ho2, ho3)
+	return pok && vx, []Evidence{pev, cev}, nil
+}
+
+// hostOnlyNIC is a node's host-only NIC in the guest.
+func hostOnlyNIC(r *Run, node string) string {
+	n, _ := r.Env.Plan.Node(node)
+	return n.NIC(lnet.RoleHostOnly).Guest
+}
+
 func checkESP(ctx context.Context, r *Run) (bool, []Evidence, error) {
 	n2, n3 := r.NodeName(1), r.NodeName(2)
-	pok, pev, err := r.Ping(ctx, n2, "s2", "s3")
+	var pok bool
+	var pev Evidence
+	cev, err := r.Packets(ctx, n2, hostOnlyNIC(r, n2), "esp", 4, func() (err error) {
+		pok, pev, err = r.Ping(ctx, n2, "s2", "s3")
+		return err
+	})
 	if err != nil {
-		return false, []Evidence{pev}, err
+		return false, []Evidence{pev, cev}, err
 	}
+	esp := strings.Contains(strings.Join(decodedLines(cev.Output), "\n"), "ESP(spi=")
+	cev = note(cev, "the encrypted overlay's packets on the wire: ESP, not VXLAN in the clear")
 	_, ho2 := nodeAddrs(r, n2)
 	_, ho3 := nodeAddrs(r, n3)
 	// Only the SAs from node2 to node3: every pair of nodes with a task
@@ -160,13 +196,13 @@ func checkESP(ctx context.Context, r *Run) (bool, []Evidence, error) {
 	o, err := r.Node(n2).Sh(ctx, cmd)
 	xev := Evidence{Node: n2, Where: "node", Command: cmd, Output: trim(o), Exit: o.Exit}
 	if err != nil {
-		return false, []Evidence{pev, xev}, err
+		return false, []Evidence{pev, cev, xev}, err
 	}
 	// An SA from node2 to node3 over the host-only network that has
 	// carried bytes.
 	sa := o.Exit == 0 && strings.Contains(o.Stdout, "src "+ho2+" dst "+ho3) && carried(o.Stdout)
 	xev = note(xev, "ESP security associations between %s and %s, with traffic counted", ho2, ho3)
-	return pok && sa, []Evidence{pev, xev}, nil
+	return pok && sa && esp, []Evidence{pev, cev, xev}, nil
 }
 
 // carried reports whether `ip -s xfrm state` counts traffic on any SA.

@@ -27,7 +27,7 @@ func GenerateSchema() []byte {
 // its Go type (a struct) and its tags: yaml (key, inline), doc
 // (description), enum, min and max.
 func SchemaFor(t reflect.Type, id, title, description string) []byte {
-	s := schemaOf(t, "")
+	s := schemaOf(t, "", map[reflect.Type]bool{})
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = id
 	s["title"] = title
@@ -41,7 +41,10 @@ func SchemaFor(t reflect.Type, id, title, description string) []byte {
 
 var sizeType = reflect.TypeOf(Size(""))
 
-func schemaOf(t reflect.Type, doc string) map[string]any {
+// schemaOf describes t; seen holds the struct types being described, so
+// that a type that contains itself (a probe inside a probe) is described
+// once and, within itself, as any object.
+func schemaOf(t reflect.Type, doc string, seen map[reflect.Type]bool) map[string]any {
 	s := map[string]any{}
 	if doc != "" {
 		s["description"] = doc
@@ -53,18 +56,23 @@ func schemaOf(t reflect.Type, doc string) map[string]any {
 	}
 	switch t.Kind() {
 	case reflect.Pointer: // optional: null means "none"
-		e := schemaOf(t.Elem(), doc)
+		e := schemaOf(t.Elem(), doc, seen)
 		e["type"] = []any{e["type"], "null"}
 		return e
 	case reflect.Struct:
 		s["type"] = "object"
+		if seen[t] {
+			return s
+		}
+		seen[t] = true
+		defer delete(seen, t)
 		s["additionalProperties"] = false
 		props := map[string]any{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			tag := strings.Split(f.Tag.Get("yaml"), ",")
 			if len(tag) > 1 && tag[1] == "inline" && f.Type.Kind() == reflect.Struct {
-				for k, v := range schemaOf(f.Type, "")["properties"].(map[string]any) {
+				for k, v := range schemaOf(f.Type, "", seen)["properties"].(map[string]any) {
 					props[k] = v
 				}
 				continue
@@ -73,7 +81,7 @@ func schemaOf(t reflect.Type, doc string) map[string]any {
 			if !f.IsExported() || name == "-" || name == "" {
 				continue
 			}
-			p := schemaOf(f.Type, f.Tag.Get("doc"))
+			p := schemaOf(f.Type, f.Tag.Get("doc"), seen)
 			if e := f.Tag.Get("enum"); e != "" {
 				p["enum"] = strings.Split(e, ",")
 			}
@@ -88,10 +96,10 @@ func schemaOf(t reflect.Type, doc string) map[string]any {
 		s["properties"] = props
 	case reflect.Slice:
 		s["type"] = "array"
-		s["items"] = schemaOf(t.Elem(), "")
+		s["items"] = schemaOf(t.Elem(), "", seen)
 	case reflect.Map:
 		s["type"] = "object"
-		s["additionalProperties"] = schemaOf(t.Elem(), "")
+		s["additionalProperties"] = schemaOf(t.Elem(), "", seen)
 		if k := t.Key().Kind(); k == reflect.Int {
 			s["propertyNames"] = map[string]any{"pattern": "^[0-9]+$"}
 		}
