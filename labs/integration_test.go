@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
@@ -42,7 +46,7 @@ outside:
 func TestLabsForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true, Tools: []string{"ssh"},
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true, Tools: []string{"ssh", "tcpdump", "chromium", "dot"},
 		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
 	env, c, work, file := h.Env, h.CLI, h.Work, h.CLI.File
 	labctl := func(args ...string) (string, error) {
@@ -158,6 +162,7 @@ func TestLabsForReal(t *testing.T) {
 	}
 
 	studentChecks(t, ctx, c)
+	seeIt(t, ctx, c, env, plan, work)
 
 	// The labs on hosts labctl did not create, as far as the run can
 	// tell: another lab name (no keys, no VMs of its own), the nodes
@@ -315,4 +320,81 @@ func studentChecks(t *testing.T, ctx context.Context, c *testlab.CLI) {
 		t.Errorf("lab check changed what the student made: before %q, after %q", before, after)
 	}
 	ssh("docker rm -f beijing shenzhen milk >/dev/null && docker network rm greatwal >/dev/null")
+}
+
+// seeIt is what the lab looks like: the live picture, a capture (text and
+// pcap), an impaired link in ping's round trip, and the HTML report in a
+// real browser.
+func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, plan *lnet.Plan, work string) {
+	// graph --live --format svg: every network, VLAN and interface.
+	svg, _, err := c.Run(ctx, "graph", "--live", "--format", "svg")
+	if err != nil {
+		t.Errorf("graph --live --format svg: %v", err)
+	}
+	for _, id := range graph.NodeIDs(plan) {
+		if !strings.Contains(svg, "<title>"+id+"</title>") {
+			t.Errorf("the live SVG has no %s", id)
+		}
+	}
+	if !strings.Contains(svg, "docker bridge (bridge)") {
+		t.Error("the live SVG shows no Docker network")
+	}
+
+	// capture: 5 packets as text, and as pcap on stdout that tcpdump reads.
+	n1 := plan.Nodes[0]
+	ho := n1.NIC(lnet.RoleHostOnly).Guest
+	out, stderr, err := c.Run(ctx, "capture", n1.Name, ho, "--filter", "tcp port 22", "--count", "5")
+	if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 4 || !strings.Contains(out, n1.NIC(lnet.RoleHostOnly).MAC) {
+		t.Errorf("capture --count 5 (err=%v):\n%s\n%s", err, out, stderr)
+	}
+	pcap, _, err := c.Run(ctx, "capture", n1.Name, ho, "--filter", "tcp port 22", "--count", "5", "-w", "-")
+	if err != nil || !strings.HasPrefix(pcap, "\xd4\xc3\xb2\xa1") {
+		t.Errorf("capture -w - gave no pcap (err=%v, %d bytes)", err, len(pcap))
+	}
+	pf := filepath.Join(work, "c.pcap")
+	os.WriteFile(pf, []byte(pcap), 0o644)
+	if o, err := exec.Command("tcpdump", "-Z", "root", "-nn", "-r", pf).CombinedOutput(); err != nil || strings.Count(string(o), " IP ") != 5 {
+		t.Errorf("tcpdump -r of the capture (err=%v):\n%s", err, o)
+	}
+
+	// impair: 100 ms on node1's host-only NIC shows in the host's ping.
+	addr := n1.Addr(lnet.RoleHostOnly)
+	rtt := func() float64 {
+		o, err := env.Command(ctx, "ping", "-c", "5", "-i", "0.3", "-q", addr).CombinedOutput()
+		m := regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`).FindStringSubmatch(string(o))
+		if err != nil || m == nil {
+			t.Fatalf("ping %s: %v\n%s", addr, err, o)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	before := rtt()
+	if _, stderr, err := c.Run(ctx, "impair", n1.Name, ho, "--delay", "100ms"); err != nil {
+		t.Fatalf("impair: %v\n%s", err, stderr)
+	}
+	during := rtt()
+	st, _, _ := c.Run(ctx, "status")
+	_, warn, _ := c.Run(ctx, "lab", "run", "none")
+	if _, stderr, err := c.Run(ctx, "impair", n1.Name, ho, "--clear"); err != nil {
+		t.Fatalf("impair --clear: %v\n%s", err, stderr)
+	}
+	after := rtt()
+	t.Logf("TIMING ping rtt to %s: %.1f ms, impaired 100ms: %.1f ms, cleared: %.1f ms", n1.Name, before, during, after)
+	if during-before < 90 || after-before > 50 {
+		t.Errorf("impair: rtt %.1f ms before, %.1f with 100ms delay, %.1f after --clear", before, during, after)
+	}
+	if !strings.Contains(st, "impaired "+n1.Name+"/"+ho+": delay 100ms") || !strings.Contains(warn, "warning: impaired "+n1.Name+"/"+ho) {
+		t.Errorf("status or lab run did not say the link is impaired:\n%s\n%s", st, warn)
+	}
+
+	// The HTML report of a run, in headless Chromium.
+	page := filepath.Join(work, "report.html")
+	if _, _, err := c.Run(ctx, "lab", "run", "bridge", "none", "--html", page); err != nil {
+		t.Errorf("lab run --html: %v", err)
+	}
+	dom, png := labs.RenderInChromium(t, page)
+	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(dom, " ")), " ")
+	if !strings.Contains(text, "8 passed, 0 failed") || !strings.Contains(text, "milk pings bread by IP") || strings.Count(dom, `class="check"`) != 8 || !strings.Contains(dom, "<svg") || len(png) < 1000 {
+		t.Errorf("the HTML report in Chromium: %d checks, text %.300q", strings.Count(dom, `class="check"`), text)
+	}
 }

@@ -122,7 +122,7 @@ func newLabExplainCmd(g *globals) *cobra.Command {
 
 func newLabRunCmd(g *globals) *cobra.Command {
 	var keep bool
-	var junit string
+	var rf reportFiles
 	cmd := &cobra.Command{
 		Use:   "run NAME...|all|FILE...",
 		Short: "Run labs on the lab's nodes and report every check with its evidence",
@@ -165,7 +165,7 @@ or ending in .yaml, or a directory of lab files.`,
 			if reps == nil {
 				return runErr
 			}
-			rerr := g.renderReports(reps, junit, ctx.Err() != nil)
+			rerr := g.renderReports(ctx, l, reps, rf, ctx.Err() != nil)
 			if runErr != nil { // the reports are shown; the state could not be saved
 				return runErr
 			}
@@ -173,6 +173,6 @@ or ending in .yaml, or a directory of lab files.`,
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab set up afterwards (the next run removes it)")
-	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to FILE")
+	rf.flags(cmd)
 	return cmd
 }

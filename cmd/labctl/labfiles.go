@@ -1,19 +1,26 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/labctl/labctl/graph"
+	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
 
 func newLabCheckCmd(g *globals) *cobra.Command {
 	var stage int
-	var junit string
+	var rf reportFiles
 	cmd := &cobra.Command{
 		Use:   "check NAME...|FILE...",
 		Short: "Check what a student built by hand: only a lab's checks, no setup, nothing removed",
@@ -58,11 +65,11 @@ state.`,
 			if err != nil {
 				return err
 			}
-			return g.renderReports(reps, junit, cmd.Context().Err() != nil)
+			return g.renderReports(cmd.Context(), l, reps, rf, cmd.Context().Err() != nil)
 		},
 	}
 	cmd.Flags().IntVar(&stage, "stage", 0, "only the checks of this stage (default: all)")
-	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to FILE")
+	rf.flags(cmd)
 	return cmd
 }
 
@@ -152,11 +159,27 @@ func newLabSchemaCmd(g *globals) *cobra.Command {
 	}
 }
 
-// renderReports prints lab reports as the flags ask (text or JSON, and
-// JUnit), and returns exit status 1 when a check failed.
-func (g *globals) renderReports(reps []labs.Report, junit string, interrupted bool) error {
-	if junit != "" {
-		if err := writeJUnit(junit, reps); err != nil {
+// reportFiles are the files a lab run or check also writes.
+type reportFiles struct {
+	junit string
+	html  string
+}
+
+func (rf *reportFiles) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&rf.junit, "junit", "", "also write the results as JUnit XML to FILE")
+	cmd.Flags().StringVar(&rf.html, "html", "", "also write the results as one self-contained HTML page to FILE (the lab's picture, every check, its evidence)")
+}
+
+// renderReports prints lab reports as the flags ask (text or JSON, JUnit,
+// HTML), and returns exit status 1 when a check failed.
+func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []labs.Report, rf reportFiles, interrupted bool) error {
+	if rf.junit != "" {
+		if err := writeJUnit(rf.junit, reps); err != nil {
+			return err
+		}
+	}
+	if rf.html != "" {
+		if err := writeHTML(ctx, rf.html, l, reps); err != nil {
 			return err
 		}
 	}
@@ -184,4 +207,20 @@ func writeJUnit(path string, reps []labs.Report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// writeHTML writes the self-contained report page, with the lab's picture
+// when Graphviz is there to draw it.
+func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []labs.Report) error {
+	page := labs.HTMLPage{Title: "labctl: lab " + l.Name, Lab: l.Name, Reports: reps, Made: time.Now()}
+	if svg, err := graph.SVG(ctx, graph.DOT(l.Plan, nil)); err == nil {
+		if i := bytes.Index(svg, []byte("<svg")); i >= 0 {
+			page.Picture = template.HTML(svg[i:])
+		}
+	}
+	var b bytes.Buffer
+	if err := labs.WriteHTML(&b, page); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b.Bytes(), 0o644)
 }
