@@ -96,19 +96,19 @@ type FileCheck struct {
 // FileProbe runs one command and tells whether it succeeded: exit status
 // 0, and the output containing or matching what is asked.
 type FileProbe struct {
-	On          string   `yaml:"on" json:"on,omitempty" doc:"node1, node2, ... or host; default node1"`
-	In          string   `yaml:"in" json:"in,omitempty" doc:"a container on that node to run in"`
-	Run         string   `yaml:"run" json:"run,omitempty" doc:"a shell command"`
-	Ping        string   `yaml:"ping" json:"ping,omitempty" doc:"an address or name to ping (ping -c 2 -W 2)"`
-	HTTP        string   `yaml:"http" json:"http,omitempty" doc:"a URL to fetch from the host"`
-	Logs        string   `yaml:"logs" json:"logs,omitempty" doc:"a container whose logs to read"`
+	On          string       `yaml:"on" json:"on,omitempty" doc:"node1, node2, ... or host; default node1"`
+	In          string       `yaml:"in" json:"in,omitempty" doc:"a container on that node to run in"`
+	Run         string       `yaml:"run" json:"run,omitempty" doc:"a shell command"`
+	Ping        string       `yaml:"ping" json:"ping,omitempty" doc:"an address or name to ping (ping -c 2 -W 2)"`
+	HTTP        string       `yaml:"http" json:"http,omitempty" doc:"a URL to fetch from the host"`
+	Logs        string       `yaml:"logs" json:"logs,omitempty" doc:"a container whose logs to read"`
 	Packets     *FilePackets `yaml:"packets" json:"packets,omitempty" doc:"capture packets on the node while another probe sends traffic; the output is tcpdump's decoded lines"`
-	Contains    string   `yaml:"contains" json:"contains,omitempty" doc:"the output must contain this"`
-	ContainsAll []string `yaml:"contains_all" json:"contains_all,omitempty" doc:"the output must contain each of these"`
-	Match       string   `yaml:"match" json:"match,omitempty" doc:"the trimmed output must match this regular expression (Go syntax; ${...} values inserted literally)"`
-	Retry       int      `yaml:"retry" json:"retry,omitempty" doc:"tries, a second apart, until the probe succeeds (default 1)"`
-	Capture     string   `yaml:"capture" json:"capture,omitempty" doc:"keep the trimmed output as ${name}"`
-	Note        string   `yaml:"note" json:"note,omitempty" doc:"what the probe's output shows"`
+	Contains    string       `yaml:"contains" json:"contains,omitempty" doc:"the output must contain this"`
+	ContainsAll []string     `yaml:"contains_all" json:"contains_all,omitempty" doc:"the output must contain each of these"`
+	Match       string       `yaml:"match" json:"match,omitempty" doc:"the trimmed output must match this regular expression (Go syntax; ${...} values inserted literally)"`
+	Retry       int          `yaml:"retry" json:"retry,omitempty" doc:"tries, a second apart, until the probe succeeds (default 1)"`
+	Capture     string       `yaml:"capture" json:"capture,omitempty" doc:"keep the trimmed output as ${name}"`
+	Note        string       `yaml:"note" json:"note,omitempty" doc:"what the probe's output shows"`
 }
 
 // FilePackets is a short capture: tcpdump -e -nn on a node's interface
