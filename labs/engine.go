@@ -256,10 +256,15 @@ func (r *Run) OnUndoIn(group, what string, fn func(ctx context.Context) error) {
 
 // UndoGroup runs a group's undo actions now, last first, once.
 func (r *Run) UndoGroup(ctx context.Context, group string) error {
-	r.mu.Lock()
-	us := r.groups[group]
-	r.groups[group] = nil
-	r.mu.Unlock()
+	us := func() []undo {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		us := r.groups[group]
+		if r.groups != nil { // a group whose actions all failed was never made
+			r.groups[group] = nil
+		}
+		return us
+	}()
 	return runUndos(ctx, us)
 }
 
@@ -390,10 +395,17 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
 }
 
 // check runs one check and judges it; a failed check carries its hint.
-func (r *Run) check(ctx context.Context, c Check) Result {
+func (r *Run) check(ctx context.Context, c Check) (res Result) {
 	start := time.Now()
+	defer func() {
+		// A bug in one check fails that check, with what went wrong;
+		// the others and the teardown still run.
+		if p := recover(); p != nil {
+			res = Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Duration: time.Since(start), Error: fmt.Sprintf("labctl bug, please report: %v", p)}
+		}
+	}()
 	ok, ev, err := c.Do(ctx, r)
-	res := Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(start)}
+	res = Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(start)}
 	switch {
 	case err != nil:
 		res.Error = err.Error()

@@ -343,3 +343,30 @@ func TestReadmeExampleValidates(t *testing.T) {
 		t.Errorf("%+v", f)
 	}
 }
+
+// A check whose action fails leaves no group behind; the check that takes
+// the group back then has nothing to do, and says nothing wrong about it.
+func TestUndoGroupOfFailedActions(t *testing.T) {
+	f, err := ParseFile("t.yaml", []byte(`
+title: t
+checks:
+  - name: connect
+    do:
+      - run: exit 7
+        undo: echo never
+        group: g
+    run: "true"
+  - name: disconnect
+    do:
+      - undo_group: g
+    run: "true"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := fakeEnv(t)
+	rep := RunChecks(context.Background(), env, f.Exercise(), CheckOptions{})
+	if len(rep.Checks) != 2 || rep.Checks[0].Error == "" || !rep.Checks[1].Passed {
+		t.Errorf("%+v", rep.Checks)
+	}
+}
