@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,7 +245,17 @@ func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, pla
 		t.Fatalf("virsh destroy %s: %v: %s", victim.Domain, err, out)
 	}
 	destroyed := time.Now()
-	runErr := cmd.Wait()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var runErr error
+	select {
+	case runErr = <-waited:
+	case <-time.After(8 * time.Minute):
+		// A hang: Go prints every goroutine's stack on SIGQUIT.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		<-waited
+		t.Fatalf("lab run went on for 8 minutes after %s was destroyed; its goroutines:\n%s", victim.Name, testlab.LastLines(stderr.String(), 400))
+	}
 	t.Logf("FAULT %s destroyed %s into `lab run %s`; the run ended %s later (err=%v):\n%s\n%s",
 		victim.Name, destroyed.Sub(start).Round(time.Second), lab, time.Since(destroyed).Round(time.Second), runErr,
 		testlab.LastLines(stdout.String(), 30), testlab.LastLines(stderr.String(), 15))
