@@ -24,16 +24,10 @@ var ErrNoCheckOnly = errors.New("this exercise has no check-only mode: its check
 // leftovers, no teardown of what is there. What the checks themselves
 // change (a route, a connected network) is undone at the end; what the
 // student made stays. A failed check carries its hint.
-func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) Report {
-	if o.Progress == nil {
-		o.Progress = func(string, string) {}
-	}
-	if o.Teardown <= 0 {
-		o.Teardown = 2 * time.Minute
-	}
-	start := time.Now()
-	rep := Report{Lab: lab.Name, Title: lab.Title, started: start}
-	defer func() { rep.Duration = time.Since(start) }()
+func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) (rep Report) {
+	r, progress := newRun(env, lab, o.Progress)
+	rep = Report{Lab: lab.Name, Title: lab.Title, started: time.Now()}
+	defer func() { rep.Duration = time.Since(rep.started) }()
 	if !lab.CheckOnly {
 		rep.SetupError = fmt.Sprintf("%s: %v", lab.Name, ErrNoCheckOnly)
 		return rep
@@ -42,19 +36,7 @@ func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) Rep
 		rep.SetupError = err.Error()
 		return rep
 	}
-	r := &Run{Env: env, Lab: lab, vars: map[string]string{}}
-	r.Log = func(m string) {
-		r.show(m)
-		o.Progress(lab.Name, m)
-	}
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.Background(), o.Teardown)
-		defer cancel()
-		if err := r.teardown(tctx); err != nil {
-			rep.Teardown = err.Error()
-			rep.Passed = false
-		}
-	}()
+	defer r.undoAll(&rep, o.Teardown)
 	rep.Passed = true
 	for _, c := range lab.Checks {
 		if o.Stage > 0 && max(c.Stage, 1) != o.Stage {
@@ -64,7 +46,7 @@ func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) Rep
 		if !res.Passed {
 			rep.Passed = false
 		}
-		o.Progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
+		progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
 		rep.Checks = append(rep.Checks, res)
 	}
 	if len(rep.Checks) == 0 {

@@ -322,45 +322,27 @@ var ErrNotEnoughNodes = errors.New("not enough nodes")
 // RunLab sets the lab up, runs its checks and tears it down. Teardown runs
 // whatever happened before, also after a cancelled context (with a fresh,
 // bounded one), unless o.Keep.
-func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
-	if o.Progress == nil {
-		o.Progress = func(string, string) {}
-	}
-	if o.Teardown <= 0 {
-		o.Teardown = 2 * time.Minute
-	}
-	start := time.Now()
-	rep := Report{Lab: lab.Name, Title: lab.Title, started: start}
+func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) (rep Report) {
+	r, progress := newRun(env, lab, o.Progress)
+	rep = Report{Lab: lab.Name, Title: lab.Title, started: time.Now()}
+	defer func() { rep.Duration = time.Since(rep.started) }()
 	if err := Fits(lab, env.Plan); err != nil {
 		rep.SetupError = err.Error()
-		rep.Duration = time.Since(start)
 		return rep
-	}
-	r := &Run{Env: env, Lab: lab, vars: map[string]string{}}
-	r.Log = func(m string) {
-		r.show(m)
-		o.Progress(lab.Name, m)
 	}
 	if err := Clean(ctx, env, lab.Name); err != nil {
 		rep.SetupError = "removing leftovers of an earlier run: " + err.Error()
-		rep.Duration = time.Since(start)
 		return rep
 	}
 	defer func() {
 		if o.Keep {
-			o.Progress(lab.Name, "kept (--keep): 'labctl lab run' removes it next time")
+			progress(lab.Name, "kept (--keep): 'labctl lab run' removes it next time")
 			return
 		}
-		tctx, cancel := context.WithTimeout(context.Background(), o.Teardown)
-		defer cancel()
-		if err := r.teardown(tctx); err != nil {
-			rep.Teardown = err.Error()
-			rep.Passed = false
-		}
-		rep.Duration = time.Since(start)
+		r.undoAll(&rep, o.Teardown)
 	}()
 	for _, s := range lab.Steps {
-		o.Progress(lab.Name, s.Title)
+		progress(lab.Name, s.Title)
 		stepStart := time.Now()
 		if err := s.Do(ctx, r); err != nil {
 			rep.SetupError = fmt.Sprintf("%s: %v", s.Title, err)
@@ -368,7 +350,7 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
 			if diagnose == nil {
 				diagnose = dockerLogs
 			}
-			o.Progress(lab.Name, "setup failed; gathering what explains it")
+			progress(lab.Name, "setup failed; gathering what explains it")
 			// The run's context may be what ended the step; the
 			// diagnosis gets its own, bounded one.
 			dctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
@@ -388,10 +370,37 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) Report {
 		if !res.Passed {
 			rep.Passed = false
 		}
-		o.Progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
+		progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
 		rep.Checks = append(rep.Checks, res)
 	}
 	return rep
+}
+
+// newRun starts a run of lab; progress is o.Progress or a no-op.
+func newRun(env *Env, lab *Exercise, progress func(lab, msg string)) (*Run, func(lab, msg string)) {
+	if progress == nil {
+		progress = func(string, string) {}
+	}
+	r := &Run{Env: env, Lab: lab, vars: map[string]string{}}
+	r.Log = func(m string) {
+		r.show(m)
+		progress(lab.Name, m)
+	}
+	return r, progress
+}
+
+// undoAll runs the undo list within limit (default 2 minutes; a fresh
+// context: the run's may be what ended it) and records a failure in rep.
+func (r *Run) undoAll(rep *Report, limit time.Duration) {
+	if limit <= 0 {
+		limit = 2 * time.Minute
+	}
+	tctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if err := r.teardown(tctx); err != nil {
+		rep.Teardown = err.Error()
+		rep.Passed = false
+	}
 }
 
 // check runs one check and judges it; a failed check carries its hint.

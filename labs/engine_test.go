@@ -571,3 +571,21 @@ func TestUndoGroups(t *testing.T) {
 		t.Errorf("early undo then teardown: %s", got)
 	}
 }
+
+// A failed undo is in the report (and fails the lab), with the lab's
+// whole duration: both were lost when the report was returned before the
+// deferred teardown wrote them.
+func TestTeardownFailureIsReported(t *testing.T) {
+	env, n1 := fakeEnv(t)
+	n1.d.exec = pingAnswers
+	lab := &Exercise{Name: "t", Title: "t", MinNodes: 1, Steps: []Step{{Title: "change", Do: func(ctx context.Context, r *Run) error {
+		return r.NodeSh(ctx, "node1", "true", "exit 7")
+	}}}, Checks: []Check{{Name: "ok", Expect: ExpectSuccess, Do: func(ctx context.Context, r *Run) (bool, []Evidence, error) {
+		time.Sleep(20 * time.Millisecond)
+		return true, nil, nil
+	}}}}
+	rep := RunLab(context.Background(), env, lab, Options{})
+	if rep.Teardown == "" || rep.Passed || rep.Duration < 20*time.Millisecond {
+		t.Errorf("teardown %q, passed %v, duration %s", rep.Teardown, rep.Passed, rep.Duration)
+	}
+}
