@@ -24,28 +24,31 @@ func (l *Lab) RunLabs(ctx context.Context, run []*labs.Exercise, o RunOptions) (
 			o.Unfit(err)
 		}
 	}
-	env, closeEnv, err := l.Nodes(ctx)
+	reps, err := l.each(ctx, run, func(env *labs.Env, x *labs.Exercise) labs.Report {
+		rep := labs.RunLab(ctx, env, x, labs.Options{Keep: o.Keep, Progress: l.o.Progress})
+		l.recordPhase("lab "+x.Name, "", rep.Start(), rep.Duration, rep.Err())
+		return rep
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer closeEnv()
-	var reps []labs.Report
-	for _, x := range run {
-		rep := labs.RunLab(ctx, env, x, labs.Options{Keep: o.Keep, Progress: l.o.Progress})
-		reps = append(reps, rep)
-		l.recordPhase("lab "+x.Name, "", rep.Start(), rep.Duration, rep.Err())
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	return reps, l.save(false)
 }
 
 // CheckLabs runs only the checks of each exercise against what is on the
 // nodes now (no setup, no teardown of what is there): check-only mode, to
-// verify what a student built. stage 0 means every stage. It does not
-// need the lab's lock: it changes nothing it does not take back.
+// verify what a student built. stage 0 means every stage. What the
+// checks' own actions change is taken back; open the lab locked all the
+// same, so that they never meet a lab run.
 func (l *Lab) CheckLabs(ctx context.Context, run []*labs.Exercise, stage int) ([]labs.Report, error) {
+	return l.each(ctx, run, func(env *labs.Env, x *labs.Exercise) labs.Report {
+		return labs.RunChecks(ctx, env, x, labs.CheckOptions{Stage: stage, Progress: l.o.Progress})
+	})
+}
+
+// each connects to the nodes and does one exercise after another, until
+// ctx ends.
+func (l *Lab) each(ctx context.Context, run []*labs.Exercise, do func(*labs.Env, *labs.Exercise) labs.Report) ([]labs.Report, error) {
 	env, closeEnv, err := l.Nodes(ctx)
 	if err != nil {
 		return nil, err
@@ -53,7 +56,7 @@ func (l *Lab) CheckLabs(ctx context.Context, run []*labs.Exercise, stage int) ([
 	defer closeEnv()
 	var reps []labs.Report
 	for _, x := range run {
-		reps = append(reps, labs.RunChecks(ctx, env, x, labs.CheckOptions{Stage: stage, Progress: l.o.Progress}))
+		reps = append(reps, do(env, x))
 		if ctx.Err() != nil {
 			break
 		}

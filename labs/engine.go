@@ -150,55 +150,6 @@ type Check struct {
 	Hint string
 }
 
-// Evidence is one command a check ran and what it printed.
-type Evidence struct {
-	Node    string `json:"node"`           // node name, or "host"
-	Where   string `json:"where"`          // "node", "host" or "container NAME"
-	Command string `json:"command"`        //
-	Output  string `json:"output"`         // stdout and stderr, trimmed
-	Exit    int    `json:"exit"`           //
-	Note    string `json:"note,omitempty"` // what it shows
-}
-
-// Result is one check's outcome.
-type Result struct {
-	Lab      string        `json:"lab"`
-	Check    string        `json:"check"`
-	Expect   string        `json:"expect"`
-	Passed   bool          `json:"passed"`
-	Error    string        `json:"error,omitempty"`
-	Evidence []Evidence    `json:"evidence"`
-	Duration time.Duration `json:"duration_ns"`
-	// Hint is the check's advice, given when it failed.
-	Hint string `json:"hint,omitempty"`
-}
-
-// Report is the outcome of running one lab.
-type Report struct {
-	Lab        string `json:"lab"`
-	Title      string `json:"title"`
-	Passed     bool   `json:"passed"`
-	SetupError string `json:"setup_error,omitempty"`
-	// SetupEvidence explains a failed setup (the lab's Diagnose).
-	SetupEvidence []Evidence    `json:"setup_evidence,omitempty"`
-	Teardown      string        `json:"teardown_error,omitempty"`
-	Checks        []Result      `json:"checks"`
-	Duration      time.Duration `json:"duration_ns"`
-	started       time.Time
-}
-
-// Start is when the lab started.
-func (r Report) Start() time.Time { return r.started }
-
-// Err summarises a failed lab as an error (nil when it passed).
-func (r Report) Err() error {
-	if r.Passed {
-		return nil
-	}
-	p, f := Totals([]Report{r})
-	return fmt.Errorf("%d passed, %d failed", p, f)
-}
-
 // Run is one execution of a lab: it carries the environment and the undo
 // list that teardown works through.
 type Run struct {

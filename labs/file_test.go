@@ -1,18 +1,14 @@
 package labs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/topology"
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
 )
 
 // The built-in exercises that are lab files prove what they proved when
@@ -42,40 +38,13 @@ func TestBuiltinFilesKeepTheChecks(t *testing.T) {
 // Every broken lab file is rejected with what its '# want:' lines say
 // (file:line: path: message), every problem at once.
 func TestInvalidLabFiles(t *testing.T) {
-	files, _ := filepath.Glob("testdata/invalid/*.yaml")
-	if len(files) < 20 {
-		t.Fatalf("only %d broken lab files", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var wants []string
-			for _, l := range strings.Split(string(data), "\n") {
-				if w, ok := strings.CutPrefix(l, "# want: "); ok {
-					wants = append(wants, w)
-				}
-			}
-			if len(wants) == 0 {
-				t.Fatal("no '# want:' lines")
-			}
-			_, err = LoadFile(f)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			msg := err.Error()
-			for _, w := range wants {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not contain %q:\n%s", w, msg)
-				}
-			}
-			if ps, ok := err.(topology.Problems); ok && len(ps) != len(wants) {
-				t.Errorf("%d problems, the file lists %d:\n%s", len(ps), len(wants), msg)
-			}
-		})
-	}
+	testenv.InvalidFixtures(t, "testdata/invalid/*.yaml", 20, func(f string) error {
+		_, err := LoadFile(f)
+		return err
+	}, func(err error) (int, bool) {
+		ps, ok := err.(topology.Problems)
+		return len(ps), ok
+	})
 }
 
 func TestValuesOfThePlan(t *testing.T) {
@@ -255,33 +224,8 @@ func TestNewFileValidatesAndRuns(t *testing.T) {
 // The schema compiles, accepts every built-in lab file and the one 'lab
 // new' writes, and refuses unknown fields as labctl does.
 func TestLabSchema(t *testing.T) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("lab.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("lab.schema.json")
-	if err != nil {
-		t.Fatalf("schema does not compile: %v", err)
-	}
-	asJSON := func(data []byte) any {
-		var v any
-		if err := yaml.Unmarshal(data, &v); err != nil {
-			t.Fatal(err)
-		}
-		b, err := json.Marshal(stringKeys(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	sch := testenv.CompileSchema(t, "lab.schema.json", Schema())
+	asJSON := func(data []byte) any { return testenv.YAMLAsJSON(t, data) }
 	files, _ := builtinFS.ReadDir("builtin")
 	for _, e := range files {
 		data, _ := builtinFS.ReadFile("builtin/" + e.Name())
@@ -296,77 +240,5 @@ func TestLabSchema(t *testing.T) {
 	bad, _ := os.ReadFile("testdata/invalid/unknown-field.yaml")
 	if err := sch.Validate(asJSON(bad)); err == nil {
 		t.Error("the schema accepts an unknown field")
-	}
-}
-
-// stringKeys turns YAML's maps with number keys (nat_hosts: {92: milk})
-// into JSON's string-keyed objects.
-func stringKeys(v any) any {
-	switch x := v.(type) {
-	case map[any]any:
-		m := map[string]any{}
-		for k, e := range x {
-			m[fmt.Sprint(k)] = stringKeys(e)
-		}
-		return m
-	case map[string]any:
-		for k, e := range x {
-			x[k] = stringKeys(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = stringKeys(e)
-		}
-		return x
-	}
-	return v
-}
-
-// The example in README.md is a lab file that validates.
-func TestReadmeExampleValidates(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(data), "### Writing your own lab")
-	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
-	example, _, ok3 := strings.Cut(rest, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md has no lab file example under 'Writing your own lab'")
-	}
-	f, err := ParseFile("README.md example", []byte(example))
-	if err != nil {
-		t.Fatalf("the README's example does not validate: %v", err)
-	}
-	if f.Name != "tea-house" || len(f.Checks) != 3 {
-		t.Errorf("%+v", f)
-	}
-}
-
-// A check whose action fails leaves no group behind; the check that takes
-// the group back then has nothing to do, and says nothing wrong about it.
-func TestUndoGroupOfFailedActions(t *testing.T) {
-	f, err := ParseFile("t.yaml", []byte(`
-title: t
-checks:
-  - name: connect
-    do:
-      - run: exit 7
-        undo: echo never
-        group: g
-    run: "true"
-  - name: disconnect
-    do:
-      - undo_group: g
-    run: "true"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, _ := fakeEnv(t)
-	rep := RunChecks(context.Background(), env, f.Exercise(), CheckOptions{})
-	if len(rep.Checks) != 2 || rep.Checks[0].Error == "" || !rep.Checks[1].Passed {
-		t.Errorf("%+v", rep.Checks)
 	}
 }

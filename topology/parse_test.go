@@ -2,11 +2,12 @@ package topology
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func TestParseRejectsUnknownFieldsWithLineAndPath(t *testing.T) {
@@ -150,34 +151,11 @@ func TestFixtures(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range invalid {
-		t.Run(f, func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var wants []string
-			for _, l := range strings.Split(string(data), "\n") {
-				if w, ok := strings.CutPrefix(l, "# want: "); ok {
-					wants = append(wants, w)
-				}
-			}
-			if len(wants) == 0 {
-				t.Fatal("fixture has no '# want:' lines")
-			}
-			_, err = Load(f)
-			if err == nil {
-				t.Fatal("invalid fixture accepted")
-			}
-			msg := err.Error()
-			for _, w := range wants {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not contain %q:\n%s", w, msg)
-				}
-			}
-			if ps, ok := err.(Problems); ok && len(ps) != len(wants) {
-				t.Errorf("got %d problems, fixture lists %d:\n%s", len(ps), len(wants), msg)
-			}
-		})
-	}
+	testenv.InvalidFixtures(t, "testdata/invalid/*.yaml", 60, func(f string) error {
+		_, err := Load(f)
+		return err
+	}, func(err error) (int, bool) {
+		ps, ok := err.(Problems)
+		return len(ps), ok
+	})
 }

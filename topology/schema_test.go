@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/golden"
+	"github.com/labctl/labctl/internal/testenv"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
 )
 
 // The shipped schema must be exactly what the Go types produce.
@@ -28,38 +28,10 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(SchemaJSON()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("topology.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("topology.schema.json")
-	if err != nil {
-		t.Fatalf("schema does not compile: %v", err)
-	}
-	return s
+	return testenv.CompileSchema(t, "topology.schema.json", SchemaJSON())
 }
 
-func yamlToJSONValue(t *testing.T, data []byte) any {
-	t.Helper()
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func yamlToJSONValue(t *testing.T, data []byte) any { return testenv.YAMLAsJSON(t, data) }
 
 // Editors see the same rules as labctl for structure: the valid fixtures
 // pass the schema, and unknown fields or wrong types fail it.

@@ -47,6 +47,19 @@ func (c *Client) Run(ctx context.Context, cmd string) ([]byte, error) {
 // is an *ExitError (without stderr, which went to the caller's writer).
 // Cancelling ctx closes the session.
 func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return c.stream(ctx, cmd, stdin, stdout, stderr, false)
+}
+
+// StreamInterruptible is Stream for commands that run until stopped (a
+// capture): when ctx ends the command gets SIGINT, as Ctrl-C in a
+// terminal, and a few seconds to finish cleanly (tcpdump flushes its
+// file and prints its counts) before the session is closed. Stopped that
+// way it returns nil.
+func (c *Client) StreamInterruptible(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
+	return c.stream(ctx, cmd, nil, stdout, stderr, true)
+}
+
+func (c *Client) stream(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer, interrupt bool) error {
 	s, err := c.c.NewSession()
 	if err != nil {
 		if lerr := c.lost(cmd, time.Second); lerr != nil {
@@ -59,54 +72,22 @@ func (c *Client) Stream(ctx context.Context, cmd string, stdin io.Reader, stdout
 	done := make(chan error, 1)
 	go func() { done <- s.Run(cmd) }()
 	select {
+	case err = <-done:
 	case <-ctx.Done():
+		if interrupt {
+			s.Signal(ssh.SIGINT)
+			select {
+			case <-done:
+				return nil
+			case <-time.After(5 * time.Second):
+			}
+		}
 		s.Signal(ssh.SIGKILL)
 		s.Close()
-		return ctx.Err()
-	case err = <-done:
-	}
-	var xe *ssh.ExitError
-	if errors.As(err, &xe) {
-		return &ExitError{Node: c.t.Node, Cmd: cmd, Status: xe.ExitStatus()}
-	}
-	if err != nil {
-		if lerr := c.lost(cmd, 2*time.Second); lerr != nil {
-			return lerr
-		}
-		return fmt.Errorf("%s: %s: %w", c.t.Node, cmd, err)
-	}
-	return nil
-}
-
-// StreamInterruptible is Stream for commands that run until stopped (a
-// capture): when ctx ends the command gets SIGINT, as Ctrl-C in a
-// terminal, and a few seconds to finish cleanly (tcpdump flushes its
-// file and prints its counts) before the session is closed. Stopped that
-// way it returns nil.
-func (c *Client) StreamInterruptible(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
-	s, err := c.c.NewSession()
-	if err != nil {
-		if lerr := c.lost(cmd, time.Second); lerr != nil {
-			return lerr
-		}
-		return fmt.Errorf("%s: new session: %w", c.t.Node, err)
-	}
-	defer s.Close()
-	s.Stdout, s.Stderr = stdout, stderr
-	done := make(chan error, 1)
-	go func() { done <- s.Run(cmd) }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		s.Signal(ssh.SIGINT)
-		select {
-		case <-done:
-			return nil
-		case <-time.After(5 * time.Second):
-			s.Signal(ssh.SIGKILL)
-			s.Close()
+		if interrupt {
 			return fmt.Errorf("%s: %s did not stop within 5 s of SIGINT", c.t.Node, Abbrev(cmd, 40))
 		}
+		return ctx.Err()
 	}
 	var xe *ssh.ExitError
 	if errors.As(err, &xe) {
