@@ -105,6 +105,7 @@ Print it with 'labctl topology default' and start from there.`,
 		newBenchCmd(g),
 		newGraphCmd(g),
 		newImpairCmd(g),
+		newWorkshopCmd(g),
 		newCaptureCmd(g),
 		newHostsCmd(g),
 	)
