@@ -2,9 +2,7 @@ package labs
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -62,7 +60,7 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	dom, png := RenderInChromium(t, page)
+	dom, png := testenv.RenderInChromium(t, page)
 	text := regexp.MustCompile(`<[^>]+>`).ReplaceAllString(dom, " ")
 	text = strings.Join(strings.Fields(text), " ")
 	for _, want := range []string{"3 passed, 1 failed", "milk pings bread by IP", "beijing pings shenzhen by name",
@@ -77,31 +75,4 @@ func TestHTMLInChromium(t *testing.T) {
 	if len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("no screenshot (%d bytes)", len(png))
 	}
-}
-
-// RenderInChromium loads a page in headless Chromium and returns the DOM
-// after loading and a PNG screenshot of it.
-func RenderInChromium(t testing.TB, page string) (dom string, png []byte) {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=" + filepath.Join(dir, "profile")}
-	cmd := exec.CommandContext(ctx, "chromium", append(base, "--dump-dom", "file://"+page)...)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
-	}
-	shot := filepath.Join(dir, "page.png")
-	cmd = exec.CommandContext(ctx, "chromium", append(base, "--screenshot="+shot, "--window-size=1280,1600", "file://"+page)...)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	if o, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, o)
-	}
-	png, err = os.ReadFile(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), png
 }

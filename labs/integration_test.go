@@ -403,7 +403,7 @@ func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, 
 	if _, _, err := c.Run(ctx, "lab", "run", "bridge", "none", "--html", page); err != nil {
 		t.Errorf("lab run --html: %v", err)
 	}
-	dom, png := labs.RenderInChromium(t, page)
+	dom, png := testenv.RenderInChromium(t, page)
 	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(dom, " ")), " ")
 	if !strings.Contains(text, "8 passed, 0 failed") || !strings.Contains(text, "milk pings bread by IP") || strings.Count(dom, `class="check"`) != 8 || !strings.Contains(dom, "<svg") || len(png) < 1000 {
 		t.Errorf("the HTML report in Chromium: %d checks, text %.300q", strings.Count(dom, `class="check"`), text)

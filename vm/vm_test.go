@@ -567,3 +567,17 @@ func TestLibvirtdGoneIsErrLost(t *testing.T) {
 		t.Errorf("a later call: %v after %s", err, time.Since(start))
 	}
 }
+
+// Labs finds every lab that owns a domain or network, without any state.
+func TestLabsFoundByMetadata(t *testing.T) {
+	f := newFake()
+	for _, lab := range []string{"ws-s01", "ws-s02"} {
+		if err := testManager(t, f, lab).Up(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Labs(context.Background(), NewConn(f, nil))
+	if err != nil || strings.Join(got, " ") != "ws-s01 ws-s02" {
+		t.Errorf("Labs: %v %v", got, err)
+	}
+}

@@ -3,11 +3,18 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/vm"
 	"github.com/labctl/labctl/workshop"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +30,7 @@ subnets the host routes - is derived from the seat's number, so seats never
 overlap; what lives inside a seat's own networks (VLANs, Docker's pools, the
 tutorial's container addresses) stays as the topology has it.`,
 	}
-	cmd.AddCommand(newWorkshopPlanCmd(g))
+	cmd.AddCommand(newWorkshopPlanCmd(g), newWorkshopUpCmd(g), newWorkshopStatusCmd(g), newWorkshopCheckCmd(g), newWorkshopCardsCmd(g), newWorkshopDownCmd(g))
 	return cmd
 }
 
@@ -119,4 +126,268 @@ func parseHypervisor(s string) (workshop.Hypervisor, error) {
 		return workshop.Hypervisor{}, fmt.Errorf("MEMORY %q: %v", mem, err)
 	}
 	return workshop.Hypervisor{Name: name, CPUs: n, MemoryMiB: b >> 20}, nil
+}
+
+// workshopPlan plans the workshop the flags name (this machine only).
+func (g *globals) workshopPlan(seats int) (*workshop.Plan, workshop.Record, error) {
+	t, _, err := g.loadPlan(true)
+	if err != nil {
+		return nil, workshop.Record{}, err
+	}
+	p, err := workshop.New(t, workshop.Options{Name: g.lab, Seats: seats})
+	if err != nil {
+		return nil, workshop.Record{}, err
+	}
+	rec := workshop.Record{Name: g.lab, Seats: seats, Space: workshop.DefaultSpace.String(), L3Space: workshop.DefaultL3Space.String(), Topology: t.File()}
+	return p, rec, nil
+}
+
+func (g *globals) workshopRunner(parallel int) *workshop.Runner {
+	return &workshop.Runner{Name: g.lab, Parallel: parallel, Log: g.log, Progress: func(seat, node, msg string) {
+		g.progress(seat+"/"+node, msg)
+	}}
+}
+
+func newWorkshopUpCmd(g *globals) *cobra.Command {
+	var seats, parallel int
+	var docker string
+	cmd := &cobra.Command{
+		Use:   "up --seats N",
+		Short: "Bring every seat up (several at once); again carries on, and adds seats",
+		Long: `Plan the seats (as 'workshop plan' shows them), write each seat's topology
+into the workshop's state directory, and bring the seats up --parallel at a
+time, each as 'labctl up' does: VMs, SSH with pinned host keys, Docker. Every
+seat has its own key pair; 'labctl --lab NAME-sNN ...' works on one seat.
+Running it again carries on after a failure; a larger --seats adds seats.`,
+		Example: `  sudo labctl --lab ws workshop up --seats 2
+  sudo labctl --lab ws workshop cards ./cards`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, rec, err := g.workshopPlan(seats)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker}); err != nil {
+				return fmt.Errorf("workshop %s: up: %w\n(run 'labctl --lab %s workshop up --seats %d' again to carry on)", g.lab, err, g.lab, seats)
+			}
+			fmt.Fprintf(g.stdout, "workshop %s: %d seats up in %s\n", g.lab, seats, time.Since(start).Round(time.Second))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&seats, "seats", 0, "how many seats")
+	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats brought up at once")
+	cmd.Flags().StringVar(&docker, "docker", provision.InstallOffline, "how to install Docker: offline or online")
+	return cmd
+}
+
+func newWorkshopDownCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Remove every seat (also without the workshop's state), then its state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, p, err := g.loadPlan(true)
+			if err != nil {
+				return err
+			}
+			conn, err := vm.Connect(cmd.Context(), p.Libvirt.URI)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			removed, err := g.workshopRunner(4).Down(cmd.Context(), conn)
+			fmt.Fprintf(g.stdout, "workshop %s: removed %d seats %s\n", g.lab, len(removed), strings.Join(removed, " "))
+			return err
+		},
+	}
+}
+
+func newWorkshopStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Seats x nodes: the VM running, SSH answering, Docker answering",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rows, err := g.workshopRunner(4).Status(cmd.Context())
+			if err != nil && rows == nil {
+				return err
+			}
+			bad := false
+			for _, r := range rows {
+				bad = bad || r.VM != "running" || r.SSH != "yes" || strings.HasPrefix(r.Docker, "no")
+			}
+			rerr := g.emit(rows, func() error {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEAT\tLAB\tNODE\tVM\tSSH\tDOCKER")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Seat, r.Lab, r.Node, r.VM, r.SSH, r.Docker)
+				}
+				return tw.Flush()
+			})
+			if rerr != nil {
+				return rerr
+			}
+			if err != nil {
+				return err
+			}
+			if bad {
+				return &exitError{code: 1, msg: "some seats are not ready (see above)"}
+			}
+			return nil
+		},
+	}
+}
+
+func newWorkshopCheckCmd(g *globals) *cobra.Command {
+	var checkOnly bool
+	var parallel int
+	cmd := &cobra.Command{
+		Use:   "check NAME...|FILE...",
+		Short: "Run labs on every seat at once and print a seats x checks matrix",
+		Long: `Run the labs on every seat, --parallel seats at a time, and print a matrix:
+a row per seat, a column per check, pass or FAIL, then the evidence of
+every failed check per seat. --check-only runs only the checks against what
+each student built (see 'labctl lab check'), instead of building it.`,
+		Example: `  labctl --lab ws workshop check bridge
+  labctl --lab ws workshop check user-bridge --check-only -o json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			run, err := c.Resolve(args)
+			if err != nil {
+				return usageErr("workshop check: %v", err)
+			}
+			srs, err := g.workshopRunner(parallel).Check(cmd.Context(), run, checkOnly)
+			if err != nil && srs == nil {
+				return err
+			}
+			failed := false
+			rerr := g.emit(map[string]any{"seats": srs}, func() error {
+				failed = writeMatrix(g, srs)
+				return nil
+			})
+			if g.output == "json" {
+				for _, sr := range srs {
+					_, f := labs.Totals(sr.Reports)
+					failed = failed || f > 0 || sr.Error != ""
+				}
+			}
+			if rerr != nil {
+				return rerr
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&checkOnly, "check-only", false, "only the checks, against what each student built")
+	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats at once")
+	return cmd
+}
+
+// writeMatrix prints seats x checks and the failures' evidence; it tells
+// whether anything failed.
+func writeMatrix(g *globals, srs []workshop.SeatReport) bool {
+	var cols []string
+	for _, sr := range srs {
+		if len(sr.Reports) > 0 {
+			for _, r := range sr.Reports {
+				for _, c := range r.Checks {
+					cols = append(cols, r.Lab+": "+c.Check)
+				}
+			}
+			break
+		}
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	head := "SEAT"
+	for i := range cols {
+		head += fmt.Sprintf("\tC%d", i+1)
+	}
+	fmt.Fprintln(tw, head+"\tPASSED\tFAILED")
+	failed := false
+	for _, sr := range srs {
+		row := fmt.Sprintf("%d", sr.Seat)
+		for _, r := range sr.Reports {
+			for _, c := range r.Checks {
+				row += "\t" + map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
+			}
+		}
+		p, f := labs.Totals(sr.Reports)
+		if sr.Error != "" {
+			f++
+		}
+		failed = failed || f > 0
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", row, p, f)
+	}
+	tw.Flush()
+	fmt.Fprintln(g.stdout)
+	for i, c := range cols {
+		fmt.Fprintf(g.stdout, "C%d  %s\n", i+1, c)
+	}
+	for _, sr := range srs {
+		if sr.Error != "" {
+			fmt.Fprintf(g.stdout, "\nseat %d (%s): %s\n", sr.Seat, sr.Lab, sr.Error)
+		}
+		if _, f := labs.Totals(sr.Reports); f > 0 {
+			fmt.Fprintf(g.stdout, "\nseat %d (%s):\n", sr.Seat, sr.Lab)
+			labs.WriteText(g.stdout, sr.Reports)
+		}
+	}
+	return failed
+}
+
+func newWorkshopCardsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cards DIR",
+		Short: "Write an access card per seat (HTML, text, JSON, with its key) and an index page",
+		Long: `Write into DIR one folder per seat: card.html (printable, self-contained),
+card.txt and card.json - the seat, the exact ssh command per node, the
+addresses, the labs to do - with the seat's private key and its nodes' host
+keys beside them, and index.html for the instructor. Hand each student
+their folder: the ssh commands work from where it is saved, with plain
+OpenSSH and strict host key checking; one seat's key opens no other seat.`,
+		Example: `  labctl --lab ws workshop cards ./cards && xdg-open cards/index.html`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := g.workshopRunner(1)
+			seats, err := w.Seats()
+			if err != nil {
+				return err
+			}
+			var plans []*network.Plan
+			dirs := map[string]string{}
+			for _, s := range seats {
+				o := g.labOptions("", false)
+				o.Name = s.Lab
+				wd, err := workshop.Dir(g.lab)
+				if err != nil {
+					return err
+				}
+				o.File = workshop.SeatFile(wd, s.N)
+				l, err := lab.Open(o)
+				if err != nil {
+					return err
+				}
+				plans = append(plans, l.Plan)
+				dirs[s.Lab] = l.Dir()
+				l.Close()
+			}
+			c, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			cards, err := workshop.WriteCards(args[0], g.lab, plans, func(lab string) string { return dirs[lab] }, c.All())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%d cards in %s (index: %s)\n", len(cards), args[0], filepath.Join(args[0], "index.html"))
+			return nil
+		},
+	}
 }

@@ -1,0 +1,316 @@
+package workshop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/internal/fanout"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/vm"
+	"gopkg.in/yaml.v3"
+)
+
+// Record is what a workshop keeps in its directory (workshop.json): enough
+// to find its seats again.
+type Record struct {
+	Name     string `json:"name"`
+	Seats    int    `json:"seats"`
+	Space    string `json:"space"`
+	L3Space  string `json:"l3_space"`
+	Topology string `json:"topology,omitempty"` // the file the seats came from, "" for the built-in
+}
+
+// Runner acts on a workshop's seats, several at once.
+type Runner struct {
+	Name     string
+	Parallel int // seats at once (default 2)
+	Progress func(seat, node, msg string)
+	Log      *slog.Logger
+}
+
+// Dir is the workshop's directory: its record and each seat's topology.
+func Dir(name string) (string, error) {
+	root, err := state.Root()
+	if err != nil {
+		return "", err
+	}
+	d := filepath.Join(root, "workshops", name)
+	return d, os.MkdirAll(d, 0o700)
+}
+
+// SeatFile is where seat n's topology is written: the seat's lab is
+// brought up from it, so that 'labctl --lab NAME-sNN ...' finds it later.
+func SeatFile(dir string, n int) string { return filepath.Join(dir, fmt.Sprintf("seat-%02d.yaml", n)) }
+
+func (w *Runner) seatOptions(s Seat, file, lock string) lab.Options {
+	return lab.Options{Name: s.Lab, File: file, Lock: lock, AllowChangedTopology: lock != "",
+		Progress: func(node, msg string) {
+			if w.Progress != nil {
+				w.Progress(s.Lab, node, msg)
+			}
+		}, Log: w.Log}
+}
+
+func (w *Runner) parallel() int { return max(w.Parallel, 1) }
+
+// Up writes every seat's topology and brings the seats up, Parallel at a
+// time; every seat's failure is reported, and Up again carries on (also
+// with more seats than before).
+func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) error {
+	for _, s := range p.Seats {
+		if s.Hypervisor != "local" {
+			return fmt.Errorf("seat %d is planned on %s: seats are brought up on this machine only (plan without --hypervisor)", s.N, s.Hypervisor)
+		}
+	}
+	dir, err := Dir(w.Name)
+	if err != nil {
+		return err
+	}
+	for _, s := range p.Seats {
+		data, err := yaml.Marshal(s.Topology)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(SeatFile(dir, s.N), data, 0o600); err != nil {
+			return err
+		}
+	}
+	if old, err := LoadRecord(w.Name); err == nil && old.Seats > rec.Seats {
+		rec.Seats = old.Seats // fewer seats now: the others stay until down
+	}
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	if err := atomicfile.Write(filepath.Join(dir, "workshop.json"), append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	return fanout.Each(ctx, p.Seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+		l, err := lab.Open(w.seatOptions(s, SeatFile(dir, s.N), "labctl workshop up"))
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return l.Up(ctx, uo)
+	})
+}
+
+// LoadRecord reads a workshop's record.
+func LoadRecord(name string) (Record, error) {
+	root, err := state.Root()
+	if err != nil {
+		return Record{}, err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "workshops", name, "workshop.json"))
+	if err != nil {
+		return Record{}, err
+	}
+	var r Record
+	return r, json.Unmarshal(data, &r)
+}
+
+// Seats are the workshop's seats as recorded: each with its lab name and
+// topology file.
+func (w *Runner) Seats() ([]Seat, error) {
+	rec, err := LoadRecord(w.Name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("workshop %s is not up (no record): run 'labctl --lab %s workshop up --seats N' first", w.Name, w.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Seat
+	for n := 1; n <= rec.Seats; n++ {
+		out = append(out, Seat{N: n, Lab: SeatLab(w.Name, n), Hypervisor: "local"})
+	}
+	return out, nil
+}
+
+func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
+	dir, err := Dir(w.Name)
+	if err != nil {
+		return nil, err
+	}
+	file := SeatFile(dir, s.N)
+	if _, err := os.Stat(file); err != nil {
+		file = "" // down without the record: names and metadata suffice
+	}
+	return lab.Open(w.seatOptions(s, file, lock))
+}
+
+// Down removes every seat: those recorded, and any lab named NAME-sNN that
+// owns libvirt objects (also without the record), then the record.
+func (w *Runner) Down(ctx context.Context, conn *vm.Conn) ([]string, error) {
+	seats, _ := w.Seats()
+	labsHere, err := vm.Labs(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(w.Name) + `-s([0-9]{2,3})$`)
+	have := map[int]bool{}
+	for _, s := range seats {
+		have[s.N] = true
+	}
+	for _, l := range labsHere {
+		if m := re.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if !have[n] {
+				seats = append(seats, Seat{N: n, Lab: l, Hypervisor: "local"})
+				have[n] = true
+			}
+		}
+	}
+	sort.Slice(seats, func(a, b int) bool { return seats[a].N < seats[b].N })
+	var removed []string
+	var mu sync.Mutex
+	err = fanout.Each(ctx, seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+		l, err := w.open(s, "labctl workshop down")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		if _, err := l.Down(ctx); err != nil {
+			return err
+		}
+		mu.Lock()
+		removed = append(removed, s.Lab)
+		mu.Unlock()
+		return nil
+	})
+	sort.Strings(removed)
+	if err != nil {
+		return removed, err
+	}
+	dir, derr := Dir(w.Name)
+	if derr == nil {
+		derr = os.RemoveAll(dir)
+	}
+	return removed, derr
+}
+
+// NodeStatus is one node of one seat: its VM, SSH and Docker.
+type NodeStatus struct {
+	Seat   int    `json:"seat"`
+	Lab    string `json:"lab"`
+	Node   string `json:"node"`
+	VM     string `json:"vm"`
+	SSH    string `json:"ssh"`
+	Docker string `json:"docker"`
+}
+
+// Status asks every seat's nodes: the VM's state, whether SSH answers and
+// whether Docker answers (its version), each bounded.
+func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, err
+	}
+	var out []NodeStatus
+	var mu sync.Mutex
+	err = fanout.Each(ctx, seats, max(w.parallel(), 4), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+		l, err := w.open(s, "")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		vms, err := l.Status(ctx)
+		if err != nil {
+			return err
+		}
+		var rows []NodeStatus
+		for _, v := range vms {
+			ns := NodeStatus{Seat: s.N, Lab: s.Lab, Node: v.Name, VM: v.State, SSH: "-", Docker: "-"}
+			if v.State == "running" {
+				nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				c, err := l.Node(nctx, v.Name)
+				if err != nil {
+					ns.SSH = "no: " + err.Error()
+				} else {
+					ns.SSH = "yes"
+					out, err := c.Run(nctx, "docker version --format '{{.Server.Version}}'")
+					if err != nil {
+						ns.Docker = "no: " + err.Error()
+					} else {
+						ns.Docker = string(trimSpace(out))
+					}
+					c.Close()
+				}
+				cancel()
+			}
+			rows = append(rows, ns)
+		}
+		mu.Lock()
+		out = append(out, rows...)
+		mu.Unlock()
+		return nil
+	})
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Seat != out[b].Seat {
+			return out[a].Seat < out[b].Seat
+		}
+		return out[a].Node < out[b].Node
+	})
+	return out, err
+}
+
+// SeatReport is one seat's reports of a check.
+type SeatReport struct {
+	Seat    int           `json:"seat"`
+	Lab     string        `json:"lab"`
+	Reports []labs.Report `json:"reports"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// Check runs the exercises on every seat at once (Parallel at a time):
+// built and taken down as 'lab run' does, or with checkOnly only their
+// checks against what each student built.
+func (w *Runner) Check(ctx context.Context, run []*labs.Exercise, checkOnly bool) ([]SeatReport, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SeatReport, len(seats))
+	for i, s := range seats {
+		out[i] = SeatReport{Seat: s.N, Lab: s.Lab}
+	}
+	idx := map[int]int{}
+	for i, s := range seats {
+		idx[s.N] = i
+	}
+	fanout.Each(ctx, seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+		sr := &out[idx[s.N]]
+		l, err := w.open(s, "labctl workshop check")
+		if err != nil {
+			sr.Error = err.Error()
+			return nil
+		}
+		defer l.Close()
+		if checkOnly {
+			sr.Reports, err = l.CheckLabs(ctx, run, 0)
+		} else {
+			sr.Reports, err = l.RunLabs(ctx, run, lab.RunOptions{})
+		}
+		if err != nil {
+			sr.Error = err.Error()
+		}
+		return nil
+	})
+	return out, ctx.Err()
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
