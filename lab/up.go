@@ -38,7 +38,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	if err := l.connect(ctx); err != nil {
 		return err
 	}
-	if err := l.preflight(ctx); err != nil {
+	if err := l.Preflight(ctx); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -73,9 +73,12 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	return nil
 }
 
-// preflight compares the plan with this host and libvirt's networks
+// Preflight compares the plan with this host and libvirt's networks
 // before anything is created.
-func (l *Lab) preflight(ctx context.Context) error {
+func (l *Lab) Preflight(ctx context.Context) error {
+	if err := l.connect(ctx); err != nil {
+		return err
+	}
 	h, err := network.ReadHost()
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/lab"
@@ -78,6 +79,24 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 	dir, err := Dir(w.Name)
 	if err != nil {
 		return err
+	}
+	// Every seat is checked against this host and libvirt's networks
+	// before any is created.
+	var problems *multierror.Error
+	for _, s := range p.Seats {
+		o := w.seatOptions(s, "", "")
+		o.Topology = s.Topology
+		l, err := lab.Open(o)
+		if err == nil {
+			err = l.Preflight(ctx)
+			l.Close()
+		}
+		if err != nil {
+			problems = multierror.Append(problems, fmt.Errorf("%s: %w", s.Lab, err))
+		}
+	}
+	if err := problems.ErrorOrNil(); err != nil {
+		return fmt.Errorf("nothing was created: %w", err)
 	}
 	for _, s := range p.Seats {
 		data, err := yaml.Marshal(s.Topology)
