@@ -102,7 +102,7 @@ func removeDomain(a API, dom libvirt.Domain) error {
 			return err
 		}
 	}
-	return a.DomainUndefineFlags(dom, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram)
+	return a.DomainUndefineFlags(dom, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram|libvirt.DomainUndefineSnapshotsMetadata)
 }
 
 // volumes removes the lab's volumes from the pool (by their name prefix).

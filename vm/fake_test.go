@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/digitalocean/go-libvirt"
@@ -40,6 +41,7 @@ type fakeNet struct {
 type fakeDom struct {
 	xml   string
 	state libvirt.DomainState
+	snaps map[string]string // name -> the snapshot's XML
 }
 
 func newFake() *fakeLibvirt {
@@ -388,4 +390,45 @@ func (f *fakeLibvirt) DomainGetXMLDesc(d libvirt.Domain, _ libvirt.DomainXMLFlag
 		return "", err
 	}
 	return fd.xml, nil
+}
+
+func (f *fakeLibvirt) DomainSnapshotCreateXML(d libvirt.Domain, x string, _ uint32) (libvirt.DomainSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd, err := f.dom(d)
+	if err != nil {
+		return libvirt.DomainSnapshot{}, err
+	}
+	name := x[strings.Index(x, "<name>")+6 : strings.Index(x, "</name>")]
+	if fd.snaps == nil {
+		fd.snaps = map[string]string{}
+	}
+	fd.snaps[name] = x
+	f.log("snapshot domain %s as %s", d.Name, name)
+	return libvirt.DomainSnapshot{Name: name, Dom: d}, nil
+}
+
+func (f *fakeLibvirt) DomainSnapshotLookupByName(d libvirt.Domain, name string, _ uint32) (libvirt.DomainSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd, err := f.dom(d)
+	if err != nil {
+		return libvirt.DomainSnapshot{}, err
+	}
+	if _, ok := fd.snaps[name]; !ok {
+		return libvirt.DomainSnapshot{}, noObj(libvirt.ErrNoDomainSnapshot, "snapshot "+name)
+	}
+	return libvirt.DomainSnapshot{Name: name, Dom: d}, nil
+}
+
+func (f *fakeLibvirt) DomainRevertToSnapshot(s libvirt.DomainSnapshot, _ uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd, err := f.dom(s.Dom)
+	if err != nil {
+		return err
+	}
+	f.log("revert domain %s to %s", s.Dom.Name, s.Name)
+	fd.state = libvirt.DomainRunning
+	return nil
 }

@@ -63,6 +63,10 @@ type API interface {
 	DomainUndefineFlags(d libvirt.Domain, flags libvirt.DomainUndefineFlagsValues) error
 	DomainGetState(d libvirt.Domain, flags uint32) (int32, int32, error)
 	DomainGetXMLDesc(d libvirt.Domain, flags libvirt.DomainXMLFlags) (string, error)
+
+	DomainSnapshotCreateXML(d libvirt.Domain, xml string, flags uint32) (libvirt.DomainSnapshot, error)
+	DomainSnapshotLookupByName(d libvirt.Domain, name string, flags uint32) (libvirt.DomainSnapshot, error)
+	DomainRevertToSnapshot(s libvirt.DomainSnapshot, flags uint32) error
 }
 
 var _ API = (*libvirt.Libvirt)(nil)

@@ -581,3 +581,35 @@ func TestLabsFoundByMetadata(t *testing.T) {
 		t.Errorf("Labs: %v %v", got, err)
 	}
 }
+
+// A snapshot is taken once per node (memory in, the read-only seed left
+// out), and reverting brings a stopped node back running; a node without
+// the snapshot says what is missing.
+func TestSnapshotAndRevert(t *testing.T) {
+	f := newFake()
+	m := testManager(t, f, "ws-s01")
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(f, nil)
+	if n, err := Snapshot(context.Background(), c, m.plan, ReadySnapshot); err != nil || n != len(m.plan.Nodes) {
+		t.Fatalf("first snapshot: %d, %v", n, err)
+	}
+	if n, err := Snapshot(context.Background(), c, m.plan, ReadySnapshot); err != nil || n != 0 {
+		t.Errorf("a second snapshot was taken: %d, %v", n, err)
+	}
+	x := f.doms[m.plan.Nodes[0].Domain].snaps[ReadySnapshot]
+	if !strings.Contains(x, `<memory snapshot="internal"/>`) || !strings.Contains(x, `<disk name="vdb" snapshot="no"/>`) {
+		t.Errorf("snapshot XML: %s", x)
+	}
+	f.doms[m.plan.Nodes[0].Domain].state = libvirt.DomainShutoff
+	if err := Revert(context.Background(), c, m.plan, ReadySnapshot); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.doms[m.plan.Nodes[0].Domain].state; st != libvirt.DomainRunning {
+		t.Errorf("after revert: state %d", st)
+	}
+	if err := Revert(context.Background(), c, m.plan, "other"); !errors.Is(err, ErrNoSnapshot) {
+		t.Errorf("revert to a snapshot never taken: %v", err)
+	}
+}

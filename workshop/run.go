@@ -120,8 +120,36 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 			return err
 		}
 		defer l.Close()
-		return l.Up(ctx, uo)
+		if err := l.Up(ctx, uo); err != nil {
+			return err
+		}
+		// The state a reset goes back to: taken once, right after the
+		// seat first came up.
+		if n, err := l.Snapshot(ctx); err != nil {
+			return fmt.Errorf("snapshot for reset: %w", err)
+		} else if n > 0 && w.Progress != nil {
+			w.Progress(s.Lab, "", fmt.Sprintf("snapshot %s taken of %d node(s), for 'workshop reset'", vm.ReadySnapshot, n))
+		}
+		return nil
 	})
+}
+
+// Reset puts seat n back to the state right after its up, from the
+// snapshot taken then.
+func (w *Runner) Reset(ctx context.Context, n int) error {
+	seats, err := w.Seats()
+	if err != nil {
+		return err
+	}
+	if n < 1 || n > len(seats) {
+		return fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
+	}
+	l, err := w.open(seats[n-1], "labctl workshop reset")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Reset(ctx)
 }
 
 // LoadRecord reads a workshop's record.

@@ -30,7 +30,7 @@ subnets the host routes - is derived from the seat's number, so seats never
 overlap; what lives inside a seat's own networks (VLANs, Docker's pools, the
 tutorial's container addresses) stays as the topology has it.`,
 	}
-	cmd.AddCommand(newWorkshopPlanCmd(g), newWorkshopUpCmd(g), newWorkshopStatusCmd(g), newWorkshopCheckCmd(g), newWorkshopCardsCmd(g), newWorkshopDownCmd(g))
+	cmd.AddCommand(newWorkshopPlanCmd(g), newWorkshopUpCmd(g), newWorkshopStatusCmd(g), newWorkshopCheckCmd(g), newWorkshopCardsCmd(g), newWorkshopResetCmd(g), newWorkshopDownCmd(g))
 	return cmd
 }
 
@@ -387,6 +387,31 @@ OpenSSH and strict host key checking; one seat's key opens no other seat.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%d cards in %s (index: %s)\n", len(cards), args[0], filepath.Join(args[0], "index.html"))
+			return nil
+		},
+	}
+}
+
+func newWorkshopResetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset SEAT",
+		Short: "Put a seat back to right after its up, from the snapshot taken then (memory included)",
+		Long: `Revert every node of seat SEAT to the snapshot 'workshop up' took when the
+seat first came up (disk and memory: no boot), and set the nodes' clocks to
+now. What the student did on the seat is gone; the seat's keys, addresses
+and access card stay valid.`,
+		Example: `  sudo labctl --lab ws workshop reset 7`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[0])
+			if err != nil {
+				return usageErr("workshop reset: %q is not a seat number", args[0])
+			}
+			start := time.Now()
+			if err := g.workshopRunner(1).Reset(cmd.Context(), n); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "workshop %s: seat %d reset in %s\n", g.lab, n, time.Since(start).Round(100*time.Millisecond))
 			return nil
 		},
 	}

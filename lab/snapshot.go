@@ -1,0 +1,48 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/vm"
+)
+
+// Snapshot takes the lab's ready snapshot (every node, memory included)
+// unless it has it; Reset goes back to it.
+func (l *Lab) Snapshot(ctx context.Context) (int, error) {
+	if err := l.connect(ctx); err != nil {
+		return 0, err
+	}
+	return vm.Snapshot(ctx, l.conn, l.Plan, vm.ReadySnapshot)
+}
+
+// Reset puts every node back to the ready snapshot, running, and sets
+// each node's clock to now (a restored VM wakes with the time of its
+// snapshot).
+func (l *Lab) Reset(ctx context.Context) error {
+	if l.lock == nil {
+		return fmt.Errorf("lab %s: reset needs the lab's lock (open it with Options.Lock)", l.Name)
+	}
+	if err := l.connect(ctx); err != nil {
+		return err
+	}
+	if err := vm.Revert(ctx, l.conn, l.Plan, vm.ReadySnapshot); err != nil {
+		return err
+	}
+	var errs *multierror.Error
+	for _, n := range l.Plan.Nodes {
+		nctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		c, err := l.Node(nctx, n.Name)
+		if err == nil {
+			_, err = c.Run(nctx, fmt.Sprintf("sudo date -u -s @%d >/dev/null", time.Now().Unix()))
+			c.Close()
+		}
+		cancel()
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s: set the clock after the reset: %w", n.Name, err))
+		}
+	}
+	return errs.ErrorOrNil()
+}
