@@ -9,6 +9,7 @@ func TestSummaryCountsTestsAndLabChecks(t *testing.T) {
 	in := `{"Action":"run","Package":"p","Test":"TestA"}
 {"Action":"output","Package":"p","Test":"TestA","Output":"    x_test.go:95: results:\n"}
 {"Action":"output","Package":"p","Test":"TestA","Output":"        35 passed, 0 failed\n"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"        1 passed, 4 failed (failures expected by the test)\n"}
 {"Action":"pass","Package":"p","Test":"TestA"}
 {"Action":"skip","Package":"p","Test":"TestB"}
 {"Action":"output","Package":"q","Test":"TestC","Output":"        9 passed, 1 failed\n"}
