@@ -112,7 +112,7 @@ func TestWorkshopForReal(t *testing.T) {
 	}
 	out, _, err = c.Run(ctx, "workshop", "check", "none")
 	t.Logf("workshop check none, seat 2 broken:\n%s", testlab.FailuresExpected(out))
-	if err == nil || !regexp.MustCompile(`(?m)^1 +pass +pass +2 +0$`).MatchString(out) || !strings.Contains(out, "seat 2 (itws-s02)") {
+	if err == nil || !regexp.MustCompile(`(?m)^1 +pass +pass +2 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^2 +- +- +0 +1$`).MatchString(out) || !strings.Contains(out, "seat 2 (itws-s02)") {
 		t.Errorf("the matrix does not show seat 2 failing (err=%v)", err)
 	}
 

@@ -312,11 +312,19 @@ func writeMatrix(g *globals, srs []workshop.SeatReport) bool {
 	fmt.Fprintln(tw, head+"\tPASSED\tFAILED")
 	failed := false
 	for _, sr := range srs {
-		row := fmt.Sprintf("%d", sr.Seat)
+		got := map[string]string{}
 		for _, r := range sr.Reports {
 			for _, c := range r.Checks {
-				row += "\t" + map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
+				got[r.Lab+": "+c.Check] = map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
 			}
+		}
+		row := fmt.Sprintf("%d", sr.Seat)
+		for _, col := range cols {
+			v, ok := got[col]
+			if !ok {
+				v = "-" // not run: the lab's setup failed, or the seat could not be reached
+			}
+			row += "\t" + v
 		}
 		p, f := labs.Totals(sr.Reports)
 		if sr.Error != "" {
