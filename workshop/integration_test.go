@@ -93,10 +93,14 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("workshop status (err=%v):\n%s", err, out)
 	}
 	start = time.Now()
-	out, _, err = c.Run(ctx, "workshop", "check", "bridge")
+	page := filepath.Join(h.Work, "matrix.html")
+	out, _, err = c.Run(ctx, "workshop", "check", "bridge", "--html", page)
 	t.Logf("TIMING workshop check bridge (2 seats): %s\n%s", time.Since(start).Round(time.Second), out)
 	if err != nil || !regexp.MustCompile(`(?m)^1 +(pass +){6}6 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^2 +(pass +){6}6 +0$`).MatchString(out) {
 		t.Errorf("workshop check bridge: not 2 x 6 passing (err=%v)", err)
+	}
+	if dom, _ := testenv.RenderInChromium(t, page); !strings.Contains(dom, "2 seats x 6 checks") || strings.Count(dom, `class="pass"`) != 12 {
+		t.Errorf("the matrix page in Chromium: %d passing cells", strings.Count(dom, `class="pass"`))
 	}
 
 	// Seat 2 broken on purpose: Docker stopped. The seat is a lab of its

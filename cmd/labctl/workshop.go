@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/network"
@@ -242,6 +244,7 @@ func newWorkshopStatusCmd(g *globals) *cobra.Command {
 func newWorkshopCheckCmd(g *globals) *cobra.Command {
 	var checkOnly bool
 	var parallel int
+	var html string
 	cmd := &cobra.Command{
 		Use:   "check NAME...|FILE...",
 		Short: "Run labs on every seat at once and print a seats x checks matrix",
@@ -265,89 +268,62 @@ each student built (see 'labctl lab check'), instead of building it.`,
 			if err != nil && srs == nil {
 				return err
 			}
-			failed := false
-			rerr := g.emit(map[string]any{"seats": srs}, func() error {
-				failed = writeMatrix(g, srs)
-				return nil
-			})
-			if g.output == "json" {
-				for _, sr := range srs {
-					_, f := labs.Totals(sr.Reports)
-					failed = failed || f > 0 || sr.Error != ""
+			m := workshop.NewMatrix(g.lab, srs)
+			if html != "" {
+				var b bytes.Buffer
+				if err := m.WriteHTML(&b); err != nil {
+					return err
+				}
+				if err := atomicfile.Write(html, b.Bytes(), 0o644); err != nil {
+					return err
 				}
 			}
-			if rerr != nil {
-				return rerr
+			if err := g.emit(map[string]any{"seats": srs, "columns": m.Columns}, func() error {
+				writeMatrix(g, m)
+				return nil
+			}); err != nil {
+				return err
 			}
-			if failed {
+			if m.Failed() {
 				return &exitError{code: 1}
 			}
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&checkOnly, "check-only", false, "only the checks, against what each student built")
+	cmd.Flags().StringVar(&html, "html", "", "also write the matrix as one self-contained HTML page to FILE")
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats at once")
 	return cmd
 }
 
-// writeMatrix prints seats x checks and the failures' evidence; it tells
-// whether anything failed.
-func writeMatrix(g *globals, srs []workshop.SeatReport) bool {
-	var cols []string
-	for _, sr := range srs {
-		if len(sr.Reports) > 0 {
-			for _, r := range sr.Reports {
-				for _, c := range r.Checks {
-					cols = append(cols, r.Lab+": "+c.Check)
-				}
-			}
-			break
-		}
-	}
+// writeMatrix prints seats x checks and the failures' evidence.
+func writeMatrix(g *globals, m workshop.Matrix) {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	head := "SEAT"
-	for i := range cols {
+	for i := range m.Columns {
 		head += fmt.Sprintf("\tC%d", i+1)
 	}
 	fmt.Fprintln(tw, head+"\tPASSED\tFAILED")
-	failed := false
-	for _, sr := range srs {
-		got := map[string]string{}
-		for _, r := range sr.Reports {
-			for _, c := range r.Checks {
-				got[r.Lab+": "+c.Check] = map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
-			}
-		}
-		row := fmt.Sprintf("%d", sr.Seat)
-		for _, col := range cols {
-			v, ok := got[col]
-			if !ok {
-				v = "-" // not run: the lab's setup failed, or the seat could not be reached
-			}
-			row += "\t" + v
-		}
-		p, f := labs.Totals(sr.Reports)
-		if sr.Error != "" {
-			f++
-		}
-		failed = failed || f > 0
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", row, p, f)
+	for _, r := range m.Rows {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", r.Seat, strings.Join(r.Cells, "\t"), r.Passed, r.Failed)
 	}
 	tw.Flush()
 	fmt.Fprintln(g.stdout)
-	for i, c := range cols {
+	for i, c := range m.Columns {
 		fmt.Fprintf(g.stdout, "C%d  %s\n", i+1, c)
 	}
-	for _, sr := range srs {
-		if sr.Error != "" {
-			fmt.Fprintf(g.stdout, "\nseat %d (%s): %s\n", sr.Seat, sr.Lab, sr.Error)
+	for _, r := range m.Rows {
+		if r.Failed == 0 {
+			continue
 		}
-		if _, f := labs.Totals(sr.Reports); f > 0 {
-			fmt.Fprintf(g.stdout, "\nseat %d (%s):\n", sr.Seat, sr.Lab)
-			labs.WriteText(g.stdout, sr.Reports)
+		fmt.Fprintf(g.stdout, "\nseat %d (%s):\n", r.Seat, r.Lab)
+		if r.Error != "" {
+			fmt.Fprintf(g.stdout, "  %s\n", r.Error)
+		}
+		if len(r.Failures) > 0 {
+			labs.WriteText(g.stdout, r.Failures)
 		}
 	}
-	return failed
 }
 
 func newWorkshopCardsCmd(g *globals) *cobra.Command {
