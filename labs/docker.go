@@ -124,13 +124,7 @@ func (r *Run) NodeSh(ctx context.Context, node, cmd, undo string) error {
 		return fmt.Errorf("%s: %s: %w", node, cmd, err)
 	}
 	if undo != "" {
-		r.OnUndo(node+": "+undo, func(ctx context.Context) error {
-			o, err := n.Sh(ctx, undo)
-			if err == nil && o.Exit != 0 {
-				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
-			}
-			return err
-		})
+		r.undoSh("", node+": "+undo, n.Sh, undo)
 	}
 	if out.Exit != 0 {
 		return fmt.Errorf("%s: `%s` exited with %d: %s", node, cmd, out.Exit, strings.TrimSpace(out.Stderr+out.Stdout))
@@ -229,4 +223,16 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// undoSh registers cmd, run with sh, as an undo action (in group when
+// named); a non-zero exit fails it with the command's stderr.
+func (r *Run) undoSh(group, what string, sh func(context.Context, string) (Output, error), cmd string) {
+	r.onUndo(group, what, func(ctx context.Context) error {
+		o, err := sh(ctx, cmd)
+		if err == nil && o.Exit != 0 {
+			err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
+		}
+		return err
+	})
 }

@@ -41,13 +41,7 @@ func (r *Run) fileProbe(ctx context.Context, p FileProbe) (bool, Evidence, error
 	}
 	var re *regexp.Regexp
 	if p.Match != "" {
-		r.mu.Lock()
-		captured := map[string]string{}
-		for k, v := range r.vars {
-			captured[k] = v
-		}
-		r.mu.Unlock()
-		pat, err := expand(p.Match, r.planVals, captured, regexp.QuoteMeta)
+		pat, err := r.expand(p.Match, regexp.QuoteMeta)
 		if err != nil {
 			return false, Evidence{}, err
 		}

@@ -36,17 +36,22 @@ func (f *File) Exercise() *Exercise {
 
 // x expands ${...} in s for this run (captured values are kept in the
 // run's variables).
-func (r *Run) x(s string) (string, error) {
+func (r *Run) x(s string) (string, error) { return r.expand(s, nil) }
+
+// expand replaces ${...} in s with the plan's and the captured values,
+// each passed through quote when it is not nil.
+func (r *Run) expand(s string, quote func(string) string) (string, error) {
 	r.mu.Lock()
 	captured := make(map[string]string, len(r.vars))
 	for k, v := range r.vars {
 		captured[k] = v
 	}
-	r.mu.Unlock()
 	if r.planVals == nil {
 		r.planVals = planValues(r.Env.Plan)
 	}
-	return expand(s, r.planVals, captured, nil)
+	plan := r.planVals
+	r.mu.Unlock()
+	return expand(s, plan, captured, quote)
 }
 
 // where resolves on (node1, node2, ..., host; "" is node1) to a node name,
@@ -182,13 +187,7 @@ func (r *Run) hostSh(ctx context.Context, cmd, undo, group string) error {
 		return fmt.Errorf("host: %s: %w", cmd, err)
 	}
 	if undo != "" {
-		r.onUndo(group, "host: "+undo, func(ctx context.Context) error {
-			o, err := r.Env.Host.Sh(ctx, undo)
-			if err == nil && o.Exit != 0 {
-				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
-			}
-			return err
-		})
+		r.undoSh(group, "host: "+undo, r.Env.Host.Sh, undo)
 	}
 	return nil
 }
@@ -299,13 +298,7 @@ func (r *Run) fileAction(ctx context.Context, a FileAction) (Evidence, error) {
 		r.Set(a.Capture, strings.TrimSpace(o.Stdout))
 	}
 	if undo != "" {
-		r.onUndo(a.Group, node+": "+undo, func(ctx context.Context) error {
-			o, err := n.Sh(ctx, undo)
-			if err == nil && o.Exit != 0 {
-				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
-			}
-			return err
-		})
+		r.undoSh(a.Group, node+": "+undo, n.Sh, undo)
 	}
 	return ev, nil
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,7 +289,7 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 					if err != nil {
 						ns.Docker = "no: " + err.Error()
 					} else {
-						ns.Docker = string(trimSpace(out))
+						ns.Docker = strings.TrimSpace(string(out))
 					}
 					c.Close()
 				}
@@ -353,11 +354,4 @@ func (w *Runner) Check(ctx context.Context, run []*labs.Exercise, checkOnly bool
 		return nil
 	})
 	return out, ctx.Err()
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

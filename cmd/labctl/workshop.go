@@ -346,13 +346,13 @@ OpenSSH and strict host key checking; one seat's key opens no other seat.`,
 			}
 			var plans []*network.Plan
 			dirs := map[string]string{}
+			wd, err := workshop.Dir(g.lab)
+			if err != nil {
+				return err
+			}
 			for _, s := range seats {
 				o := g.labOptions("", false)
 				o.Name = s.Lab
-				wd, err := workshop.Dir(g.lab)
-				if err != nil {
-					return err
-				}
 				o.File = workshop.SeatFile(wd, s.N)
 				l, err := lab.Open(o)
 				if err != nil {
