@@ -127,6 +127,10 @@ type fakeNode struct {
 	imageIDs  map[string]string
 	files     map[string][]byte
 	log       []string
+	// daemon.json written before the package was installed, and how
+	// often dockerd was restarted for it
+	daemonFirst bool
+	restarts    int
 }
 
 func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
@@ -154,8 +158,12 @@ func (f *fakeNode) Run(ctx context.Context, cmd string) ([]byte, error) {
 	case strings.Contains(cmd, "apt-get") && strings.Contains(cmd, "install"):
 		f.installed = true
 		return nil, nil
-	case strings.Contains(cmd, "/etc/docker/daemon.json && sudo systemctl restart docker"):
+	case strings.Contains(cmd, "install -D -m 0644 '/home/lab/.labctl/daemon.json' /etc/docker/daemon.json"):
 		f.daemon = string(f.files["/home/lab/.labctl/daemon.json"])
+		f.daemonFirst = f.daemonFirst || !f.installed
+		if strings.Contains(cmd, "systemctl restart docker") {
+			f.restarts++
+		}
 		return nil, nil
 	case strings.Contains(cmd, "usermod"):
 		f.inGroup = true
@@ -225,6 +233,10 @@ func TestInstallDockerOfflineThenNothingToDo(t *testing.T) {
 	}
 	if !n.installed || !n.inGroup || n.daemon != string(DaemonJSON(o.Plan)) || len(n.imageIDs) != 2 {
 		t.Fatalf("after install: %+v", n)
+	}
+	// The package starts dockerd with the lab's daemon.json: no restart.
+	if !n.daemonFirst || n.restarts != 0 {
+		t.Errorf("daemon.json written before the install: %v; dockerd restarted %d times", n.daemonFirst, n.restarts)
 	}
 	if _, ok := n.files["/home/lab/.labctl/bundle/docker.io_1.deb"]; !ok {
 		t.Error("bundle not uploaded")

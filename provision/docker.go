@@ -74,7 +74,17 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		return err
 	}
 	h := st.home
+	want := DaemonJSON(o.Plan)
 	if !st.dockerInstalled {
+		// daemon.json first (labctl's seed has written it already; a host
+		// of an inventory has not): the package starts dockerd once, with
+		// it, rather than once without it and again after writing it.
+		if !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
+			if err := writeDaemonJSON(ctx, r, h, want, false); err != nil {
+				return err
+			}
+			st.daemonJSON = want
+		}
 		switch o.Mode {
 		case InstallOnline:
 			log("installing docker.io from the guest's package archive")
@@ -90,15 +100,10 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 
 	// daemon.json: written (and the daemon restarted) only when it differs;
 	// on an image with Docker installed the seed has written it already.
-	want := DaemonJSON(o.Plan)
 	if !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
 		log("writing /etc/docker/daemon.json")
-		tmp := path.Join(h, remoteDir, "daemon.json")
-		if err := r.Upload(ctx, bytes.NewReader(want), int64(len(want)), tmp, 0o644); err != nil {
+		if err := writeDaemonJSON(ctx, r, h, want, true); err != nil {
 			return err
-		}
-		if _, err := r.Run(ctx, "sudo install -D -m 0644 "+transport.Quote(tmp)+" /etc/docker/daemon.json && sudo systemctl restart docker"); err != nil {
-			return fmt.Errorf("apply daemon.json: %w", err)
 		}
 	}
 	if _, err := r.Run(ctx, "{ sudo systemctl is-active --quiet docker || sudo systemctl enable --now docker; } && "+
@@ -111,6 +116,23 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		}
 	}
 	return loadImages(ctx, r, h, o.Cache, o.Images, log)
+}
+
+// writeDaemonJSON installs /etc/docker/daemon.json, restarting dockerd
+// when asked.
+func writeDaemonJSON(ctx context.Context, r Runner, home string, data []byte, restart bool) error {
+	tmp := path.Join(home, remoteDir, "daemon.json")
+	if err := r.Upload(ctx, bytes.NewReader(data), int64(len(data)), tmp, 0o644); err != nil {
+		return err
+	}
+	cmd := "sudo install -D -m 0644 " + transport.Quote(tmp) + " /etc/docker/daemon.json"
+	if restart {
+		cmd += " && sudo systemctl restart docker"
+	}
+	if _, err := r.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("apply daemon.json: %w", err)
+	}
+	return nil
 }
 
 // dpkgSettled waits (up to 10 minutes) for an apt or dpkg that is still
