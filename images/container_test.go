@@ -115,6 +115,10 @@ func TestCheckRootfs(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "etc/ssh"), 0o755)
 	os.MkdirAll(filepath.Join(root, "usr/sbin"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/machine-id"), nil, 0o644)
+	if err := checkRootfs(root); err == nil {
+		t.Error("update-initramfs not diverted, accepted")
+	}
+	os.Symlink("/bin/true", filepath.Join(root, "usr/sbin/update-initramfs"))
 	if err := checkRootfs(root); err != nil {
 		t.Fatalf("clean rootfs rejected: %v", err)
 	}

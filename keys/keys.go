@@ -1,7 +1,7 @@
 // Package keys makes and keeps a lab's SSH keys: one ed25519 key pair the
 // lab user logs in with, and one ed25519 host key per node. labctl
 // generates the host keys itself and hands them to the node through its
-// cloud-init seed, so that the lab's known_hosts can pin them before the
+// first-boot seed, so that the lab's known_hosts can pin them before the
 // node has ever booted: the SSH client never has to trust a key it sees
 // for the first time.
 package keys

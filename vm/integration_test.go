@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,9 +177,10 @@ func TestVMLifecycleForReal(t *testing.T) {
 	planOut, _, _ := c.Run(ctx, "plan", "--output", "json")
 	var plan struct {
 		Nodes []struct {
-			Name   string
-			Domain string
-			NICs   []struct{ MAC, Address, Network string }
+			Name    string
+			Domain  string
+			DiskGiB uint64 `json:"disk_gib"`
+			NICs    []struct{ MAC, Address, Network string }
 		}
 	}
 	json.Unmarshal([]byte(planOut), &plan)
@@ -238,16 +240,28 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 		client := ssh.NewClient(cc, chans, reqs)
 		sess, _ := client.NewSession()
-		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; cloud-init status --wait >/dev/null; cloud-init status; sudo cloud-init schema --system >/dev/null 2>&1 && echo SCHEMA-OK; sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
+		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; echo seed: $(systemctl is-active labctl-seed.service); test -e /var/lib/labctl/seeded && echo SEEDED; echo rootfs: $(findmnt -bno SIZE /); id; sudo -n true && echo SUDO-OK; sudo passwd -S lab; sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
 		client.Close()
 		if err != nil {
 			t.Fatalf("%s: %v: %s", n.Name, err, got)
 		}
 		t.Logf("%s:\n%s", n.Name, got)
-		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "status: done", "SCHEMA-OK", "passwordauthentication no", "kbdinteractiveauthentication no"} {
+		// The first boot applied the seed (labctl-seed.service, no
+		// cloud-init): hostname, VLANs, the user (sudo, locked password),
+		// and the root file system grown to the node's disk.
+		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "seed: active\n", "SEEDED", "(sudo)", "SUDO-OK", "lab L ", "passwordauthentication no", "kbdinteractiveauthentication no"} {
 			if !strings.Contains(string(got), want) {
 				t.Errorf("%s: output lacks %q", n.Name, want)
 			}
+		}
+		var rootfs uint64
+		for _, l := range strings.Split(string(got), "\n") {
+			if v, ok := strings.CutPrefix(l, "rootfs: "); ok {
+				rootfs, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+		}
+		if rootfs < (n.DiskGiB<<30)*9/10 {
+			t.Errorf("%s: root file system is %d bytes: not grown to the %d GiB disk", n.Name, rootfs, n.DiskGiB)
 		}
 		// A different key for the same address is refused.
 		other, _ := keys.Generate("impostor")

@@ -1,6 +1,6 @@
 // Package vm creates a lab's VMs with libvirt: the storage pool and base
 // image volumes, the NAT and host-only networks, each node's copy-on-write
-// disk and cloud-init seed, and its domain; and it removes them again.
+// disk and first-boot seed, and its domain; and it removes them again.
 //
 // Every libvirt object labctl creates is recognisable without the lab's
 // state file: networks and domains carry labctl metadata (lab and node),

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -118,6 +119,13 @@ func TestSeedGolden(t *testing.T) {
 		t.Fatalf("Redacted leaks the private key:\n%s", red)
 	}
 	golden.Check(t, filepath.Join("testdata", "seed-node1-user-data.yaml"), red)
+	if rs := s.RedactedScript(); bytes.Contains(rs, []byte("c2VjcmV0IGtleSBtYXRlcmlhbA==")) || bytes.Contains(rs, []byte("PRIVATE KEY")) || !bytes.Contains(s.Script, []byte("c2VjcmV0IGtleSBtYXRlcmlhbA==")) {
+		t.Fatalf("the script lacks the host key, or RedactedScript leaks it:\n%s", rs)
+	}
+	golden.Check(t, filepath.Join("testdata", "seed-node1-labctl-seed.sh"), s.RedactedScript())
+	if out, err := exec.Command("sh", "-n", "-c", string(s.Script)).CombinedOutput(); err != nil {
+		t.Errorf("the first-boot script is not valid shell: %v\n%s", err, out)
+	}
 	golden.Check(t, filepath.Join("testdata", "seed-node1-meta-data.yaml"), s.MetaData)
 	golden.Check(t, filepath.Join("testdata", "seed-node1-network-config.yaml"), s.NetworkConfig)
 	var iso bytes.Buffer
@@ -128,7 +136,7 @@ func TestSeedGolden(t *testing.T) {
 	if iso.Len() < 0x8028+6 || !strings.EqualFold(string(iso.Bytes()[0x8028:0x8028+6]), "cidata") {
 		t.Error("ISO is not labelled cidata")
 	}
-	for _, name := range []string{"user-data", "meta-data", "network-config"} {
+	for _, name := range []string{"labctl-seed.sh", "user-data", "meta-data", "network-config"} {
 		if !bytes.Contains(iso.Bytes(), []byte(name)) {
 			t.Errorf("ISO lacks %s", name)
 		}

@@ -159,7 +159,7 @@ func DomainXML(s DomainSpec) (string, error) {
 				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 				Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: new(uint)},
 			}},
-			// Guests need entropy early (sshd, cloud-init); under software
+			// Guests need entropy early (sshd, the first boot); under software
 			// emulation there is little without a virtio RNG.
 			RNGs: []libvirtxml.DomainRNG{{
 				Model:   "virtio",

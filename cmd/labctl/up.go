@@ -20,7 +20,7 @@ func newUpCmd(g *globals) *cobra.Command {
 		Use:   "up",
 		Short: "Create and start the lab's VMs (whatever is missing), and wait until they answer on SSH",
 		Long: `Create the lab: the storage pool and base image volume, the NAT and host-only
-networks, each node's copy-on-write disk and cloud-init seed, and its domain;
+networks, each node's copy-on-write disk and first-boot seed, and its domain;
 start everything and wait until each node's SSH server answers on its
 host-only address. Then provision every node over SSH: Docker installed
 (from the offline bundle, or online with --docker online), the lab user in
