@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/labctl
 
-.PHONY: build demo test unit integration lint fuzz bench clean
+.PHONY: build demo test unit integration lint fuzz bench bench-vagrant clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/labctl
@@ -43,6 +43,12 @@ BENCH_RUNS ?= 3
 BENCH_ARGS ?=
 bench: build
 	$(BIN) --lab bench bench --runs $(BENCH_RUNS) --single --report bench.json $(BENCH_ARGS)
+
+# The yardstick: labctl and vagrant-libvirt side by side, 1 and 3 nodes,
+# medians of BENCH_RUNS rounds in bench-vagrant.json. Needs vagrant and
+# vagrant-libvirt besides (see README.md).
+bench-vagrant: build
+	$(BIN) --lab bench bench --vagrant --runs $(BENCH_RUNS) --report bench-vagrant.json $(BENCH_ARGS)
 
 # Longer fuzzing of the parsers (not part of `make test`).
 FUZZTIME ?= 60s

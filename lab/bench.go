@@ -108,7 +108,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
 	}
 	for i := 0; i < o.Runs; i++ {
 		for _, m := range modes {
-			r, err := benchRun(ctx, o.Say, m.opts, m.name, m.parallel, m.labs && i == 0)
+			r, err := benchRun(ctx, o.Say, m.opts, m.name, m.parallel, m.labs && i == 0, nil)
 			rep.Runs = append(rep.Runs, r)
 			if err != nil {
 				return rep, fmt.Errorf("bench %s run %d: %w", m.name, i+1, err)
@@ -133,8 +133,9 @@ func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
 	return rep, nil
 }
 
-// benchRun is one Up (with the labs when asked), then Down.
-func benchRun(ctx context.Context, say func(string), o Options, mode string, parallel int, withLabs bool) (BenchRun, error) {
+// benchRun is one Up (with the labs when asked), then Down; after, when
+// set, runs between them (on success) to measure the lab that is up.
+func benchRun(ctx context.Context, say func(string), o Options, mode string, parallel int, withLabs bool, after func(*Lab) error) (BenchRun, error) {
 	r := BenchRun{Mode: mode, Parallel: parallel}
 	o.Lock = "labctl bench"
 	o.AllowChangedTopology = true
@@ -149,6 +150,9 @@ func benchRun(ctx context.Context, say func(string), o Options, mode string, par
 	r.UpS = round2(time.Since(start).Seconds())
 	r.Phases = l.State().Phases
 	r.Nodes = countNodes(r.Phases)
+	if err == nil && after != nil {
+		err = after(l)
+	}
 	if err == nil && withLabs {
 		say(fmt.Sprintf("bench: %s: lab run all", mode))
 		ls := time.Now()

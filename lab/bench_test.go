@@ -21,3 +21,52 @@ func TestBenchHelpers(t *testing.T) {
 		t.Errorf("countNodes: %d", n)
 	}
 }
+
+// The comparison's medians and targets come from its runs: a failed run
+// (no time) does not count, ratios are over Vagrant's median at the same
+// node count, and each target says whether the median meets it.
+func TestCompareSummary(t *testing.T) {
+	mem := []NodeMemory{{Node: "node1", GuestUsedMiB: 200, QEMURSSMiB: 600}}
+	var rep CompareReport
+	add := func(v string, n int, ups ...float64) {
+		for i, u := range ups {
+			rep.Runs = append(rep.Runs, CompareRun{Round: i + 1, Variant: v, Nodes: n, UpS: u, Memory: mem})
+		}
+	}
+	add(VariantDockerReady, 1, 50, 70, 55)
+	add(VariantDockerReady, 3, 90, 80, 100)
+	add(VariantBundle, 1, 120, 130, 110)
+	add(VariantBundle, 3, 250, 240, 260)
+	add(VariantVagrant, 1, 180, 190, 170)
+	add(VariantVagrant, 3, 300, 290, 310)
+	rep.Runs = append(rep.Runs, CompareRun{Round: 4, Variant: VariantVagrant, Nodes: 3}) // failed: not counted
+	rep.summarise([]int{1, 3})
+	if len(rep.Variants) != 6 {
+		t.Fatalf("%d variants: %+v", len(rep.Variants), rep.Variants)
+	}
+	got := map[string]Target{}
+	for _, tg := range rep.Targets {
+		got[tg.What] = tg
+	}
+	want := []Target{
+		{What: "Docker-ready image, 3 node(s), over vagrant-libvirt", Value: 0.3, Limit: 0.4, Met: true},
+		{What: "Docker-ready image, 1 node(s), over vagrant-libvirt", Value: 0.31, Limit: 0.4, Met: true},
+		{What: "plain image + offline bundle, 3 node(s), over vagrant-libvirt", Value: 0.83, Limit: 0.8, Met: false},
+		{What: "Docker-ready image, 1 node", Value: 55, Limit: 60, Met: true},
+		{What: "Docker-ready image, 3 nodes over 1 node", Value: 1.64, Limit: 1.5, Met: false},
+	}
+	for _, w := range want {
+		g, ok := got[w.What]
+		if !ok || g.Value != w.Value || g.Limit != w.Limit || g.Met != w.Met {
+			t.Errorf("target %q: got %+v, want %+v", w.What, g, w)
+		}
+	}
+	for _, v := range rep.Variants {
+		if v.Variant == VariantVagrant && v.Nodes == 3 && (len(v.Ups) != 3 || v.MedianUpS != 300) {
+			t.Errorf("vagrant, 3 nodes: %+v", v)
+		}
+		if v.GuestUsedMiB != 200 || v.QEMURSSMiB != 600 {
+			t.Errorf("memory medians: %+v", v)
+		}
+	}
+}

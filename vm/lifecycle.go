@@ -111,10 +111,7 @@ func (m *Manager) Up(ctx context.Context) error {
 
 	var img images.Entry
 	if err := m.phase(ctx, "image ready", "", func() (err error) {
-		img, err = m.o.Cache.Resolve(ctx, p.Image, &images.Downloader{})
-		if err == nil && img.Kind != images.KindVMImage {
-			err = fmt.Errorf("image %s is a %s, not a VM image", p.Image, img.Kind)
-		}
+		img, err = m.image(ctx, p.Image)
 		return err
 	}); err != nil {
 		return err
@@ -125,15 +122,7 @@ func (m *Manager) Up(ctx context.Context) error {
 	var boot Boot
 	var basePath string
 	if err := m.phase(ctx, "storage", "", func() (err error) {
-		unlock, err := lockShared(ctx, p.Libvirt.URI, p.Libvirt.Pool, func(msg string) { m.o.Progress("", msg) })
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		if pool, err = m.ensurePool(ctx); err != nil {
-			return err
-		}
-		basePath, boot, err = m.ensureBase(ctx, pool, img)
+		pool, basePath, boot, err = m.base(ctx, img)
 		return err
 	}); err != nil {
 		return err

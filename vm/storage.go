@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -47,6 +48,75 @@ func (m *Manager) ensurePool(ctx context.Context) (libvirt.StoragePool, error) {
 		return nil
 	})
 	return pool, err
+}
+
+// image resolves a VM image in the cache (pulling it when the catalogue
+// knows it).
+func (m *Manager) image(ctx context.Context, name string) (images.Entry, error) {
+	img, err := m.o.Cache.Resolve(ctx, name, &images.Downloader{})
+	if err == nil && img.Kind != images.KindVMImage {
+		err = fmt.Errorf("image %s is a %s, not a VM image", name, img.Kind)
+	}
+	return img, err
+}
+
+// base makes sure the pool exists and holds the image, under the
+// machine-wide lock of the pool.
+func (m *Manager) base(ctx context.Context, img images.Entry) (libvirt.StoragePool, string, Boot, error) {
+	p := m.plan
+	unlock, err := lockShared(ctx, p.Libvirt.URI, p.Libvirt.Pool, func(msg string) { m.o.Progress("", msg) })
+	if err != nil {
+		return libvirt.StoragePool{}, "", Boot{}, err
+	}
+	defer unlock()
+	pool, err := m.ensurePool(ctx)
+	if err != nil {
+		return pool, "", Boot{}, err
+	}
+	disk, boot, err := m.ensureBase(ctx, pool, img)
+	return pool, disk, boot, err
+}
+
+// Base makes sure the lab's pool holds the named VM image (uploading it
+// once, as Up does) and returns the paths of its disk and boot files
+// there: what another tool needs to boot the same kernel and initrd.
+func (m *Manager) Base(ctx context.Context, name string) (string, Boot, error) {
+	img, err := m.image(ctx, name)
+	if err != nil {
+		return "", Boot{}, err
+	}
+	_, disk, boot, err := m.base(ctx, img)
+	return disk, boot, err
+}
+
+// DeleteVolumes deletes the volumes of the lab's pool whose names start
+// with prefix and returns their names. A missing pool has none.
+func (m *Manager) DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
+	var gone []string
+	err := m.c.Do(ctx, "delete volumes "+prefix+"*", func(a API) error {
+		pool, err := a.StoragePoolLookupByName(m.plan.Libvirt.Pool)
+		if IsNoObject(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		_ = a.StoragePoolRefresh(pool, 0)
+		vols, _, err := a.StoragePoolListAllVolumes(pool, 1, 0)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			if !strings.HasPrefix(v.Name, prefix) {
+				continue
+			}
+			if err := a.StorageVolDelete(v, 0); err != nil && !IsNoObject(err) {
+				return err
+			}
+			gone = append(gone, v.Name)
+		}
+		return nil
+	})
+	return gone, err
 }
 
 // ensureBase uploads the image's disk (and kernel and initrd) into the

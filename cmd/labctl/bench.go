@@ -3,6 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
@@ -13,7 +17,9 @@ import (
 func newBenchCmd(g *globals) *cobra.Command {
 	var runs int
 	var report string
-	var noLabs, sequential, single bool
+	var noLabs, sequential, single, withVagrant bool
+	var subnet string
+	var counts []int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure up (concurrent and one node at a time), the labs and down; write a JSON report",
@@ -28,13 +34,32 @@ bench does what 'up', 'lab run all' and 'down' do, in this process, so the
 figures include everything a user waits for. It creates and
 removes the lab, so it refuses a lab that exists already: use another --lab
 (it must not overlap a lab that is up) or 'labctl down' first. Caches are
-kept: build or pull the image first, or the first run measures that too.`,
+kept: build or pull the image first, or the first run measures that too.
+
+With --vagrant, bench compares labctl with vagrant-libvirt on this machine,
+in one run: each round brings up, at each node count (--nodes, default 1 and
+all of the topology's), labctl's nodes from the Docker-ready image, labctl's
+nodes from the plain image with Docker installed from the offline bundle,
+and Vagrant's nodes, timing each until Docker is ready on every node, and
+then removes them. Vagrant boots a box made from labctl's plain image (same
+kernel by direct kernel boot, same root file system, no cloud-init), with
+the same CPUs and memory, and its shell provisioner installs the same
+docker.io packages from the same bundle and loads the same images. The
+report has the medians, the ratios against Vagrant, the speed targets and
+each idle node's memory (the guest's used memory and QEMU's resident size).
+It needs vagrant and vagrant-libvirt (Debian: apt install vagrant
+vagrant-libvirt) and the images debian-12, debian-12-docker,
+docker.io-debian-12, busybox and nginx in the cache.`,
 		Example: `  sudo labctl bench --lab bench --runs 3 --report bench.json
-  sudo labctl bench -f lab.yaml --no-labs --single`,
+  sudo labctl bench -f lab.yaml --no-labs --single
+  sudo labctl bench --lab bench --vagrant --runs 3 --report vagrant.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 1 {
 				return usageErr("--runs %d: must be 1 or more", runs)
+			}
+			if withVagrant {
+				return runCompare(cmd, g, runs, counts, subnet, report)
 			}
 			rep, err := lab.Bench(cmd.Context(), lab.BenchOptions{
 				Lab: g.labOptions("", true), Runs: runs, Labs: !noLabs, Sequential: sequential, Single: single,
@@ -79,11 +104,17 @@ kept: build or pull the image first, or the first run measures that too.`,
 	cmd.Flags().BoolVar(&noLabs, "no-labs", false, "do not run the labs (measure up and down only)")
 	cmd.Flags().BoolVar(&sequential, "sequential", true, "also measure creating and provisioning one node at a time")
 	cmd.Flags().BoolVar(&single, "single", false, "also measure the first node alone")
+	cmd.Flags().BoolVar(&withVagrant, "vagrant", false, "compare with vagrant-libvirt side by side (see above)")
+	cmd.Flags().IntSliceVar(&counts, "nodes", nil, "with --vagrant: node counts to measure (default 1 and all the topology's nodes)")
+	cmd.Flags().StringVar(&subnet, "vagrant-subnet", "192.168.121.0/24", "with --vagrant: Vagrant's management network")
 	return cmd
 }
 
 // writeBenchReport writes the report as JSON to path ("" for none).
-func writeBenchReport(path string, rep lab.BenchReport) error {
+func writeBenchReport(path string, rep lab.BenchReport) error { return writeJSONReport(path, rep) }
+
+// writeJSONReport writes v as indented JSON to path ("" for none).
+func writeJSONReport(path string, rep any) error {
 	if path == "" {
 		return nil
 	}
@@ -92,4 +123,52 @@ func writeBenchReport(path string, rep lab.BenchReport) error {
 		return err
 	}
 	return atomicfile.Write(path, append(data, '\n'), 0o644)
+}
+
+// runCompare is bench --vagrant.
+func runCompare(cmd *cobra.Command, g *globals, runs int, counts []int, subnet, report string) error {
+	rep, err := lab.CompareVagrant(cmd.Context(), lab.CompareOptions{
+		Lab: g.labOptions("", true), Runs: runs, Counts: counts, Subnet: subnet,
+		Say: func(m string) { fmt.Fprintln(g.stderr, m) }, Out: g.stderr,
+	})
+	if rep.Lab == "" {
+		return err // nothing measured
+	}
+	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
+		err = werr
+	}
+	printCompare(g.stdout, rep)
+	if report != "" {
+		fmt.Fprintf(g.stdout, "report: %s\n", report)
+	}
+	return err
+}
+
+// printCompare writes the medians, the targets and the memory as text.
+func printCompare(w io.Writer, rep lab.CompareReport) {
+	fmt.Fprintf(w, "%s, %d CPUs, %s, %s virtualisation, %s\n", rep.CPUModel, rep.CPUs, rep.Kernel, rep.Virtualisation, rep.Vagrant)
+	fmt.Fprintf(w, "started %s; lab %s\n\n", rep.Started.Format(time.RFC3339), rep.Lab)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIANT\tNODES\tMEDIAN UP\tRUNS (s)\tGUEST USED\tQEMU RSS")
+	for _, v := range rep.Variants {
+		var runs []string
+		for _, u := range v.Ups {
+			runs = append(runs, fmt.Sprintf("%.1f", u))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\n", v.Variant, v.Nodes, v.MedianUpS, strings.Join(runs, " "), v.GuestUsedMiB, v.QEMURSSMiB)
+	}
+	tw.Flush()
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TARGET\tMEASURED\tLIMIT\tMET")
+		for _, t := range rep.Targets {
+			unit := " s"
+			if t.Unit == "x" {
+				unit = "x"
+			}
+			fmt.Fprintf(tw, "%s\t%.2f%s\t%.2f%s\t%s\n", t.What, t.Value, unit, t.Limit, unit, yesNo(t.Met))
+		}
+		tw.Flush()
+	}
 }

@@ -1,0 +1,471 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/vagrant"
+	"github.com/labctl/labctl/vm"
+)
+
+// The images the comparison boots: labctl's Docker-ready image, and its
+// plain image with Docker installed from the offline bundle (labctl over
+// SFTP, Vagrant by its provisioner, from the same files).
+const (
+	DockerReadyImage = "debian-12-docker"
+	PlainImage       = "debian-12"
+	dockerBundle     = "docker.io-debian-12"
+)
+
+// The three variants measured side by side.
+const (
+	VariantDockerReady = "labctl, Docker-ready image"
+	VariantBundle      = "labctl, plain image + offline bundle"
+	VariantVagrant     = "vagrant-libvirt, plain image + provisioner"
+)
+
+// CompareOptions say what CompareVagrant measures.
+type CompareOptions struct {
+	Lab    Options // the lab's name and topology; the bench uses its first nodes
+	Runs   int     // rounds; each measures every variant at every node count
+	Counts []int   // node counts (default: 1 and all the topology's nodes)
+	Subnet string  // Vagrant's management network (default 192.168.121.0/24)
+	Say    func(string)
+	Out    io.Writer // Vagrant's own output; nil drops it
+}
+
+// NodeMemory is one idle node's memory right after it is ready.
+type NodeMemory struct {
+	Node          string  `json:"node"`
+	GuestUsedMiB  float64 `json:"guest_used_mib"` // MemTotal - MemAvailable in the guest
+	GuestTotalMiB float64 `json:"guest_total_mib"`
+	QEMURSSMiB    float64 `json:"qemu_rss_mib"` // resident memory of its QEMU process on the host
+}
+
+// CompareRun is one variant brought up (timed until Docker is ready on
+// every node), measured, and removed.
+type CompareRun struct {
+	Round   int           `json:"round"`
+	Variant string        `json:"variant"`
+	Nodes   int           `json:"nodes"`
+	UpS     float64       `json:"up_seconds"`
+	Phases  []state.Phase `json:"phases,omitempty"`
+	Memory  []NodeMemory  `json:"memory"`
+	DownS   float64       `json:"down_seconds"`
+}
+
+// CompareVariant is the medians of one variant at one node count.
+type CompareVariant struct {
+	Variant      string    `json:"variant"`
+	Nodes        int       `json:"nodes"`
+	Ups          []float64 `json:"up_seconds"`
+	MedianUpS    float64   `json:"median_up_seconds"`
+	GuestUsedMiB float64   `json:"median_guest_used_mib"`
+	QEMURSSMiB   float64   `json:"median_qemu_rss_mib"`
+}
+
+// Target is one of the speed targets and where the medians put it.
+type Target struct {
+	What  string  `json:"what"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Unit  string  `json:"unit"` // "x" (a ratio) or "s"
+	Met   bool    `json:"met"`
+}
+
+// CompareReport is what CompareVagrant measured.
+type CompareReport struct {
+	Lab            string           `json:"lab"`
+	Virtualisation string           `json:"virtualisation"`
+	CPUs           int              `json:"host_cpus"`
+	CPUModel       string           `json:"host_cpu_model"`
+	Kernel         string           `json:"host_kernel"`
+	Vagrant        string           `json:"vagrant"`
+	Started        time.Time        `json:"started"`
+	Runs           []CompareRun     `json:"runs"`
+	Variants       []CompareVariant `json:"variants"`
+	Targets        []Target         `json:"targets"`
+}
+
+// CompareVagrant measures labctl against vagrant-libvirt on this machine
+// in one run: the same nodes (count, CPUs, memory), the same kernel and
+// root file system (the Vagrant box is made from labctl's plain image),
+// the same Docker packages and container images. Each round brings every
+// variant up at every node count and removes it again, so that whatever
+// else the machine does weighs on all of them alike; the report gives
+// medians, ratios, the targets and each idle node's memory.
+func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, err error) {
+	if o.Say == nil {
+		o.Say = func(string) {}
+	}
+	if o.Runs < 1 {
+		return rep, fmt.Errorf("bench: %d runs: must be 1 or more", o.Runs)
+	}
+	if o.Subnet == "" {
+		o.Subnet = "192.168.121.0/24"
+	}
+	l, err := Open(o.Lab)
+	if err != nil {
+		return rep, err
+	}
+	defer l.Close()
+	t, p := l.Topology, l.Plan
+	if err := compareChecks(l, o); err != nil {
+		return rep, err
+	}
+	if len(o.Counts) == 0 {
+		o.Counts = []int{1}
+		if len(t.Nodes) > 1 {
+			o.Counts = append(o.Counts, len(t.Nodes))
+		}
+	}
+	for _, n := range o.Counts {
+		if n < 1 || n > len(t.Nodes) {
+			return rep, fmt.Errorf("bench: %d nodes: the topology has %d", n, len(t.Nodes))
+		}
+	}
+	st, err := l.Status(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, n := range st {
+		if n.State != "absent" {
+			return rep, fmt.Errorf("lab %s exists (%s is %s): bench creates and removes its lab; use another --lab or run 'labctl down' first", p.Lab, n.Name, n.State)
+		}
+	}
+	accel, err := l.Virtualisation(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep = CompareReport{Lab: p.Lab, Virtualisation: accel, CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: kernelRelease(), Started: time.Now().UTC()}
+
+	// Everything Vagrant needs, made before any timing starts.
+	if err := l.openCache(); err != nil {
+		return rep, err
+	}
+	work, err := l.cache.TempDir("vagrant-bench-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(work)
+	key, err := keys.Generate("labctl bench --vagrant")
+	if err != nil {
+		return rep, err
+	}
+	spec := vagrant.Spec{
+		Dir: filepath.Join(work, "env"), Box: "labctl-bench-" + PlainImage, BoxFile: filepath.Join(work, "box.tar"),
+		PrivateKey: filepath.Join(work, "id_ed25519"), Driver: accel, Pool: p.Libvirt.Pool,
+		Prefix: "vagrant-" + p.Lab + "-", Network: "vagrant-" + p.Lab, Subnet: o.Subnet,
+		Bundle: filepath.Join(work, "bundle.tar"), Packages: []string{"docker.io", "apparmor", "iptables"},
+		DaemonJSON: string(provision.DaemonJSON(p)), Out: o.Out,
+	}
+	if err := os.WriteFile(spec.PrivateKey, key.PrivatePEM, 0o600); err != nil {
+		return rep, err
+	}
+	o.Say("bench: making the Vagrant box from " + PlainImage)
+	if err := vagrant.BuildBox(ctx, l.cache, PlainImage, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
+		return rep, err
+	}
+	if spec.Archives, err = vagrant.BundleTar(ctx, l.cache, dockerBundle, []string{"busybox", "nginx"}, spec.Bundle, discard(o.Out)); err != nil {
+		return rep, err
+	}
+	if err := l.connect(ctx); err != nil {
+		return rep, err
+	}
+	mgr := vm.NewManager(l.conn, p, vm.Options{Cache: l.cache, Progress: l.o.Progress})
+	// Both images in the pool before any timing, as after a first up.
+	if _, _, err := mgr.Base(ctx, DockerReadyImage); err != nil {
+		return rep, err
+	}
+	_, boot, err := mgr.Base(ctx, PlainImage)
+	if err != nil {
+		return rep, err
+	}
+	if boot.Kernel == "" {
+		return rep, fmt.Errorf("image %s does not boot by direct kernel boot: the comparison needs its kernel and initrd", PlainImage)
+	}
+	spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, boot.Cmdline
+	if out, verr := output(ctx, "vagrant", "--version"); verr == nil {
+		rep.Vagrant = strings.TrimSpace(out)
+	}
+	if err := spec.Write(); err != nil {
+		return rep, err
+	}
+	o.Say("bench: vagrant box add " + spec.Box)
+	if err := spec.AddBox(ctx); err != nil {
+		return rep, err
+	}
+	defer func() {
+		// The box's volume in the pool (vagrant-libvirt uploads it on the
+		// first up and leaves it) goes with the bench.
+		gone, derr := mgr.DeleteVolumes(context.WithoutCancel(ctx), spec.Box+"_vagrant_box_image")
+		if derr != nil {
+			err = multierror.Append(err, fmt.Errorf("remove the box's volume from pool %s: %w", p.Libvirt.Pool, derr)).ErrorOrNil()
+		} else if len(gone) > 0 {
+			o.Say("bench: removed " + strings.Join(gone, ", ") + " from pool " + p.Libvirt.Pool)
+		}
+	}()
+
+	// vagrant-libvirt uploads the box into the pool on its first up: a
+	// node brought up and destroyed before any timing, so that no round
+	// measures that (labctl's images are in the pool already).
+	o.Say("bench: warming up: vagrant up of one node without provisioning (puts the box into the pool; not timed)")
+	warm := spec
+	warm.Nodes = vagrantNodes(t, 1)
+	if err := warm.Write(); err != nil {
+		return rep, err
+	}
+	werr := warm.Vagrant(ctx, "up", "--provider=libvirt", "--no-provision")
+	if derr := warm.Destroy(context.WithoutCancel(ctx)); werr == nil {
+		werr = derr
+	}
+	if werr != nil {
+		return rep, fmt.Errorf("bench: warming up vagrant: %w", werr)
+	}
+
+	for round := 1; round <= o.Runs; round++ {
+		for _, n := range o.Counts {
+			for _, v := range []string{VariantDockerReady, VariantBundle, VariantVagrant} {
+				o.Say(fmt.Sprintf("bench: round %d of %d: %d node(s): %s", round, o.Runs, n, v))
+				var r CompareRun
+				if v == VariantVagrant {
+					r, err = vagrantRun(ctx, spec, t, n)
+				} else {
+					img := DockerReadyImage
+					if v == VariantBundle {
+						img = PlainImage
+					}
+					r, err = labctlRun(ctx, o, t, img, n)
+				}
+				r.Round, r.Variant, r.Nodes = round, v, n
+				rep.Runs = append(rep.Runs, r)
+				if err != nil {
+					rep.summarise(o.Counts)
+					return rep, fmt.Errorf("bench round %d, %d node(s), %s: %w", round, n, v, err)
+				}
+			}
+		}
+	}
+	rep.summarise(o.Counts)
+	return rep, nil
+}
+
+// compareChecks refuses what the comparison cannot measure fairly, before
+// anything is made.
+func compareChecks(l *Lab, o CompareOptions) error {
+	if u := l.Plan.Libvirt.URI; u != "qemu:///system" {
+		return fmt.Errorf("bench --vagrant: libvirt.uri is %s: the comparison runs both tools on this machine's qemu:///system", u)
+	}
+	sub, err := netip.ParsePrefix(o.Subnet)
+	if err != nil || !sub.Addr().Is4() {
+		return fmt.Errorf("--vagrant-subnet %q: want an IPv4 subnet such as 192.168.121.0/24", o.Subnet)
+	}
+	for _, n := range l.Plan.Networks {
+		if q, err := netip.ParsePrefix(n.Subnet); err == nil && q.Overlaps(sub) {
+			return fmt.Errorf("--vagrant-subnet %s overlaps the lab's network %s (%s): choose another", sub, n.Name, q)
+		}
+	}
+	if _, err := output(context.Background(), "vagrant", "--version"); err != nil {
+		return fmt.Errorf("bench --vagrant needs vagrant with the vagrant-libvirt plugin (Debian: apt install vagrant vagrant-libvirt): %w", err)
+	}
+	return nil
+}
+
+// labctlRun is one labctl up of the first n nodes from image, measured.
+func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, image string, n int) (CompareRun, error) {
+	one := *t
+	one.Image = image
+	one.Nodes = t.Nodes[:n]
+	lo := o.Lab
+	lo.Topology = &one
+	var mem []NodeMemory
+	br, err := benchRun(ctx, o.Say, lo, image, n, false, func(l *Lab) error {
+		for _, node := range l.Plan.Nodes {
+			c, err := l.Node(ctx, node.Name)
+			if err != nil {
+				return err
+			}
+			out, err := c.Run(ctx, "cat /proc/meminfo")
+			c.Close()
+			if err != nil {
+				return err
+			}
+			m, err := nodeMemory(node.Name, node.Domain, vagrant.ParseMeminfo(out))
+			if err != nil {
+				return err
+			}
+			mem = append(mem, m)
+		}
+		return nil
+	})
+	return CompareRun{UpS: br.UpS, Phases: br.Phases, Memory: mem, DownS: br.DownS}, err
+}
+
+// vagrantRun is one vagrant up of the first n nodes, measured, then
+// vagrant destroy.
+func vagrantRun(ctx context.Context, s vagrant.Spec, t *topology.Topology, n int) (r CompareRun, err error) {
+	s.Nodes = vagrantNodes(t, n)
+	if err := s.Write(); err != nil {
+		return r, err
+	}
+	defer func() {
+		ds := time.Now()
+		derr := s.Destroy(context.WithoutCancel(ctx))
+		r.DownS = round2(time.Since(ds).Seconds())
+		err = multierror.Append(err, derr).ErrorOrNil()
+	}()
+	start := time.Now()
+	if err := s.Up(ctx); err != nil {
+		return r, err
+	}
+	r.UpS = round2(time.Since(start).Seconds())
+	for _, node := range s.Nodes {
+		info, err := s.Meminfo(ctx, node.Name)
+		if err != nil {
+			return r, err
+		}
+		m, err := nodeMemory(node.Name, s.Domain(node.Name), info)
+		if err != nil {
+			return r, err
+		}
+		r.Memory = append(r.Memory, m)
+	}
+	return r, nil
+}
+
+// vagrantNodes are the topology's first n nodes as Vagrant machines: the
+// same names, CPUs and memory.
+func vagrantNodes(t *topology.Topology, n int) []vagrant.Node {
+	var ns []vagrant.Node
+	for _, node := range t.Nodes[:n] {
+		ns = append(ns, vagrant.Node{Name: node.Name, CPUs: node.CPUs, MemoryMiB: int(node.Memory.MiB())})
+	}
+	return ns
+}
+
+// nodeMemory combines the guest's meminfo with its QEMU's resident size.
+func nodeMemory(node, domain string, info map[string]int64) (NodeMemory, error) {
+	total, ok1 := info["MemTotal"]
+	avail, ok2 := info["MemAvailable"]
+	if !ok1 || !ok2 {
+		return NodeMemory{}, fmt.Errorf("%s: /proc/meminfo has no MemTotal or MemAvailable", node)
+	}
+	rss, err := qemuRSS(domain)
+	if err != nil {
+		return NodeMemory{}, fmt.Errorf("%s: %w", node, err)
+	}
+	return NodeMemory{Node: node, GuestUsedMiB: kib2mib(total - avail), GuestTotalMiB: kib2mib(total), QEMURSSMiB: kib2mib(rss)}, nil
+}
+
+// qemuRSS is the resident memory (KiB) of a running domain's QEMU process,
+// found by the pid file libvirt's QEMU driver keeps.
+func qemuRSS(domain string) (int64, error) {
+	pidFile := filepath.Join("/run/libvirt/qemu", domain+".pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("QEMU's pid: %w", err)
+	}
+	status, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(b)), "status"))
+	if err != nil {
+		return 0, fmt.Errorf("QEMU's status: %w", err)
+	}
+	if v, ok := vagrant.ParseMeminfo(status)["VmRSS"]; ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("no VmRSS in the status of QEMU (pid file %s)", pidFile)
+}
+
+func kib2mib(k int64) float64 { return round2(float64(k) / 1024) }
+
+// summarise computes the medians and the targets.
+func (rep *CompareReport) summarise(counts []int) {
+	rep.Variants, rep.Targets = nil, nil
+	med := map[string]float64{}
+	key := func(v string, n int) string { return v + "/" + strconv.Itoa(n) }
+	for _, n := range counts {
+		for _, v := range []string{VariantDockerReady, VariantBundle, VariantVagrant} {
+			cv := CompareVariant{Variant: v, Nodes: n}
+			var used, rss []float64
+			for _, r := range rep.Runs {
+				if r.Variant != v || r.Nodes != n || r.UpS == 0 || len(r.Memory) == 0 {
+					continue
+				}
+				cv.Ups = append(cv.Ups, r.UpS)
+				for _, m := range r.Memory {
+					used, rss = append(used, m.GuestUsedMiB), append(rss, m.QEMURSSMiB)
+				}
+			}
+			if len(cv.Ups) == 0 {
+				continue
+			}
+			cv.MedianUpS, cv.GuestUsedMiB, cv.QEMURSSMiB = median(cv.Ups), median(used), median(rss)
+			med[key(v, n)] = cv.MedianUpS
+			rep.Variants = append(rep.Variants, cv)
+		}
+	}
+	target := func(what string, value, limit float64, unit string) {
+		if value > 0 {
+			rep.Targets = append(rep.Targets, Target{What: what, Value: round2(value), Limit: limit, Unit: unit, Met: value <= limit})
+		}
+	}
+	ratio := func(a, b string, n int) float64 {
+		if med[key(b, n)] == 0 {
+			return 0
+		}
+		return med[key(a, n)] / med[key(b, n)]
+	}
+	for _, n := range counts {
+		target(fmt.Sprintf("Docker-ready image, %d node(s), over vagrant-libvirt", n), ratio(VariantDockerReady, VariantVagrant, n), 0.4, "x")
+		target(fmt.Sprintf("plain image + offline bundle, %d node(s), over vagrant-libvirt", n), ratio(VariantBundle, VariantVagrant, n), 0.8, "x")
+	}
+	target("Docker-ready image, 1 node", med[key(VariantDockerReady, 1)], 60, "s")
+	if len(counts) > 1 {
+		big := counts[len(counts)-1]
+		if med[key(VariantDockerReady, 1)] > 0 {
+			target(fmt.Sprintf("Docker-ready image, %d nodes over 1 node", big), med[key(VariantDockerReady, big)]/med[key(VariantDockerReady, 1)], 1.5, "x")
+		}
+	}
+}
+
+// output runs a command and returns what it printed.
+func output(ctx context.Context, name string, args ...string) (string, error) {
+	b, err := osexec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(b), err
+}
+
+func discard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// cpuModel is the host CPU's model name, for the report.
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func kernelRelease() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
