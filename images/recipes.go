@@ -45,8 +45,8 @@ echo 'LANG=C.UTF-8' > "$root/etc/default/locale"
 # The first boot applies the node's seed (labctl-seed.sh on the disk
 # labelled cidata, made by labctl) before the network and sshd start:
 # hostname, hosts, host key, user, network, disk. It does what cloud-init
-# did with the same seed, without cloud-init's three Python stages (30-40 s
-# of CPU per node under emulation).
+# did with the same seed, without cloud-init's Python stages (some 30 s of
+# CPU per node under emulation).
 mkdir -p "$root/usr/local/sbin" "$root/etc/systemd/system"
 cat > "$root/usr/local/sbin/labctl-seed" <<'EOF'
 #!/bin/sh
@@ -113,8 +113,8 @@ chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_al
 chroot "$root" systemctl enable systemd-networkd.service
 # Nodes boot the kernel and initrd the host hands them (direct kernel boot),
 # so an initrd rebuilt inside a node is never used. Yet dmsetup, which
-# docker.io pulls in, triggers update-initramfs: minutes of CPU per node
-# under emulation while Docker installs from the offline bundle.
+# docker.io pulls in, triggers update-initramfs: CPU wasted on every node
+# that installs Docker from the offline bundle.
 chroot "$root" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
 ln -s /bin/true "$root/usr/sbin/update-initramfs"
 rm -rf "$root"/var/lib/apt/lists/*_Packages "$root"/var/cache/apt/*.bin
@@ -205,7 +205,7 @@ func checkRootfs(root string) error {
 		return fmt.Errorf("/etc/machine-id must exist and be empty so that every clone gets its own identity")
 	}
 	if t, err := os.Readlink(filepath.Join(root, "usr/sbin/update-initramfs")); err != nil || t != "/bin/true" {
-		return fmt.Errorf("/usr/sbin/update-initramfs must be diverted to /bin/true: nodes boot the host's initrd, and rebuilding theirs wastes minutes per node")
+		return fmt.Errorf("/usr/sbin/update-initramfs must be diverted to /bin/true: nodes boot the host's initrd, and rebuilding theirs is wasted work")
 	}
 	keys, _ := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*"))
 	if len(keys) > 0 {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // Node is one Vagrant machine.
@@ -130,6 +131,10 @@ func (s Spec) Vagrant(ctx context.Context, args ...string) error {
 
 func (s Spec) output(ctx context.Context, echo bool, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "vagrant", args...)
+	// Interrupted, Vagrant is told as by Ctrl-C, so that it cleans up what
+	// it was creating; killed only if it has not ended two minutes later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 2 * time.Minute
 	cmd.Dir = s.Dir
 	cmd.Env = append(os.Environ(), "VAGRANT_HOME="+filepath.Join(s.Dir, "home"), "VAGRANT_DEFAULT_PROVIDER=libvirt",
 		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1")
