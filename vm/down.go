@@ -107,7 +107,18 @@ func removeDomain(a API, dom libvirt.Domain) error {
 
 // volumes removes the lab's volumes from the pool (by their name prefix).
 func (d *downer) volumes(ctx context.Context, poolName string) {
-	err := d.c.Do(ctx, "remove volumes", func(a API) error {
+	gone, err := deleteVolumes(ctx, d.c, poolName, volumePrefix(d.lab))
+	d.r.Volumes = append(d.r.Volumes, gone...)
+	if err != nil {
+		d.errs = multierror.Append(d.errs, err)
+	}
+}
+
+// deleteVolumes deletes the volumes of a pool whose names start with
+// prefix, going on past one that cannot be deleted; it returns the names
+// deleted and every error. A missing pool has none.
+func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone []string, errs error) {
+	err := c.Do(ctx, "remove volumes "+prefix+"*", func(a API) error {
 		pool, err := a.StoragePoolLookupByName(poolName)
 		if IsNoObject(err) {
 			return nil
@@ -121,20 +132,21 @@ func (d *downer) volumes(ctx context.Context, poolName string) {
 			return err
 		}
 		for _, v := range vols {
-			if !strings.HasPrefix(v.Name, volumePrefix(d.lab)) {
+			if !strings.HasPrefix(v.Name, prefix) {
 				continue
 			}
 			if err := a.StorageVolDelete(v, 0); err != nil && !IsNoObject(err) {
-				d.errs = multierror.Append(d.errs, fmt.Errorf("volume %s: %w", v.Name, err))
+				errs = multierror.Append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 				continue
 			}
-			d.r.Volumes = append(d.r.Volumes, v.Name)
+			gone = append(gone, v.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		d.errs = multierror.Append(d.errs, err)
+		errs = multierror.Append(errs, err)
 	}
+	return gone, errs
 }
 
 // networks removes the lab's networks, keeping one that a domain of

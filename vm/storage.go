@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -92,31 +91,7 @@ func (m *Manager) Base(ctx context.Context, name string) (string, Boot, error) {
 // DeleteVolumes deletes the volumes of the lab's pool whose names start
 // with prefix and returns their names. A missing pool has none.
 func (m *Manager) DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
-	var gone []string
-	err := m.c.Do(ctx, "delete volumes "+prefix+"*", func(a API) error {
-		pool, err := a.StoragePoolLookupByName(m.plan.Libvirt.Pool)
-		if IsNoObject(err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		_ = a.StoragePoolRefresh(pool, 0)
-		vols, _, err := a.StoragePoolListAllVolumes(pool, 1, 0)
-		if err != nil {
-			return err
-		}
-		for _, v := range vols {
-			if !strings.HasPrefix(v.Name, prefix) {
-				continue
-			}
-			if err := a.StorageVolDelete(v, 0); err != nil && !IsNoObject(err) {
-				return err
-			}
-			gone = append(gone, v.Name)
-		}
-		return nil
-	})
-	return gone, err
+	return deleteVolumes(ctx, m.c, m.plan.Libvirt.Pool, prefix)
 }
 
 // ensureBase uploads the image's disk (and kernel and initrd) into the

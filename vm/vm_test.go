@@ -307,6 +307,26 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 	if len(f.doms) != 4 { // lab2's three and someone-else
 		t.Errorf("down removed other labs' domains: %d left", len(f.doms))
 	}
+
+	// Base names the pool's copy of an image (what bench --vagrant boots);
+	// DeleteVolumes removes by prefix and nothing else.
+	disk, _, err := other.Base(ctx, "debian-12")
+	if err != nil || !strings.Contains(disk, "base") {
+		t.Errorf("Base: %q, %v", disk, err)
+	}
+	total := len(f.pools["labctl"])
+	gone, err := other.DeleteVolumes(ctx, "labctl_lab2_")
+	if err != nil || len(gone) == 0 || len(f.pools["labctl"]) != total-len(gone) {
+		t.Errorf("DeleteVolumes: %v, %v; %d of %d volumes left", gone, err, len(f.pools["labctl"]), total)
+	}
+	for v := range f.pools["labctl"] {
+		if strings.HasPrefix(v, "labctl_lab2_") {
+			t.Errorf("volume %s left", v)
+		}
+	}
+	if gone, err := other.DeleteVolumes(ctx, "no-such-prefix"); err != nil || len(gone) != 0 {
+		t.Errorf("DeleteVolumes of nothing: %v, %v", gone, err)
+	}
 }
 
 func TestUpRefusesForeignObjects(t *testing.T) {
