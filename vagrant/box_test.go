@@ -128,10 +128,10 @@ func TestBuildBoxForReal(t *testing.T) {
 		t.Errorf("authorized_keys %q, want the bench's key", got)
 	}
 	for file, want := range map[string]string{
-		"etc/sudoers.d/vagrant":                 "vagrant ALL=(ALL) NOPASSWD:ALL",
+		"etc/sudoers.d/vagrant":                  "vagrant ALL=(ALL) NOPASSWD:ALL",
 		"etc/systemd/network/50-vagrant.network": "DHCP=ipv4",
-		"etc/passwd":                            "vagrant:x:",
-		"etc/ssh/ssh_host_ed25519_key.pub":      "ssh-ed25519 ",
+		"etc/passwd":                             "vagrant:x:",
+		"etc/ssh/ssh_host_ed25519_key.pub":       "ssh-ed25519 ",
 	} {
 		if !strings.Contains(read(file), want) {
 			t.Errorf("%s lacks %q", file, want)
