@@ -28,7 +28,6 @@ import (
 const (
 	DockerReadyImage = "debian-12-docker"
 	PlainImage       = "debian-12"
-	dockerBundle     = "docker.io-debian-12"
 )
 
 // The three variants measured side by side.
@@ -170,7 +169,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 		Dir: filepath.Join(work, "env"), Box: "labctl-bench-" + PlainImage, BoxFile: filepath.Join(work, "box.tar"),
 		PrivateKey: filepath.Join(work, "id_ed25519"), Driver: accel, Pool: p.Libvirt.Pool,
 		Prefix: "vagrant-" + p.Lab + "-", Network: "vagrant-" + p.Lab, Subnet: o.Subnet,
-		Bundle: filepath.Join(work, "bundle.tar"), Packages: []string{"docker.io", "apparmor", "iptables"},
+		Bundle:     filepath.Join(work, "bundle.tar"),
 		DaemonJSON: string(provision.DaemonJSON(p)), Out: o.Out,
 	}
 	if err := os.WriteFile(spec.PrivateKey, key.PrivatePEM, 0o600); err != nil {
@@ -180,7 +179,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if err := vagrant.BuildBox(ctx, l.cache, PlainImage, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
 		return rep, err
 	}
-	if spec.Archives, err = vagrant.BundleTar(ctx, l.cache, dockerBundle, []string{"busybox", "nginx"}, spec.Bundle, discard(o.Out)); err != nil {
+	if spec.Archives, spec.Packages, err = vagrant.BundleTar(ctx, l.cache, dockerBundle, labImages, spec.Bundle, discard(o.Out)); err != nil {
 		return rep, err
 	}
 	if err := l.connect(ctx); err != nil {

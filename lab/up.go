@@ -10,6 +10,13 @@ import (
 	"github.com/labctl/labctl/vm"
 )
 
+// What provisioning puts on every node from the image cache: the offline
+// Docker bundle (when Docker is installed from it) and the container
+// images the labs run. bench --vagrant gives Vagrant's nodes the same.
+const dockerBundle = "docker.io-debian-12"
+
+var labImages = []string{"busybox", "nginx"}
+
 // UpOptions tune Up.
 type UpOptions struct {
 	Parallel    int           // nodes created, started and provisioned at once (0: all)
@@ -59,7 +66,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			Plan: l.Plan, Keys: l.Keys(), Progress: l.o.Progress, Phase: l.recordPhase, Parallel: o.Parallel, Log: l.o.Log,
 			Docker: provision.DockerOptions{
 				Plan: l.Plan, Cache: l.cache, Mode: o.Docker,
-				Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"},
+				Bundle: dockerBundle, Images: labImages,
 			},
 		})
 	}

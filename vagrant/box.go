@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/labctl/labctl/images"
 )
@@ -125,75 +126,50 @@ func BuildBox(ctx context.Context, c *images.Cache, image string, authorizedKey 
 }
 
 // BundleTar writes one tar holding the offline Docker bundle (its .deb
-// files and apt index) and the container images' archives, which the
-// provisioner uploads with one file provisioner (labctl sends the same
-// files over SFTP). It returns the archives' names inside the tar.
-func BundleTar(ctx context.Context, c *images.Cache, bundle string, imgs []string, out string, log io.Writer) ([]string, error) {
-	dir, err := c.TempDir("vagrant-bundle-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	link := func(src, name string) error {
-		dst := filepath.Join(dir, name)
-		if err := os.Link(src, dst); err != nil {
-			return copyFile(src, dst)
-		}
-		return nil
-	}
+// files and apt index) and the container images' archives (NAME.tar, as
+// labctl uploads them), which the provisioner uploads with one file
+// provisioner (labctl sends the same files over SFTP). It returns the
+// archives' names inside the tar and the packages the bundle installs.
+func BundleTar(ctx context.Context, c *images.Cache, bundle string, imgs []string, out string, log io.Writer) (archives, packages []string, err error) {
 	b, err := c.Get(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("offline Docker bundle: %w (run 'sudo labctl image build %s')", err, bundle)
+		return nil, nil, fmt.Errorf("offline Docker bundle: %w (run 'sudo labctl image build %s')", err, bundle)
+	}
+	dir, err := c.TempDir("vagrant-bundle-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	// The tar's members are links to the cache's files, under the names
+	// the provisioner uses; tar follows them (-h).
+	args := []string{"-h", "-C", dir, "-cf", out + ".part"}
+	add := func(f images.File, name string) error {
+		args = append(args, name)
+		return os.Symlink(c.Abs(f.Path), filepath.Join(dir, name))
 	}
 	for _, f := range b.Files {
-		if err := link(c.Abs(f.Path), filepath.Base(f.Path)); err != nil {
-			return nil, err
+		if err := add(f, filepath.Base(f.Path)); err != nil {
+			return nil, nil, err
 		}
 	}
-	var archives []string
 	for _, name := range imgs {
 		e, err := c.Get(name)
 		if err != nil {
-			return nil, fmt.Errorf("container image %s: %w (run 'sudo labctl image build %s')", name, err, name)
+			return nil, nil, fmt.Errorf("container image %s: %w (run 'sudo labctl image build %s')", name, err, name)
 		}
 		f, ok := e.File("archive")
 		if !ok {
-			return nil, fmt.Errorf("container image %s has no archive", name)
+			return nil, nil, fmt.Errorf("container image %s has no archive", name)
 		}
-		a := "image-" + name + ".tar"
-		if err := link(c.Abs(f.Path), a); err != nil {
-			return nil, err
+		a := name + ".tar"
+		if err := add(f, a); err != nil {
+			return nil, nil, err
 		}
 		archives = append(archives, a)
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"-C", dir, "-cf", out + ".part"}
-	for _, e := range ents {
-		args = append(args, e.Name())
-	}
 	if err := (images.ExecRunner{}).Run(ctx, log, "tar", args...); err != nil {
 		os.Remove(out + ".part")
-		return nil, err
+		return nil, nil, err
 	}
-	return archives, os.Rename(out+".part", out)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	o, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(o, in); err != nil {
-		o.Close()
-		return err
-	}
-	return o.Close()
+	return archives, strings.Fields(b.Meta["packages"]), os.Rename(out+".part", out)
 }

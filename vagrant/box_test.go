@@ -51,20 +51,24 @@ func TestBundleTar(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add("docker.io-debian-12", images.KindDockerBundle, "deb", map[string]string{"bundles/b/docker.io_1.deb": "d1", "bundles/b/runc_1.deb": "d2", "bundles/b/Packages": "idx"}, nil)
+	add("docker.io-debian-12", images.KindDockerBundle, "deb", map[string]string{"bundles/b/docker.io_1.deb": "d1", "bundles/b/runc_1.deb": "d2", "bundles/b/Packages": "idx"}, map[string]string{"packages": "docker.io apparmor iptables"})
 	add("busybox", images.KindContainerImage, "archive", map[string]string{"containers/busybox.tar": "bb"}, nil)
 	out := filepath.Join(t.TempDir(), "bundle.tar")
-	archives, err := BundleTar(context.Background(), c, "docker.io-debian-12", []string{"busybox"}, out, io.Discard)
+	archives, packages, err := BundleTar(context.Background(), c, "docker.io-debian-12", []string{"busybox"}, out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(archives, ",") != "image-busybox.tar" {
-		t.Errorf("archives %v", archives)
+	if strings.Join(archives, ",") != "busybox.tar" || strings.Join(packages, " ") != "docker.io apparmor iptables" {
+		t.Errorf("archives %v, packages %v", archives, packages)
 	}
-	if got := strings.Join(tarList(t, out), " "); got != "Packages docker.io_1.deb image-busybox.tar runc_1.deb" {
+	if got := strings.Join(tarList(t, out), " "); got != "Packages busybox.tar docker.io_1.deb runc_1.deb" {
 		t.Errorf("tar holds %s", got)
 	}
-	if _, err := BundleTar(context.Background(), c, "docker.io-debian-12", []string{"nginx"}, out, io.Discard); err == nil || !strings.Contains(err.Error(), "labctl image build nginx") {
+	// The members are the files, not links to them.
+	if b, err := exec.Command("tar", "-xOf", out, "busybox.tar").Output(); err != nil || string(b) != "bb" {
+		t.Errorf("busybox.tar in the tar: %q, %v", b, err)
+	}
+	if _, _, err := BundleTar(context.Background(), c, "docker.io-debian-12", []string{"nginx"}, out, io.Discard); err == nil || !strings.Contains(err.Error(), "labctl image build nginx") {
 		t.Errorf("a missing image: %v", err)
 	}
 }

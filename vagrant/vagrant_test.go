@@ -19,7 +19,7 @@ func spec(t *testing.T) Spec {
 		Driver: "qemu", Pool: "labctl", Prefix: "vagrant-bench-", Network: "vagrant-bench", Subnet: "192.168.121.0/24",
 		Kernel: "/var/lib/libvirt/images/labctl/base.vmlinuz", Initrd: "/var/lib/libvirt/images/labctl/base.initrd",
 		Cmdline: "root=/dev/vda rw console=ttyS0,115200n8", Bundle: filepath.Join(dir, "bundle.tar"),
-		Packages: []string{"docker.io", "apparmor", "iptables"}, Archives: []string{"image-busybox.tar", "image-nginx.tar"},
+		Packages: []string{"docker.io", "apparmor", "iptables"}, Archives: []string{"busybox.tar", "nginx.tar"},
 		DaemonJSON: "{\n  \"bip\": \"172.17.0.1/16\"\n}\n",
 	}
 }
@@ -34,7 +34,7 @@ func TestProvisionerScript(t *testing.T) {
 	sc := s.script()
 	order := []string{"tar -xf /tmp/labctl-bundle.tar", "/etc/docker/daemon.json", `"bip": "172.17.0.1/16"`, " update\n",
 		"-o Dpkg::Options::=--force-unsafe-io -o DPkg::Lock::Timeout=600 install -y --no-install-recommends docker.io apparmor iptables", "enable --now docker", "docker info",
-		"docker load -q -i /var/lib/labctl/bundle/image-busybox.tar", "docker load -q -i /var/lib/labctl/bundle/image-nginx.tar", "usermod -aG docker vagrant"}
+		"docker load -q -i /var/lib/labctl/bundle/busybox.tar", "docker load -q -i /var/lib/labctl/bundle/nginx.tar", "usermod -aG docker vagrant"}
 	at := 0
 	for _, w := range order {
 		i := strings.Index(sc[at:], w)
