@@ -71,17 +71,11 @@ func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
 	if err != nil {
 		return BenchReport{}, err
 	}
-	st, err := l.Status(ctx)
-	virt, verr := l.Virtualisation(ctx)
+	virt, err := l.benchable(ctx)
 	t, p := l.Topology, l.Plan
 	l.Close()
-	if err != nil || verr != nil {
-		return BenchReport{}, multierror.Append(nil, err, verr).ErrorOrNil()
-	}
-	for _, n := range st {
-		if n.State != "absent" {
-			return BenchReport{}, fmt.Errorf("lab %s exists (%s is %s): bench creates and removes its lab; use another --lab or run 'labctl down' first", p.Lab, n.Name, n.State)
-		}
+	if err != nil {
+		return BenchReport{}, err
 	}
 	rep := BenchReport{Lab: p.Lab, Image: t.Image, Virtualisation: virt, CPUs: runtime.NumCPU(), Started: time.Now().UTC(), Median: map[string]float64{}}
 	type mode struct {
@@ -131,6 +125,22 @@ func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// benchable refuses a lab that exists (a benchmark creates and removes
+// its lab) and says how the VMs are virtualised.
+func (l *Lab) benchable(ctx context.Context) (string, error) {
+	st, err := l.Status(ctx)
+	virt, verr := l.Virtualisation(ctx)
+	if err != nil || verr != nil {
+		return "", multierror.Append(nil, err, verr).ErrorOrNil()
+	}
+	for _, n := range st {
+		if n.State != "absent" {
+			return "", fmt.Errorf("lab %s exists (%s is %s): bench creates and removes its lab; use another --lab or run 'labctl down' first", l.Plan.Lab, n.Name, n.State)
+		}
+	}
+	return virt, nil
 }
 
 // benchRun is one Up (with the labs when asked), then Down; after, when

@@ -123,7 +123,8 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	}
 	defer l.Close()
 	t, p := l.Topology, l.Plan
-	if err := compareChecks(l, o); err != nil {
+	version, err := compareChecks(l, o)
+	if err != nil {
 		return rep, err
 	}
 	if len(o.Counts) == 0 {
@@ -137,20 +138,11 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 			return rep, fmt.Errorf("bench: %d nodes: the topology has %d", n, len(t.Nodes))
 		}
 	}
-	st, err := l.Status(ctx)
+	accel, err := l.benchable(ctx)
 	if err != nil {
 		return rep, err
 	}
-	for _, n := range st {
-		if n.State != "absent" {
-			return rep, fmt.Errorf("lab %s exists (%s is %s): bench creates and removes its lab; use another --lab or run 'labctl down' first", p.Lab, n.Name, n.State)
-		}
-	}
-	accel, err := l.Virtualisation(ctx)
-	if err != nil {
-		return rep, err
-	}
-	rep = CompareReport{Lab: p.Lab, Virtualisation: accel, CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: kernelRelease(), Started: time.Now().UTC()}
+	rep = CompareReport{Lab: p.Lab, Virtualisation: accel, CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: kernelRelease(), Vagrant: version, Started: time.Now().UTC()}
 
 	// Everything Vagrant needs, made before any timing starts.
 	if err := l.openCache(); err != nil {
@@ -198,9 +190,6 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 		return rep, fmt.Errorf("image %s does not boot by direct kernel boot: the comparison needs its kernel and initrd", PlainImage)
 	}
 	spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, boot.Cmdline
-	if out, verr := output(ctx, "vagrant", "--version"); verr == nil {
-		rep.Vagrant = strings.TrimSpace(out)
-	}
 	if err := spec.Write(); err != nil {
 		return rep, err
 	}
@@ -264,24 +253,25 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 }
 
 // compareChecks refuses what the comparison cannot measure fairly, before
-// anything is made.
-func compareChecks(l *Lab, o CompareOptions) error {
+// anything is made, and returns Vagrant's version.
+func compareChecks(l *Lab, o CompareOptions) (string, error) {
 	if u := l.Plan.Libvirt.URI; u != "qemu:///system" {
-		return fmt.Errorf("bench --vagrant: libvirt.uri is %s: the comparison runs both tools on this machine's qemu:///system", u)
+		return "", fmt.Errorf("bench --vagrant: libvirt.uri is %s: the comparison runs both tools on this machine's qemu:///system", u)
 	}
 	sub, err := netip.ParsePrefix(o.Subnet)
 	if err != nil || !sub.Addr().Is4() {
-		return fmt.Errorf("--vagrant-subnet %q: want an IPv4 subnet such as 192.168.121.0/24", o.Subnet)
+		return "", fmt.Errorf("--vagrant-subnet %q: want an IPv4 subnet such as 192.168.121.0/24", o.Subnet)
 	}
 	for _, n := range l.Plan.Networks {
 		if q, err := netip.ParsePrefix(n.Subnet); err == nil && q.Overlaps(sub) {
-			return fmt.Errorf("--vagrant-subnet %s overlaps the lab's network %s (%s): choose another", sub, n.Name, q)
+			return "", fmt.Errorf("--vagrant-subnet %s overlaps the lab's network %s (%s): choose another", sub, n.Name, q)
 		}
 	}
-	if _, err := output(context.Background(), "vagrant", "--version"); err != nil {
-		return fmt.Errorf("bench --vagrant needs vagrant with the vagrant-libvirt plugin (Debian: apt install vagrant vagrant-libvirt): %w", err)
+	out, err := osexec.Command("vagrant", "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("bench --vagrant needs vagrant with the vagrant-libvirt plugin (Debian: apt install vagrant vagrant-libvirt): %w", err)
 	}
-	return nil
+	return strings.TrimSpace(string(out)), nil
 }
 
 // labctlRun is one labctl up of the first n nodes from image, measured.
@@ -438,12 +428,6 @@ func (rep *CompareReport) summarise(counts []int) {
 			target(fmt.Sprintf("Docker-ready image, %d nodes over 1 node", big), med[key(VariantDockerReady, big)]/med[key(VariantDockerReady, 1)], 1.5, "x")
 		}
 	}
-}
-
-// output runs a command and returns what it printed.
-func output(ctx context.Context, name string, args ...string) (string, error) {
-	b, err := osexec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(b), err
 }
 
 func discard(w io.Writer) io.Writer {
