@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -293,7 +295,7 @@ func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, imag
 			if err != nil {
 				return err
 			}
-			m, err := nodeMemory(node.Name, node.Domain, vagrant.ParseMeminfo(out))
+			m, err := nodeMemory(node.Name, node.Domain, out)
 			if err != nil {
 				return err
 			}
@@ -346,8 +348,10 @@ func vagrantNodes(t *topology.Topology, n int) []vagrant.Node {
 	return ns
 }
 
-// nodeMemory combines the guest's meminfo with its QEMU's resident size.
-func nodeMemory(node, domain string, info map[string]int64) (NodeMemory, error) {
+// nodeMemory combines the guest's /proc/meminfo with its QEMU's resident
+// size.
+func nodeMemory(node, domain string, meminfo []byte) (NodeMemory, error) {
+	info := parseMeminfo(meminfo)
 	total, ok1 := info["MemTotal"]
 	avail, ok2 := info["MemAvailable"]
 	if !ok1 || !ok2 {
@@ -372,10 +376,31 @@ func qemuRSS(domain string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("QEMU's status: %w", err)
 	}
-	if v, ok := vagrant.ParseMeminfo(status)["VmRSS"]; ok {
+	if v, ok := parseMeminfo(status)["VmRSS"]; ok {
 		return v, nil
 	}
 	return 0, fmt.Errorf("no VmRSS in the status of QEMU (pid file %s)", pidFile)
+}
+
+// parseMeminfo reads "Name: value kB" lines (/proc/meminfo, and
+// /proc/PID/status for VmRSS).
+func parseMeminfo(b []byte) map[string]int64 {
+	m := map[string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			m[strings.TrimSpace(k)] = n
+		}
+	}
+	return m
 }
 
 func kib2mib(k int64) float64 { return round2(float64(k) / 1024) }

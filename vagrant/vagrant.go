@@ -1,7 +1,6 @@
 package vagrant
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -168,37 +167,13 @@ func (s Spec) Destroy(ctx context.Context) error {
 	return s.Vagrant(ctx, "destroy", "-f")
 }
 
-// Meminfo reads a machine's /proc/meminfo (values in KiB).
-func (s Spec) Meminfo(ctx context.Context, node string) (map[string]int64, error) {
-	out, err := s.output(ctx, false, "ssh", node, "-c", "cat /proc/meminfo")
-	if err != nil {
-		return nil, err
-	}
-	return ParseMeminfo(out), nil
+// Meminfo returns a machine's /proc/meminfo.
+func (s Spec) Meminfo(ctx context.Context, node string) ([]byte, error) {
+	return s.output(ctx, false, "ssh", node, "-c", "cat /proc/meminfo")
 }
 
 // Domain is the libvirt domain of a machine.
 func (s Spec) Domain(node string) string { return s.Prefix + node }
-
-// ParseMeminfo reads /proc/meminfo's "Name: value kB" lines.
-func ParseMeminfo(b []byte) map[string]int64 {
-	m := map[string]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-			m[strings.TrimSpace(k)] = n
-		}
-	}
-	return m
-}
 
 // lines passes Vagrant's output on line by line, without its progress
 // meters (hundreds of "Progress: N%" redrawn with carriage returns and
