@@ -348,3 +348,21 @@ func TestInstallIncludeWritesThroughALink(t *testing.T) {
 		t.Errorf("a dangling link: %v", err)
 	}
 }
+
+// A node that has Docker with another daemon.json gets the lab's, and
+// dockerd is restarted once to apply it; nothing is installed.
+func TestInstallDockerAppliesAChangedDaemonJSON(t *testing.T) {
+	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	n := &fakeNode{installed: true, daemon: "{}\n", inGroup: true, imageIDs: map[string]string{}, files: map[string][]byte{}}
+	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+		t.Fatal(err)
+	}
+	if n.daemon != string(DaemonJSON(o.Plan)) || n.restarts != 1 || n.daemonFirst {
+		t.Errorf("daemon.json %q, restarts %d, written before an install %v", n.daemon, n.restarts, n.daemonFirst)
+	}
+	for _, c := range n.log {
+		if strings.Contains(c, "apt-get") {
+			t.Errorf("an installed node got: %s", c)
+		}
+	}
+}

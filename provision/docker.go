@@ -74,17 +74,17 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 		return err
 	}
 	h := st.home
-	want := DaemonJSON(o.Plan)
-	if !st.dockerInstalled {
-		// daemon.json first (labctl's seed has written it already; a host
-		// of an inventory has not): the package starts dockerd once, with
-		// it, rather than once without it and again after writing it.
-		if !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
-			if err := writeDaemonJSON(ctx, r, h, want, false); err != nil {
-				return err
-			}
-			st.daemonJSON = want
+	// daemon.json: written only when it differs (labctl's seed has written
+	// it already; a host of an inventory has not), and before Docker is
+	// installed, so that the package starts dockerd once, with it; on a
+	// node that has Docker, dockerd is restarted to apply it.
+	if want := DaemonJSON(o.Plan); !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
+		log("writing /etc/docker/daemon.json")
+		if err := writeDaemonJSON(ctx, r, h, want, st.dockerInstalled); err != nil {
+			return err
 		}
+	}
+	if !st.dockerInstalled {
 		switch o.Mode {
 		case InstallOnline:
 			log("installing docker.io from the guest's package archive")
@@ -95,15 +95,6 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 			if err := installOffline(ctx, r, h, o, log); err != nil {
 				return err
 			}
-		}
-	}
-
-	// daemon.json: written (and the daemon restarted) only when it differs;
-	// on an image with Docker installed the seed has written it already.
-	if !bytes.Equal(bytes.TrimSpace(st.daemonJSON), bytes.TrimSpace(want)) {
-		log("writing /etc/docker/daemon.json")
-		if err := writeDaemonJSON(ctx, r, h, want, true); err != nil {
-			return err
 		}
 	}
 	if _, err := r.Run(ctx, "{ sudo systemctl is-active --quiet docker || sudo systemctl enable --now docker; } && "+
