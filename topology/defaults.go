@@ -15,6 +15,13 @@ const (
 	DefaultCPUs         = 1
 	DefaultMemory       = Size("1GiB")
 	DefaultDisk         = Size("10GiB")
+	// DefaultTunnelPort is the VXLAN port between hypervisors: not 4789
+	// (IANA's, which Swarm's overlay uses inside the nodes and a
+	// hypervisor running Docker may hold), not 8472 (Linux's and
+	// flannel's).
+	DefaultTunnelPort = 4792
+	// DefaultTunnelMTU leaves VXLAN's 50 bytes on a 1500-byte LAN.
+	DefaultTunnelMTU = 1450
 )
 
 // has reports whether the file set the field at path (explicitly, even to a
@@ -97,6 +104,12 @@ func ApplyDefaults(t *Topology) {
 		t.Docker.IPVlanL3Subnets = d.Docker.IPVlanL3Subnets
 	}
 	set("outside.address", &t.Outside.Address, d.Outside.Address)
+	if t.Tunnels.Port == 0 && !t.has("tunnels.port") {
+		t.Tunnels.Port = DefaultTunnelPort
+	}
+	if t.Tunnels.MTU == 0 && !t.has("tunnels.mtu") {
+		t.Tunnels.MTU = DefaultTunnelMTU
+	}
 }
 
 // defaultNetwork fills a network: all of it from the default when the file

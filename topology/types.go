@@ -24,6 +24,10 @@ type Topology struct {
 	Docker Docker `yaml:"docker" json:"docker" doc:"Address pools Docker and the labs use inside the nodes; they must not overlap the lab's networks."`
 	// Outside is the target beyond the NAT gateway that labs try to reach.
 	Outside Outside `yaml:"outside" json:"outside" doc:"A host beyond the NAT gateway that the labs ping to show what reaches outside."`
+	// Hypervisors, when listed, spread the lab over several libvirt hosts.
+	Hypervisors []Hypervisor `yaml:"hypervisors" json:"hypervisors,omitempty" doc:"Hosts the lab's VMs are spread over, each running its own libvirtd; the first holds the NAT gateway and DHCP. Empty: every node on libvirt.uri."`
+	// Tunnels are the VXLAN links that join the lab's networks across hypervisors.
+	Tunnels Tunnels `yaml:"tunnels" json:"tunnels" doc:"The VXLAN tunnels that make each lab network one layer-2 segment across the hypervisors (used with two or more hypervisors)."`
 
 	file  string         // where it was read from, for messages
 	lines map[string]int // field path -> line in file
@@ -78,6 +82,24 @@ type Node struct {
 	NAT      NodeNIC  `yaml:"nat" json:"nat" doc:"This node's NIC on the NAT network."`
 	HostOnly NodeNIC  `yaml:"hostonly" json:"hostonly" doc:"This node's NIC on the host-only network."`
 	Labels   []string `yaml:"labels" json:"labels,omitempty" doc:"Free-form labels (e.g. manager, worker) labs may use."`
+	// Hypervisor pins the node to one of the hypervisors.
+	Hypervisor string `yaml:"hypervisor" json:"hypervisor,omitempty" doc:"Name of the hypervisor this node runs on; placed by capacity when empty."`
+}
+
+// Hypervisor is one libvirt host of a lab spread over several.
+type Hypervisor struct {
+	Name     string `yaml:"name" json:"name" doc:"Short name used by nodes[].hypervisor, plan and status."`
+	URI      string `yaml:"uri" json:"uri" doc:"libvirt URI: qemu:///system for this machine, qemu+ssh://user@host[:port]/system for another; its SSH host key is pinned on first use."`
+	Address  string `yaml:"address" json:"address" doc:"IPv4 address of this hypervisor that the other hypervisors reach; the VXLAN tunnels run between these."`
+	Identity string `yaml:"identity" json:"identity,omitempty" doc:"SSH private key file for qemu+ssh (default: the ssh agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)."`
+	CPUs     int    `yaml:"cpus" json:"cpus,omitempty" doc:"vCPUs this hypervisor may give the lab's nodes; unlimited when 0." min:"0" max:"4096"`
+	Memory   Size   `yaml:"memory" json:"memory,omitempty" doc:"Memory this hypervisor may give the lab's nodes, e.g. 16GiB; unlimited when empty."`
+}
+
+// Tunnels configure the VXLAN links between hypervisors.
+type Tunnels struct {
+	Port int `yaml:"port" json:"port" doc:"UDP port of the VXLAN tunnels between hypervisors; not 4789, which Swarm's overlay uses inside the nodes." min:"1" max:"65535"`
+	MTU  int `yaml:"mtu" json:"mtu" doc:"MTU of the lab networks when they span hypervisors: 1450 fits a 1500-byte LAN under VXLAN's 50 bytes; raise it to 1500 only where the LAN carries 1550." min:"1280" max:"9000"`
 }
 
 // NodeNIC is a node's address and, optionally, MAC on one network.

@@ -93,6 +93,7 @@ func Validate(t *Topology) Problems {
 	}
 	v.vlans()
 	v.nodes(nat, ho)
+	v.hypervisors()
 	v.subnets()
 	v.outside()
 	for i, m := range t.Docker.RegistryMirrors {
