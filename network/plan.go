@@ -32,6 +32,43 @@ type Plan struct {
 	Nodes    []Node  `json:"nodes"`
 	Docker   Docker  `json:"docker"`
 	Outside  Outside `json:"outside"`
+	// Hypervisors are the libvirt hosts of a lab spread over several;
+	// empty when every node runs on Libvirt.URI.
+	Hypervisors []Hypervisor `json:"hypervisors,omitempty"`
+	// Tunnels join the lab's networks across hypervisors; nil with fewer
+	// than two.
+	Tunnels *Tunnels `json:"tunnels,omitempty"`
+}
+
+// Hypervisor is one libvirt host of the lab.
+type Hypervisor struct {
+	Name     string `json:"name"`
+	URI      string `json:"uri"`
+	Address  string `json:"address,omitempty"`
+	Identity string `json:"identity,omitempty"`
+	// Gateway: this hypervisor's bridges hold the host addresses, the NAT
+	// and DHCP of the lab's networks; the others' carry only layer 2.
+	Gateway bool     `json:"gateway"`
+	Nodes   []string `json:"nodes"`
+}
+
+// Tunnels are the VXLAN links of a lab spread over hypervisors: on every
+// hypervisor, one VXLAN device per lab network, enslaved to the network's
+// bridge, sending flooded frames to every other hypervisor (head-end
+// replication) on UDP Port.
+type Tunnels struct {
+	Port     int       `json:"port"`
+	MTU      int       `json:"mtu"`
+	Segments []Segment `json:"segments"`
+}
+
+// Segment is one lab network's VXLAN: its VNI and the device name, the
+// same on every hypervisor.
+type Segment struct {
+	Role   string `json:"role"`
+	VNI    uint32 `json:"vni"`
+	Device string `json:"device"`
+	Bridge string `json:"bridge"`
 }
 
 // Libvirt is where the lab's objects live.
@@ -51,6 +88,9 @@ type Net struct {
 	Host         string        `json:"host"`
 	DHCP         *Range        `json:"dhcp,omitempty"`
 	Reservations []Reservation `json:"reservations,omitempty"`
+	// MTU of the network's bridge and of the guests' NICs on it; 0 keeps
+	// libvirt's default (1500). Set when the network spans hypervisors.
+	MTU int `json:"mtu,omitempty"`
 }
 
 // Range is an inclusive DHCP range.
@@ -85,9 +125,12 @@ type Node struct {
 	MemoryMiB uint64   `json:"memory_mib"`
 	DiskGiB   uint64   `json:"disk_gib"`
 	Labels    []string `json:"labels,omitempty"`
-	NICs      []NIC    `json:"nics"`
-	VLANs     []SubIf  `json:"vlan_interfaces"`
-	Routes    []Route  `json:"routes"`
+	// Hypervisor is the name of the hypervisor the node runs on; "" in a
+	// lab without hypervisors.
+	Hypervisor string  `json:"hypervisor,omitempty"`
+	NICs       []NIC   `json:"nics"`
+	VLANs      []SubIf `json:"vlan_interfaces"`
+	Routes     []Route `json:"routes"`
 }
 
 // NIC is a node's interface on one libvirt network.
@@ -148,6 +191,27 @@ func BridgeName(lab, role string) string {
 	return "lc" + hex.EncodeToString(sum[:4]) + "-" + role[:1]
 }
 
+// TunnelDevice is the VXLAN device of a lab's network on every
+// hypervisor: like the bridge's name, short and distinct per lab.
+func TunnelDevice(lab, role string) string {
+	sum := sha256.Sum256([]byte("labctl-bridge/" + lab))
+	return "lv" + hex.EncodeToString(sum[:4]) + "-" + role[:1]
+}
+
+// VNI derives the VXLAN network identifier of a lab's network from the lab
+// and role, like the MACs: stable, different for another lab (with 2^24
+// values, two labs on the same hypervisors collide with odds of about one
+// in eight million per pair). 0 and 1 are avoided (0 is invalid; 1 is
+// many setups' default).
+func VNI(lab, role string) uint32 {
+	sum := sha256.Sum256([]byte("labctl-vni/" + lab + "/" + role))
+	v := uint32(sum[0])<<16 | uint32(sum[1])<<8 | uint32(sum[2])
+	if v < 2 {
+		v += 2
+	}
+	return v
+}
+
 // MAC derives the MAC of a node's NIC from the lab, node and role: stable
 // across runs, different for another lab, locally administered and unicast.
 func MAC(lab, node, role string) net.HardwareAddr {
@@ -176,6 +240,13 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		},
 		VLANs: []VLAN{},
 	}
+	placement, problems := topology.Place(t)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	for i, h := range t.Hypervisors {
+		p.Hypervisors = append(p.Hypervisors, Hypervisor{Name: h.Name, URI: h.URI, Address: h.Address, Identity: h.Identity, Gateway: i == 0, Nodes: []string{}})
+	}
 	for _, ap := range t.Docker.AddressPools {
 		p.Docker.AddressPools = append(p.Docker.AddressPools, AddressPool(ap))
 	}
@@ -201,6 +272,17 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		}
 		p.Networks = append(p.Networks, net)
 	}
+	if len(t.Hypervisors) > 1 {
+		p.Tunnels = &Tunnels{Port: t.Tunnels.Port, MTU: t.Tunnels.MTU}
+		for i := range p.Networks {
+			net := &p.Networks[i]
+			net.MTU = t.Tunnels.MTU
+			p.Tunnels.Segments = append(p.Tunnels.Segments, Segment{Role: net.Role, VNI: VNI(lab, net.Role), Device: TunnelDevice(lab, net.Role), Bridge: net.Bridge})
+		}
+		if s := p.Tunnels.Segments; s[0].VNI == s[1].VNI {
+			s[1].VNI ^= 1
+		}
+	}
 	for _, v := range t.VLANs {
 		p.VLANs = append(p.VLANs, VLAN{ID: v.ID, Subnet: v.Subnet, Gateway: v.Gateway, Parent: v.Parent})
 	}
@@ -212,7 +294,12 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 			Name: tn.Name, Domain: DomainName(lab, tn.Name), Hostname: tn.Name,
 			SSHAlias: tn.SSHAlias, Image: tn.Image, CPUs: tn.CPUs,
 			MemoryMiB: mem >> 20, DiskGiB: (disk + 1<<30 - 1) >> 30,
-			Labels: tn.Labels, VLANs: []SubIf{},
+			Labels: tn.Labels, VLANs: []SubIf{}, Hypervisor: placement[tn.Name],
+		}
+		for i := range p.Hypervisors {
+			if h := &p.Hypervisors[i]; h.Name == n.Hypervisor {
+				h.Nodes = append(h.Nodes, n.Name)
+			}
 		}
 		if n.SSHAlias == "" {
 			n.SSHAlias = tn.Name
@@ -310,4 +397,55 @@ func (p *Plan) Net(role string) *Net {
 		}
 	}
 	return nil
+}
+
+// Spread reports whether the lab spans several hypervisors.
+func (p *Plan) Spread() bool { return p.Tunnels != nil }
+
+// Part is the share of a lab on one hypervisor: its nodes and its view of
+// the lab's networks.
+type Part struct {
+	Hypervisor Hypervisor
+	Plan       *Plan // the lab as this hypervisor's libvirtd sees it
+}
+
+// Parts splits the plan by hypervisor, the gateway first. A lab without
+// hypervisors is one part: the plan itself, on Libvirt.URI. On a
+// hypervisor other than the gateway the networks are layer 2 only: no
+// host address, no DHCP, no NAT (their bridges are joined to the
+// gateway's by the tunnels).
+func (p *Plan) Parts() []Part {
+	if len(p.Hypervisors) == 0 {
+		names := make([]string, 0, len(p.Nodes))
+		for _, n := range p.Nodes {
+			names = append(names, n.Name)
+		}
+		return []Part{{Hypervisor: Hypervisor{Name: "", URI: p.Libvirt.URI, Gateway: true, Nodes: names}, Plan: p}}
+	}
+	var parts []Part
+	for _, h := range p.Hypervisors {
+		q := *p
+		q.Libvirt.URI = h.URI
+		q.Nodes = nil
+		for _, n := range p.Nodes {
+			if n.Hypervisor == h.Name {
+				q.Nodes = append(q.Nodes, n)
+			}
+		}
+		q.Networks = append([]Net(nil), p.Networks...)
+		if !h.Gateway {
+			for i := range q.Networks {
+				n := &q.Networks[i]
+				n.Host, n.DHCP, n.Reservations, n.Forward = "", nil, nil, "none"
+			}
+		}
+		parts = append(parts, Part{Hypervisor: h, Plan: &q})
+	}
+	return parts
+}
+
+// Gateway is the hypervisor that holds the lab networks' host addresses:
+// the one user's machine reaches the nodes through.
+func (p *Plan) Gateway() Hypervisor {
+	return p.Parts()[0].Hypervisor
 }
