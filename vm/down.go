@@ -15,7 +15,19 @@ type Removed struct {
 	Domains  []string `json:"domains"`
 	Volumes  []string `json:"volumes"`
 	Networks []string `json:"networks"`
-	Kept     []string `json:"kept,omitempty"` // with the reason
+	// Tunnels are VXLAN devices of a lab spread over hypervisors, as
+	// HYPERVISOR/DEVICE.
+	Tunnels []string `json:"tunnels,omitempty"`
+	Kept    []string `json:"kept,omitempty"` // with the reason
+}
+
+// Add appends what o removed.
+func (r *Removed) Add(o Removed) {
+	r.Domains = append(r.Domains, o.Domains...)
+	r.Volumes = append(r.Volumes, o.Volumes...)
+	r.Networks = append(r.Networks, o.Networks...)
+	r.Tunnels = append(r.Tunnels, o.Tunnels...)
+	r.Kept = append(r.Kept, o.Kept...)
 }
 
 // Down removes every libvirt object of the lab: its domains (found by their

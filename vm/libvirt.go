@@ -249,6 +249,28 @@ func Connect(ctx context.Context, uri string) (*Conn, error) {
 	default:
 		return nil, fmt.Errorf("libvirt URI %q: scheme %s is not supported (use qemu:///system or qemu+ssh://host/system)", uri, u.Scheme)
 	}
+	return connect(ctx, uri, u, d)
+}
+
+// ConnectDialer opens a connection for uri over streams that dial makes:
+// a qemu+ssh hypervisor's socket reached through labctl's own SSH
+// connection to it (package hypervisor), with its host key pinned.
+func ConnectDialer(ctx context.Context, uri string, dial func() (net.Conn, error)) (*Conn, error) {
+	if err := topology.CheckLibvirtURI(uri); err != nil {
+		return nil, fmt.Errorf("libvirt URI: %w", err)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)
+	}
+	return connect(ctx, uri, u, &trackingDialer{inner: dialFunc(dial)})
+}
+
+type dialFunc func() (net.Conn, error)
+
+func (f dialFunc) Dial() (net.Conn, error) { return f() }
+
+func connect(ctx context.Context, uri string, u *url.URL, d *trackingDialer) (*Conn, error) {
 	l := libvirt.NewWithDialer(d)
 	c := NewConn(l, d.close)
 	c.URI = uri
@@ -263,7 +285,11 @@ func Connect(ctx context.Context, uri string) (*Conn, error) {
 		if errors.Is(err, ErrLost) && ctx.Err() == nil {
 			return nil, fmt.Errorf("libvirtd at %s took the connection but did not answer within %s: it is hung or still starting; check it (systemctl status libvirtd; virsh -c %s list) and restart it if it stays so", uri, ConnectTimeout, uri)
 		}
-		return nil, fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, SocketPath(), err)
+		socket := SocketPath()
+		if u.Scheme == "qemu+ssh" {
+			socket = u.Host + ":/var/run/libvirt/libvirt-sock"
+		}
+		return nil, fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, socket, err)
 	}
 	c.gone = l.Disconnected()
 	return c, nil

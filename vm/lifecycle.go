@@ -35,6 +35,10 @@ type Options struct {
 	// DockerConfig is the lab's daemon.json, carried by the seeds (see
 	// SeedInput.DockerConfig).
 	DockerConfig []byte
+	// AfterNetworks, when set, runs once the lab's networks exist on this
+	// libvirtd and before any node is created (the VXLAN tunnels of a lab
+	// spread over hypervisors join the bridges there).
+	AfterNetworks func(context.Context) error
 }
 
 // Manager brings one lab's VMs up and down.
@@ -81,6 +85,12 @@ func diskVolume(lab, node string) string { return volumePrefix(lab) + node + ".q
 func seedVolume(lab, node string) string { return volumePrefix(lab) + node + "-seed.iso" }
 func baseVolume(e images.Entry) string {
 	return "labctl-base_" + e.Name + "_" + e.Files[0].SHA256[:12]
+}
+
+// RemoteConsoleLog is where a node on another machine's libvirtd logs its
+// serial console, on that machine.
+func RemoteConsoleLog(domain string) string {
+	return "/var/log/libvirt/qemu/" + domain + "-console.log"
 }
 
 // ConsoleLog is where a node's serial console is logged.
@@ -137,6 +147,11 @@ func (m *Manager) Up(ctx context.Context) error {
 		return nil
 	}); err != nil {
 		return err
+	}
+	if m.o.AfterNetworks != nil {
+		if err := m.o.AfterNetworks(ctx); err != nil {
+			return err
+		}
 	}
 
 	if err := os.MkdirAll(filepath.Join(m.o.StateDir, "console"), 0o700); err != nil {
@@ -229,10 +244,16 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 		if err := m.writeSeed(ctx, pool, n, userKey); err != nil {
 			return err
 		}
+		console := ConsoleLog(m.o.StateDir, n.Name)
+		if !m.c.Local() {
+			// The log is written on the hypervisor, where the lab's state
+			// directory does not exist; libvirt's own log directory does.
+			console = RemoteConsoleLog(n.Domain)
+		}
 		x, err := DomainXML(DomainSpec{
 			Lab: lab, Node: n, Type: accel, Pool: m.plan.Libvirt.Pool,
 			DiskVolume: diskVolume(lab, n.Name), SeedVolume: seedVolume(lab, n.Name),
-			Boot: boot, ConsoleLog: ConsoleLog(m.o.StateDir, n.Name),
+			Boot: boot, ConsoleLog: console, MTU: m.plan.Networks[0].MTU,
 		})
 		if err != nil {
 			return err

@@ -13,10 +13,12 @@ import (
 
 // NodeStatus is one node as libvirt sees it, beside the plan.
 type NodeStatus struct {
-	Name   string      `json:"name"`
-	Domain string      `json:"domain"`
-	State  string      `json:"state"` // running, shut off, crashed, ..., "absent"
-	NICs   []NICStatus `json:"nics"`
+	Name   string `json:"name"`
+	Domain string `json:"domain"`
+	State  string `json:"state"` // running, shut off, crashed, ..., "absent"
+	// Hypervisor is the node's hypervisor in a lab spread over several.
+	Hypervisor string      `json:"hypervisor,omitempty"`
+	NICs       []NICStatus `json:"nics"`
 }
 
 // NICStatus is one NIC: planned, and as defined in libvirt.

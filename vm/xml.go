@@ -87,11 +87,16 @@ func NetworkXML(lab string, n network.Net) (string, error) {
 		Name:     n.Name,
 		Metadata: &libvirtxml.NetworkMetadata{XML: metadataXML(Owner{Lab: lab, Role: n.Role})},
 		Bridge:   &libvirtxml.NetworkBridge{Name: n.Bridge, STP: "off", Delay: "0"},
-		IPs: []libvirtxml.NetworkIP{{
-			Address: n.Host,
-			Prefix:  uint(pfx.Bits()),
-		}},
 	}
+	if n.MTU > 0 {
+		x.MTU = &libvirtxml.NetworkMTU{Size: uint(n.MTU)}
+	}
+	if n.Host == "" {
+		// Layer 2 only: the bridge of a network whose host address,
+		// NAT and DHCP are on another hypervisor.
+		return x.Marshal()
+	}
+	x.IPs = []libvirtxml.NetworkIP{{Address: n.Host, Prefix: uint(pfx.Bits())}}
 	if n.Forward == "nat" {
 		x.Forward = &libvirtxml.NetworkForward{Mode: "nat"}
 	}
@@ -126,6 +131,9 @@ type DomainSpec struct {
 	SeedVolume string
 	Boot       Boot
 	ConsoleLog string // file the serial console is logged to
+	// MTU of every NIC (the guest is told it through virtio's host_mtu);
+	// 0 keeps the default.
+	MTU int
 }
 
 // DomainXML is the libvirt definition of a node.
@@ -177,11 +185,15 @@ func DomainXML(s DomainSpec) (string, error) {
 		d.OS.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
 	}
 	for _, nic := range n.NICs {
-		d.Devices.Interfaces = append(d.Devices.Interfaces, libvirtxml.DomainInterface{
+		i := libvirtxml.DomainInterface{
 			MAC:    &libvirtxml.DomainInterfaceMAC{Address: nic.MAC},
 			Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: nic.Network}},
 			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
-		})
+		}
+		if s.MTU > 0 {
+			i.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(s.MTU)}
+		}
+		d.Devices.Interfaces = append(d.Devices.Interfaces, i)
 	}
 	return d.Marshal()
 }

@@ -1,0 +1,68 @@
+package vm
+
+import (
+	"testing"
+
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/topology"
+	"libvirt.org/go/libvirtxml"
+)
+
+// A lab over two hypervisors: the gateway's networks have their address,
+// NAT and DHCP, the other's are bare bridges; both carry the lowered MTU,
+// and so do the nodes' NICs.
+func TestSpreadNetworkAndDomainXML(t *testing.T) {
+	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
+  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
+nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	p, err := network.New("spread", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := p.Parts()
+	for i, part := range parts {
+		for _, n := range part.Plan.Networks {
+			x, err := NetworkXML(p.Lab, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back libvirtxml.Network
+			if err := back.Unmarshal(x); err != nil {
+				t.Fatal(err)
+			}
+			if back.MTU == nil || back.MTU.Size != 1450 || back.Bridge.Name != n.Bridge {
+				t.Errorf("%s on %s: MTU %+v bridge %+v", n.Name, part.Hypervisor.Name, back.MTU, back.Bridge)
+			}
+			gateway := i == 0
+			if gateway != (len(back.IPs) == 1) || (!gateway && back.Forward != nil) {
+				t.Errorf("%s on %s (gateway %v): IPs %+v forward %+v", n.Name, part.Hypervisor.Name, gateway, back.IPs, back.Forward)
+			}
+			if o, ok := ParseOwner(x); !ok || o.Lab != "spread" {
+				t.Errorf("owner %+v", o)
+			}
+		}
+	}
+	x, err := DomainXML(DomainSpec{Lab: "spread", Node: parts[1].Plan.Nodes[0], Type: "qemu", Pool: "labctl",
+		DiskVolume: "d", SeedVolume: "s", ConsoleLog: RemoteConsoleLog("labctl-spread-node2"), MTU: parts[1].Plan.Networks[0].MTU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(x); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range d.Devices.Interfaces {
+		if i.MTU == nil || i.MTU.Size != 1450 {
+			t.Errorf("NIC %s: MTU %+v", i.MAC.Address, i.MTU)
+		}
+	}
+	if l := d.Devices.Serials[0].Log.File; l != "/var/log/libvirt/qemu/labctl-spread-node2-console.log" {
+		t.Errorf("console log %s", l)
+	}
+}
