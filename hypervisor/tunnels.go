@@ -1,0 +1,125 @@
+// The VXLAN devices that make each lab network one layer-2 segment across
+// hypervisors.
+
+package hypervisor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/labctl/labctl/network"
+)
+
+// StitchScript is the shell script that joins this hypervisor's bridges of
+// the lab to the other hypervisors': per lab network, a VXLAN device with
+// the segment's VNI on the tunnel port, from this hypervisor's address,
+// enslaved to the network's bridge, with one all-zeros forwarding entry
+// per other hypervisor (head-end replication: broadcast, unknown unicast
+// and multicast go to every peer; learned MACs go to one). It is
+// idempotent: a device that exists with the same VNI, address and port is
+// kept, one that differs is made again, and peers are added or removed to
+// match. 802.1q-tagged frames cross it unchanged: a Linux bridge without
+// VLAN filtering forwards them like any other frame.
+func StitchScript(p *network.Plan, self string) (string, error) {
+	if p.Tunnels == nil {
+		return "", fmt.Errorf("lab %s spans no hypervisors: nothing to stitch", p.Lab)
+	}
+	var local string
+	var peers []string
+	for _, h := range p.Hypervisors {
+		if h.Name == self {
+			local = h.Address
+		} else {
+			peers = append(peers, h.Address)
+		}
+	}
+	if local == "" {
+		return "", fmt.Errorf("hypervisor %s is not one of lab %s's", self, p.Lab)
+	}
+	sort.Strings(peers)
+	var b strings.Builder
+	b.WriteString("set -eu\n")
+	fmt.Fprintf(&b, "ip -o addr show | grep -q ' inet %s/' || { echo 'hypervisor %s: address %s (hypervisors[].address) is not on any of its interfaces' >&2; exit 3; }\n", local, self, local)
+	for _, s := range p.Tunnels.Segments {
+		fmt.Fprintf(&b, "dev=%s br=%s\n", s.Device, s.Bridge)
+		b.WriteString("ip link show dev \"$br\" >/dev/null 2>&1 || { echo \"bridge $br of the lab is missing\" >&2; exit 3; }\n")
+		fmt.Fprintf(&b, "want='vxlan id %d local %s '\n", s.VNI, local)
+		fmt.Fprintf(&b, "cur=$(ip -d -o link show dev \"$dev\" 2>/dev/null || true)\n")
+		fmt.Fprintf(&b, "case \"$cur\" in\n  *\"$want\"*\"dstport %d \"*) ;;\n  '') ip link add \"$dev\" type vxlan id %d local %s dstport %d ;;\n  *) ip link del \"$dev\"; ip link add \"$dev\" type vxlan id %d local %s dstport %d ;;\nesac\n",
+			p.Tunnels.Port, s.VNI, local, p.Tunnels.Port, s.VNI, local, p.Tunnels.Port)
+		fmt.Fprintf(&b, "ip link set dev \"$dev\" mtu %d master \"$br\" up\n", p.Tunnels.MTU)
+		fmt.Fprintf(&b, "have=$(bridge fdb show dev \"$dev\" | awk '$1 == \"00:00:00:00:00:00\" && $2 == \"dst\" {print $3}')\n")
+		fmt.Fprintf(&b, "for peer in %s; do\n  case \" $(echo $have) \" in *\" $peer \"*) ;; *) bridge fdb append 00:00:00:00:00:00 dev \"$dev\" dst \"$peer\" ;; esac\ndone\n", strings.Join(peers, " "))
+		fmt.Fprintf(&b, "for old in $have; do\n  case \" %s \" in *\" $old \"*) ;; *) bridge fdb del 00:00:00:00:00:00 dev \"$dev\" dst \"$old\" ;; esac\ndone\n", strings.Join(peers, " "))
+	}
+	return b.String(), nil
+}
+
+// Stitch makes this hypervisor's tunnels of the lab (see StitchScript).
+func (h *Host) Stitch(ctx context.Context, p *network.Plan) error {
+	script, err := StitchScript(p, h.HV.Name)
+	if err != nil {
+		return err
+	}
+	if _, err := h.Run(ctx, script); err != nil {
+		return fmt.Errorf("hypervisor %s: VXLAN tunnels: %w", h.HV.Name, err)
+	}
+	return nil
+}
+
+// tunnelDevices are the names a lab's VXLAN devices have on every
+// hypervisor: derived from the lab's name alone, so that down finds them
+// without the state or the topology's hypervisors.
+func tunnelDevices(lab string) []string {
+	return []string{network.TunnelDevice(lab, network.RoleNAT), network.TunnelDevice(lab, network.RoleHostOnly)}
+}
+
+// Unstitch removes the lab's VXLAN devices from the hypervisor and
+// returns the ones it removed.
+func (h *Host) Unstitch(ctx context.Context, lab string) ([]string, error) {
+	devs := tunnelDevices(lab)
+	var b strings.Builder
+	b.WriteString("set -eu\n")
+	for _, d := range devs {
+		fmt.Fprintf(&b, "if ip link show dev %s >/dev/null 2>&1; then ip link del %s; echo %s; fi\n", d, d, d)
+	}
+	out, err := h.Run(ctx, b.String())
+	removed := strings.Fields(out)
+	if err != nil {
+		return removed, fmt.Errorf("hypervisor %s: remove VXLAN devices: %w", h.HV.Name, err)
+	}
+	return removed, nil
+}
+
+// Links lists the network interfaces of the lab still on the hypervisor:
+// its VXLAN devices and bridges (what down must leave none of).
+func (h *Host) Links(ctx context.Context, lab string) ([]string, error) {
+	names := append(tunnelDevices(lab), network.BridgeName(lab, network.RoleNAT), network.BridgeName(lab, network.RoleHostOnly))
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "ip link show dev %s >/dev/null 2>&1 && echo %s\n", n, n)
+	}
+	b.WriteString("true\n")
+	out, err := h.Run(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("hypervisor %s: list links: %w", h.HV.Name, err)
+	}
+	return strings.Fields(out), nil
+}
+
+// CheckTunnelPort fails when a program (not a kernel VXLAN socket, which
+// shares the port between VNIs) listens on the tunnel port.
+func (h *Host) CheckTunnelPort(ctx context.Context, port int) error {
+	out, err := h.Run(ctx, fmt.Sprintf("ss -Hulnp 'sport = :%d' 2>/dev/null || true\n", port))
+	if err != nil {
+		return fmt.Errorf("hypervisor %s: check UDP port %d: %w", h.HV.Name, port, err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "users:") {
+			return fmt.Errorf("hypervisor %s: UDP port %d, the lab's tunnel port, is held by another program (%s); choose another with tunnels.port", h.HV.Name, port, strings.TrimSpace(l))
+		}
+	}
+	return nil
+}
