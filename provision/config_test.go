@@ -10,11 +10,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/internal/golden"
+	"github.com/labctl/labctl/internal/testenv"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
@@ -36,7 +38,7 @@ func plan(t *testing.T) *network.Plan {
 }
 
 func TestSSHConfigGolden(t *testing.T) {
-	got := SSHConfig(plan(t), "/home/u/.local/state/labctl/labs/default")
+	got := SSHConfig(plan(t), "/home/u/.local/state/labctl/labs/default", nil)
 	golden.Check(t, filepath.Join("testdata", "ssh_config"), got)
 	for _, must := range []string{"StrictHostKeyChecking yes", "IdentitiesOnly yes", "ForwardAgent no", "ForwardX11 no", "HostName 192.168.242.12"} {
 		if !bytes.Contains(got, []byte(must)) {
@@ -363,6 +365,37 @@ func TestInstallDockerAppliesAChangedDaemonJSON(t *testing.T) {
 	for _, c := range n.log {
 		if strings.Contains(c, "apt-get") {
 			t.Errorf("an installed node got: %s", c)
+		}
+	}
+}
+
+// Behind a remote gateway hypervisor, every node is reached through it;
+// OpenSSH itself (ssh -G) resolves the config that way.
+func TestSSHConfigJumpsThroughARemoteGateway(t *testing.T) {
+	testenv.Tool(t, "ssh")
+	ssh, _ := exec.LookPath("ssh")
+	dir := t.TempDir()
+	j := &Jump{Alias: "labctl-default-hv1", HostName: "192.0.2.7", Port: "2222", User: "ops", Identity: "/keys/hv key", KnownHosts: "/state/hypervisors_known_hosts"}
+	cfg := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(cfg, SSHConfig(plan(t), dir, j), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(host string) string {
+		out, err := exec.Command(ssh, "-G", "-F", cfg, host).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh -G %s: %v\n%s", host, err, out)
+		}
+		return string(out)
+	}
+	for _, n := range plan(t).Nodes {
+		if got := resolve(n.SSHAlias); !strings.Contains(got, "\nproxyjump labctl-default-hv1\n") || !strings.Contains(got, "\nhostname "+HostOnlyAddr(n)+"\n") {
+			t.Errorf("%s resolves without the jump:\n%s", n.SSHAlias, got)
+		}
+	}
+	got := resolve("labctl-default-hv1")
+	for _, want := range []string{"\nhostname 192.0.2.7\n", "\nport 2222\n", "\nuser ops\n", "\nidentityfile /keys/hv key\n", "\nuserknownhostsfile /state/hypervisors_known_hosts\n", "\nstricthostkeychecking true\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the jump host lacks %q:\n%s", strings.TrimSpace(want), got)
 		}
 	}
 }

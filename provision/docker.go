@@ -51,7 +51,13 @@ func DaemonJSON(p *network.Plan) []byte {
 		LogDriver string            `json:"log-driver"`
 		LogOpts   map[string]string `json:"log-opts"`
 		Mirrors   []string          `json:"registry-mirrors,omitempty"`
+		// MTU of docker0 and bridge networks: the lab networks' when
+		// lowered for tunnels between hypervisors.
+		MTU int `json:"mtu,omitempty"`
 	}{BIP: p.Docker.BridgeIP, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "10m", "max-file": "3"}, Mirrors: p.Docker.RegistryMirrors}
+	if n := p.Net(network.RoleNAT); n != nil {
+		cfg.MTU = n.MTU
+	}
 	for _, ap := range p.Docker.AddressPools {
 		cfg.Pools = append(cfg.Pools, pool{ap.Base, ap.Size})
 	}

@@ -46,14 +46,45 @@ func KnownHosts(p *network.Plan, k keys.Lab) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// Jump is a host the nodes are reached through: the gateway hypervisor of
+// a lab spread over hypervisors when it is not this machine (the lab's
+// host-only network is routed nowhere else).
+type Jump struct {
+	Alias    string // Host alias in the lab's ssh config
+	HostName string
+	Port     string
+	User     string // "" for ssh's default
+	Identity string // "" for ssh's default keys
+	// KnownHosts holds its pinned key (labctl's hypervisor pins, in
+	// known_hosts format).
+	KnownHosts string
+}
+
 // SSHConfig renders the lab's ssh config: one Host block per node alias.
 // OpenSSH (`ssh node1`) and the Docker CLI (`docker -H ssh://node1`) use it
 // as it is; the host key is checked strictly against the lab's known_hosts.
-func SSHConfig(p *network.Plan, labDir string) []byte {
+// With jump, every node is reached through that host (ProxyJump), whose
+// key is checked as strictly against labctl's pin.
+func SSHConfig(p *network.Plan, labDir string, jump *Jump) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
+	if jump != nil {
+		fmt.Fprintf(&b, "\n# the gateway hypervisor, which reaches the lab's networks\nHost %s\n", jump.Alias)
+		fmt.Fprintf(&b, "  HostName %s\n  Port %s\n", jump.HostName, jump.Port)
+		if jump.User != "" {
+			fmt.Fprintf(&b, "  User %s\n", jump.User)
+		}
+		if jump.Identity != "" {
+			fmt.Fprintf(&b, "  IdentityFile %s\n", quoteConfig(jump.Identity))
+		}
+		fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", quoteConfig(jump.KnownHosts))
+		b.WriteString("  StrictHostKeyChecking yes\n  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+	}
 	for _, n := range p.Nodes {
 		fmt.Fprintf(&b, "\nHost %s\n", n.SSHAlias)
+		if jump != nil {
+			fmt.Fprintf(&b, "  ProxyJump %s\n", jump.Alias)
+		}
 		fmt.Fprintf(&b, "  HostName %s\n", HostOnlyAddr(n))
 		fmt.Fprintf(&b, "  User %s\n", p.User)
 		fmt.Fprintf(&b, "  IdentityFile %s\n", quoteConfig(filepath.Join(labDir, "id_ed25519")))
@@ -74,7 +105,7 @@ func quoteConfig(s string) string {
 }
 
 // WriteSSHFiles writes the lab's known_hosts and ssh config.
-func WriteSSHFiles(p *network.Plan, d *state.Dir) error {
+func WriteSSHFiles(p *network.Plan, d *state.Dir, jump *Jump) error {
 	kh, err := KnownHosts(p, keys.Lab{Dir: d.Path, Lab: p.Lab})
 	if err != nil {
 		return err
@@ -82,7 +113,7 @@ func WriteSSHFiles(p *network.Plan, d *state.Dir) error {
 	if err := atomicfile.Write(d.Join(KnownHostsFile), kh, 0o600); err != nil {
 		return err
 	}
-	return atomicfile.Write(d.Join(SSHConfigFile), SSHConfig(p, d.Path), 0o600)
+	return atomicfile.Write(d.Join(SSHConfigFile), SSHConfig(p, d.Path, jump), 0o600)
 }
 
 // PinnedKey returns the node's pinned host key.
