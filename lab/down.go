@@ -2,9 +2,11 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/vm"
@@ -18,10 +20,31 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 	if l.lock == nil {
 		return vm.Removed{}, fmt.Errorf("lab %s: down needs the lab's lock (open it with Options.Lock)", l.Name)
 	}
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, false)
+	if err != nil {
 		return vm.Removed{}, err
 	}
-	r, err := vm.Down(ctx, l.conn, l.Plan.Lab, l.Plan.Libvirt.Pool)
+	var mu sync.Mutex
+	var r vm.Removed
+	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
+		if p.err != nil {
+			return errors.New(describeLeft(p, l.Plan.Lab))
+		}
+		pr, err := vm.Down(ctx, p.conn, l.Plan.Lab, l.Plan.Libvirt.Pool)
+		if p.host != nil {
+			// Also for a lab that spans one hypervisor now: the topology
+			// may have had more when it was brought up.
+			devs, terr := p.host.Unstitch(ctx, l.Plan.Lab)
+			for _, d := range devs {
+				pr.Tunnels = append(pr.Tunnels, p.Hypervisor.Name+"/"+d)
+			}
+			err = errors.Join(err, terr)
+		}
+		mu.Lock()
+		r.Add(pr)
+		mu.Unlock()
+		return err
+	})
 	if err != nil {
 		return r, fmt.Errorf("lab %s: down: %w\n(run 'labctl down' again)", l.Name, err)
 	}
@@ -51,17 +74,38 @@ func clearStateDir(dir string) error {
 
 // Status is each node's domain state, NICs, MACs and addresses.
 func (l *Lab) Status(ctx context.Context) ([]vm.NodeStatus, error) {
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
 		return nil, err
 	}
-	return vm.Status(ctx, l.conn, l.Plan)
+	byNode := map[string]vm.NodeStatus{}
+	var mu sync.Mutex
+	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
+		st, err := vm.Status(ctx, p.conn, p.Plan)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range st {
+			s.Hypervisor = p.Hypervisor.Name
+			byNode[s.Name] = s
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]vm.NodeStatus, 0, len(l.Plan.Nodes))
+	for _, n := range l.Plan.Nodes {
+		out = append(out, byNode[n.Name])
+	}
+	return out, nil
 }
 
 // Virtualisation is what the lab's nodes run under on its libvirtd: kvm
 // or qemu (software emulation).
 func (l *Lab) Virtualisation(ctx context.Context) (string, error) {
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
 		return "", err
 	}
-	return vm.NewManager(l.conn, l.Plan, vm.Options{}).Acceleration(ctx)
+	return vm.NewManager(parts[0].conn, parts[0].Plan, vm.Options{}).Acceleration(ctx)
 }

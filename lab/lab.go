@@ -76,6 +76,7 @@ type Lab struct {
 	mu    sync.Mutex
 	st    state.State
 	conn  *vm.Conn
+	parts []*part // the lab on each hypervisor (openParts)
 	cache *images.Cache
 }
 
@@ -129,6 +130,10 @@ func LoadPlan(o Options) (*topology.Topology, *network.Plan, error) {
 
 // Close closes the libvirt connection and releases the lock.
 func (l *Lab) Close() {
+	if len(l.Plan.Hypervisors) > 0 {
+		closeParts(l.parts)
+	}
+	l.parts = nil
 	if l.conn != nil {
 		l.conn.Close()
 		l.conn = nil

@@ -31,7 +31,11 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 		if err := l.requireUp(); err != nil {
 			return nil, nil, err
 		}
-		env, closeEnv, err := labs.Connect(ctx, l.Plan, l.Keys(), labs.LocalHost{})
+		dial, err := l.dial(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		env, closeEnv, err := labs.Connect(ctx, l.Plan, l.Keys(), labs.LocalHost{Dial: dial})
 		if err != nil {
 			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", l.Name, err)
 		}
@@ -78,7 +82,11 @@ func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) 
 	if err := l.requireUp(); err != nil {
 		return nil, err
 	}
-	return provision.Connect(ctx, l.Plan, l.Keys(), *n, nil)
+	dial, err := l.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return provision.Connect(ctx, l.Plan, l.Keys(), *n, dial)
 }
 
 // NoNodeError is a node name the lab does not have.
@@ -89,7 +97,11 @@ func (e *NoNodeError) Error() string { return fmt.Sprintf("lab %s has no node %q
 // SSHFiles writes the lab's ssh config and known_hosts and returns the
 // config's path (for OpenSSH, the Docker CLI, an Include).
 func (l *Lab) SSHFiles() (string, error) {
-	if err := provision.WriteSSHFiles(l.Plan, l.dir); err != nil {
+	jump, err := l.jump()
+	if err != nil {
+		return "", err
+	}
+	if err := provision.WriteSSHFiles(l.Plan, l.dir, jump); err != nil {
 		return "", err
 	}
 	return l.dir.Join(provision.SSHConfigFile), nil

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -12,10 +13,20 @@ import (
 // Snapshot takes the lab's ready snapshot (every node, memory included)
 // unless it has it; Reset goes back to it.
 func (l *Lab) Snapshot(ctx context.Context) (int, error) {
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
 		return 0, err
 	}
-	return vm.Snapshot(ctx, l.conn, l.Plan, vm.ReadySnapshot)
+	var mu sync.Mutex
+	taken := 0
+	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
+		n, err := vm.Snapshot(ctx, p.conn, p.Plan, vm.ReadySnapshot)
+		mu.Lock()
+		taken += n
+		mu.Unlock()
+		return err
+	})
+	return taken, err
 }
 
 // Reset puts every node back to the ready snapshot, running, and sets
@@ -25,10 +36,13 @@ func (l *Lab) Reset(ctx context.Context) error {
 	if l.lock == nil {
 		return fmt.Errorf("lab %s: reset needs the lab's lock (open it with Options.Lock)", l.Name)
 	}
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
 		return err
 	}
-	if err := vm.Revert(ctx, l.conn, l.Plan, vm.ReadySnapshot); err != nil {
+	if err := eachPart(ctx, parts, func(ctx context.Context, p *part) error {
+		return vm.Revert(ctx, p.conn, p.Plan, vm.ReadySnapshot)
+	}); err != nil {
 		return err
 	}
 	var errs *multierror.Error

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vm"
 )
@@ -42,8 +42,9 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	if err := l.openCache(); err != nil {
 		return err
 	}
-	if err := l.connect(ctx); err != nil {
-		return err
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
+		return fmt.Errorf("lab %s: up: %w\n(nothing was created; run 'labctl up' again once every hypervisor answers)", l.Name, err)
 	}
 	if err := l.Preflight(ctx); err != nil {
 		return err
@@ -52,18 +53,35 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	l.mu.Lock()
 	l.st.Phases = nil
 	l.mu.Unlock()
-	err := provision.WriteSSHFiles(l.Plan, l.dir)
+	dial, err := l.dial(ctx)
+	if err != nil {
+		return err
+	}
+	jump, err := l.jump()
 	if err == nil {
-		m := vm.NewManager(l.conn, l.Plan, vm.Options{
-			StateDir: l.dir.Path, Keys: l.Keys(), Cache: l.cache, Parallel: o.Parallel,
-			Log: l.o.Log, Phase: l.recordPhase, Boot: o.BootTimeout, Progress: l.o.Progress,
-			DockerConfig: provision.DaemonJSON(l.Plan),
+		err = provision.WriteSSHFiles(l.Plan, l.dir, jump)
+	}
+	if err == nil {
+		// Every hypervisor at once: its networks, then its tunnels to
+		// the others (which need only their addresses, not that they are
+		// ready), then its nodes.
+		err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
+			vo := vm.Options{
+				StateDir: l.dir.Path, Keys: l.Keys(), Cache: l.cache, Parallel: o.Parallel,
+				Log: l.o.Log, Phase: l.recordPhase, Boot: o.BootTimeout, Progress: l.o.Progress,
+				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial,
+			}
+			if l.Plan.Tunnels != nil {
+				vo.AfterNetworks = func(ctx context.Context) error {
+					return phase.Func(l.recordPhase).Time("tunnels", p.Hypervisor.Name, func() error { return p.host.Stitch(ctx, l.Plan) })
+				}
+			}
+			return vm.NewManager(p.conn, p.Plan, vo).Up(ctx)
 		})
-		err = m.Up(ctx)
 	}
 	if err == nil && !o.NoProvision {
 		err = provision.Provision(ctx, provision.Options{
-			Plan: l.Plan, Keys: l.Keys(), Progress: l.o.Progress, Phase: l.recordPhase, Parallel: o.Parallel, Log: l.o.Log,
+			Plan: l.Plan, Keys: l.Keys(), Progress: l.o.Progress, Phase: l.recordPhase, Parallel: o.Parallel, Log: l.o.Log, Dial: dial,
 			Docker: provision.DockerOptions{
 				Plan: l.Plan, Cache: l.cache, Mode: o.Docker,
 				Bundle: dockerBundle, Images: labImages,
@@ -83,23 +101,9 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 // Preflight compares the plan with this host and libvirt's networks
 // before anything is created.
 func (l *Lab) Preflight(ctx context.Context) error {
-	if err := l.connect(ctx); err != nil {
-		return err
-	}
-	h, err := network.ReadHost()
+	parts, err := l.openParts(ctx, true)
 	if err != nil {
 		return err
 	}
-	if h.Libvirt, err = vm.ExistingNetworks(ctx, l.conn); err != nil {
-		return err
-	}
-	if clashes := network.Preflight(l.Plan, h); len(clashes) > 0 {
-		return network.ClashError(clashes)
-	}
-	if l.conn.Local() {
-		if w := vm.KVMDeviceWarning(vm.KVMDevice); w != "" {
-			l.o.Log.Warn(w)
-		}
-	}
-	return nil
+	return eachPart(ctx, parts, l.preflightPart)
 }

@@ -92,6 +92,9 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 	if err := topology.ValidateLabName(SeatLab(o.Name, o.Seats)); err != nil {
 		return nil, fmt.Errorf("workshop name %s: %w", topology.Quote(o.Name), err)
 	}
+	if len(t.Hypervisors) > 0 {
+		return nil, fmt.Errorf("%s: a workshop places whole seats on its hypervisors (labctl workshop plan --hypervisor NAME=CPUS,MEMORY); the seat topology must not list hypervisors: remove its hypervisors: section", t.File())
+	}
 	natLen, err := prefixLen(t.Networks.NAT.Subnet)
 	if err != nil {
 		return nil, fmt.Errorf("networks.nat.subnet: %w", err)

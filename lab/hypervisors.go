@@ -1,0 +1,254 @@
+// A lab's share on each hypervisor: its connection, libvirt and the
+// tunnels.
+
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/hypervisor"
+	"github.com/labctl/labctl/internal/fanout"
+	"github.com/labctl/labctl/inventory"
+	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/transport"
+	"github.com/labctl/labctl/vm"
+)
+
+// part is the lab on one hypervisor, connected.
+type part struct {
+	network.Part
+	host *hypervisor.Host // nil for a lab without hypervisors
+	conn *vm.Conn
+	err  error // why it could not be connected
+}
+
+// name is the hypervisor's name for messages ("" in a lab without
+// hypervisors).
+func (p *part) label() string {
+	if p.Hypervisor.Name == "" {
+		return p.Hypervisor.URI
+	}
+	return fmt.Sprintf("hypervisor %s (%s)", p.Hypervisor.Name, p.Hypervisor.URI)
+}
+
+// HypervisorPins is the file of the hypervisors' pinned SSH host keys,
+// shared by every lab of the user (hypervisors outlive labs).
+func HypervisorPins() (string, error) {
+	root, err := state.Root()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "hypervisors_known_hosts"), nil
+}
+
+// openParts connects to every hypervisor of the lab at once (once). With
+// all set, an unreachable hypervisor is an error; without, its part keeps
+// the error and the others are returned (down does what it can).
+func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
+	if l.parts == nil {
+		if len(l.Plan.Hypervisors) == 0 {
+			if err := l.connect(ctx); err != nil {
+				return nil, err
+			}
+			l.parts = []*part{{Part: l.Plan.Parts()[0], conn: l.conn}}
+			return l.parts, nil
+		}
+		pins, err := HypervisorPins()
+		if err != nil {
+			return nil, err
+		}
+		if err := mkdirFor(pins); err != nil {
+			return nil, err
+		}
+		opts := hypervisor.Options{KnownHosts: &inventory.KnownHosts{Path: pins}, FirstContact: func(hv, fp, file string) {
+			if l.o.FirstContact != nil {
+				l.o.FirstContact("hypervisor "+hv, fp, file)
+			}
+		}}
+		var parts []*part
+		for _, p := range l.Plan.Parts() {
+			parts = append(parts, &part{Part: p})
+		}
+		fanout.Each(ctx, parts, len(parts), func(p *part) string { return p.Hypervisor.Name }, func(ctx context.Context, p *part) error {
+			h, err := hypervisor.Open(ctx, p.Hypervisor, opts)
+			if err != nil {
+				p.err = err
+				return nil
+			}
+			c, err := h.Libvirt(ctx)
+			if err != nil {
+				h.Close()
+				p.err = err
+				return nil
+			}
+			c.Log = l.o.Log
+			p.host, p.conn = h, c
+			return nil
+		})
+		if err := ctx.Err(); err != nil {
+			closeParts(parts)
+			return nil, err
+		}
+		l.parts = parts
+	}
+	if all {
+		var errs *multierror.Error
+		for _, p := range l.parts {
+			if p.err != nil {
+				errs = multierror.Append(errs, p.err)
+			}
+		}
+		if err := errs.ErrorOrNil(); err != nil {
+			return nil, err
+		}
+	}
+	return l.parts, nil
+}
+
+func mkdirFor(file string) error { return os.MkdirAll(filepath.Dir(file), 0o700) }
+
+func closeParts(parts []*part) {
+	for _, p := range parts {
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		if p.host != nil {
+			p.host.Close()
+		}
+	}
+}
+
+// eachPart runs fn on every part at once, each error naming its
+// hypervisor.
+func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part) error) error {
+	var errs *multierror.Error
+	errc := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() {
+			if err := fn(ctx, p); err != nil {
+				if len(parts) > 1 || p.Hypervisor.Name != "" {
+					err = fmt.Errorf("%s: %w", p.label(), err)
+				}
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
+	for range parts {
+		if err := <-errc; err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if errs != nil && len(errs.Errors) == 1 {
+		return errs.Errors[0]
+	}
+	return errs.ErrorOrNil()
+}
+
+// preflight checks one hypervisor before anything is created there: the
+// gateway's subnets against the host (this machine's interfaces and
+// routes when it is local) and libvirt's networks; on every hypervisor of
+// a spread lab, the tunnel port.
+func (l *Lab) preflightPart(ctx context.Context, p *part) error {
+	if p.Hypervisor.Gateway {
+		var h network.Host
+		var err error
+		if p.conn.Local() {
+			if h, err = network.ReadHost(); err != nil {
+				return err
+			}
+			if w := vm.KVMDeviceWarning(vm.KVMDevice); w != "" {
+				l.o.Log.Warn(w)
+			}
+		}
+		if h.Libvirt, err = vm.ExistingNetworks(ctx, p.conn); err != nil {
+			return err
+		}
+		if clashes := network.Preflight(p.Plan, h); len(clashes) > 0 {
+			return network.ClashError(clashes)
+		}
+	}
+	if l.Plan.Tunnels != nil {
+		if err := p.host.CheckTunnelPort(ctx, l.Plan.Tunnels.Port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Placement is where each node runs, for plan and status: node name to
+// hypervisor name.
+func (l *Lab) Placement() map[string]string {
+	m := map[string]string{}
+	for _, n := range l.Plan.Nodes {
+		m[n.Name] = n.Hypervisor
+	}
+	return m
+}
+
+// describeLeft says what is left of the lab on a hypervisor down could not
+// reach.
+func describeLeft(p *part, lab string) string {
+	return fmt.Sprintf("%s: not reached, so lab %s's domains, volumes, networks and tunnels there (if any) are left: %v; run 'labctl down' again once it answers", p.label(), lab, strings.TrimSpace(p.err.Error()))
+}
+
+// remoteGateway is the lab's gateway hypervisor when it is not this
+// machine: the nodes' host-only network is then reached through it.
+func (l *Lab) remoteGateway() (network.Hypervisor, bool) {
+	if len(l.Plan.Hypervisors) == 0 {
+		return network.Hypervisor{}, false
+	}
+	g := l.Plan.Gateway()
+	return g, strings.HasPrefix(g.URI, "qemu+ssh:")
+}
+
+// jump is the gateway as the lab's ssh config's jump host; nil when the
+// nodes are reached directly.
+func (l *Lab) jump() (*provision.Jump, error) {
+	g, ok := l.remoteGateway()
+	if !ok {
+		return nil, nil
+	}
+	u, err := url.Parse(g.URI)
+	if err != nil {
+		return nil, err
+	}
+	pins, err := HypervisorPins()
+	if err != nil {
+		return nil, err
+	}
+	j := &provision.Jump{Alias: "labctl-" + l.Plan.Lab + "-" + g.Name, HostName: u.Hostname(), Port: u.Port(), Identity: g.Identity, KnownHosts: pins}
+	if u.User != nil {
+		j.User = u.User.Username()
+	}
+	if j.Port == "" {
+		j.Port = "22"
+	}
+	return j, nil
+}
+
+// dial is how labctl reaches the nodes: directly (nil), or through the
+// SSH connection to a remote gateway hypervisor - the same path as the
+// ssh config's ProxyJump, for SSH and the Docker API over it.
+func (l *Lab) dial(ctx context.Context) (transport.DialFunc, error) {
+	if _, ok := l.remoteGateway(); !ok {
+		return nil, nil
+	}
+	parts, err := l.openParts(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if g := parts[0]; g.err != nil {
+		return nil, g.err
+	}
+	return parts[0].host.DialContext, nil
+}
