@@ -3,11 +3,13 @@ package labs
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/hashicorp/go-multierror"
+	lnet "github.com/labctl/labctl/network"
 )
 
 // The overlay lab: a swarm over the nodes' host-only addresses, attachable
@@ -85,12 +87,12 @@ overlays, and the containers then join networks their nodes already have.`,
 				return waitMembersReady(ctx, r, len(r.Env.Plan.Nodes))
 			}},
 			{"create the attachable overlays lab-ov and lab-ov-secure (encrypted)", func(ctx context.Context, r *Run) error {
-				id, err := r.CreateNetwork(ctx, r.NodeName(0), NetworkSpec{Name: ovNet, Driver: "overlay", Attachable: true})
+				id, err := r.CreateNetwork(ctx, r.NodeName(0), NetworkSpec{Name: ovNet, Driver: "overlay", Attachable: true, Options: overlayMTU(r, nil)})
 				if err != nil {
 					return err
 				}
 				r.Set(ovNet, id)
-				_, err = r.CreateNetwork(ctx, r.NodeName(0), NetworkSpec{Name: ovSecure, Driver: "overlay", Attachable: true, Options: map[string]string{"encrypted": ""}})
+				_, err = r.CreateNetwork(ctx, r.NodeName(0), NetworkSpec{Name: ovSecure, Driver: "overlay", Attachable: true, Options: overlayMTU(r, map[string]string{"encrypted": ""})})
 				return err
 			}},
 			{"set up lab-ov and lab-ov-secure on every node: a global service ov-anchor on both", func(ctx context.Context, r *Run) error {
@@ -203,4 +205,19 @@ func waitMembersReady(ctx context.Context, r *Run, want int) error {
 		}
 	}
 	return fmt.Errorf("after 60 s the swarm has not %d Ready nodes:\n%s", want, MembersTable(last))
+}
+
+// overlayMTU adds the overlay's MTU to its options when the host-only
+// network's is not Ethernet's 1500 (a lab spread over hypervisors has its
+// networks' MTU lowered for its own VXLAN tunnels): Docker's overlay
+// driver assumes 1500 and would otherwise make an interface 50 bytes too
+// large for the NIC under it.
+func overlayMTU(r *Run, opts map[string]string) map[string]string {
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	if n := r.Env.Plan.Net(lnet.RoleHostOnly); n != nil && n.MTU > 0 {
+		opts["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU - 50)
+	}
+	return opts
 }

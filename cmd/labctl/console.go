@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"github.com/labctl/labctl/vm"
@@ -31,7 +32,16 @@ console is also logged to the lab's state directory from its first boot:
 			if !ok {
 				return usageErr("console: lab %s has no node %q", p.Lab, args[0])
 			}
+			uri := p.Libvirt.URI
+			for _, h := range p.Hypervisors {
+				if h.Name == n.Hypervisor {
+					uri = h.URI
+				}
+			}
 			if logOnly {
+				if !strings.HasPrefix(uri, "qemu:///") {
+					return fmt.Errorf("%s runs on hypervisor %s (%s): its console log is %s there; or attach with 'labctl console %s'", n.Name, n.Hypervisor, uri, vm.RemoteConsoleLog(n.Domain), n.Name)
+				}
 				f, err := os.Open(vm.ConsoleLog(l.Dir(), n.Name))
 				if err != nil {
 					return fmt.Errorf("console log of %s: %w", n.Name, err)
@@ -44,7 +54,7 @@ console is also logged to the lab's state directory from its first boot:
 			if err != nil {
 				return fmt.Errorf("console needs virsh (Debian: apt-get install libvirt-clients); 'labctl console --log %s' prints the console log instead", n.Name)
 			}
-			return syscall.Exec(virsh, []string{"virsh", "-c", p.Libvirt.URI, "console", n.Domain}, os.Environ())
+			return syscall.Exec(virsh, []string{"virsh", "-c", uri, "console", n.Domain}, os.Environ())
 		},
 	}
 	cmd.Flags().BoolVar(&logOnly, "log", false, "print the console log instead of attaching")

@@ -31,7 +31,11 @@ directory (keys, known_hosts, logs) is removed too.`,
 					return jerr
 				}
 			} else {
-				fmt.Fprintf(g.stdout, "lab %s: removed %d domains, %d volumes, %d networks\n", l.Name, len(r.Domains), len(r.Volumes), len(r.Networks))
+				fmt.Fprintf(g.stdout, "lab %s: removed %d domains, %d volumes, %d networks", l.Name, len(r.Domains), len(r.Volumes), len(r.Networks))
+				if len(r.Tunnels) > 0 {
+					fmt.Fprintf(g.stdout, ", %d tunnel devices", len(r.Tunnels))
+				}
+				fmt.Fprintln(g.stdout)
 				for _, k := range r.Kept {
 					fmt.Fprintf(g.stdout, "kept %s\n", k)
 				}

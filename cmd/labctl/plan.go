@@ -37,8 +37,42 @@ stable form for scripts.`,
 }
 
 func printPlan(w io.Writer, p *network.Plan) error {
-	fmt.Fprintf(w, "Lab %s  (libvirt %s, acceleration %s, pool %s, image %s, user %s)\n\n",
-		p.Lab, p.Libvirt.URI, p.Libvirt.Acceleration, p.Libvirt.Pool, p.Image, p.User)
+	where := "libvirt " + p.Libvirt.URI
+	if len(p.Hypervisors) > 0 {
+		where = fmt.Sprintf("%d hypervisors", len(p.Hypervisors))
+	}
+	fmt.Fprintf(w, "Lab %s  (%s, acceleration %s, pool %s, image %s, user %s)\n\n",
+		p.Lab, where, p.Libvirt.Acceleration, p.Libvirt.Pool, p.Image, p.User)
+	if len(p.Hypervisors) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "HYPERVISOR\tURI\tTUNNEL ADDRESS\tROLE\tNODES")
+		for _, h := range p.Hypervisors {
+			role := "layer 2"
+			if h.Gateway {
+				role = "gateway (NAT, DHCP, host addresses)"
+			}
+			addr := h.Address
+			if addr == "" {
+				addr = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.URI, addr, role, strings.Join(h.Nodes, ","))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+		if t := p.Tunnels; t != nil {
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "TUNNEL\tVNI\tBRIDGE\tUDP PORT\tMTU\tPEERS\n")
+			for _, s := range t.Segments {
+				var peers []string
+				for _, h := range p.Hypervisors {
+					peers = append(peers, h.Address)
+				}
+				fmt.Fprintf(tw, "%s (%s)\t%d\t%s\t%d\t%d\t%s (full mesh, head-end replication)\n", s.Device, s.Role, s.VNI, s.Bridge, t.Port, t.MTU, strings.Join(peers, " <-> "))
+			}
+			tw.Flush()
+			fmt.Fprintln(w)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tBRIDGE\tFORWARD\tSUBNET\tHOST\tDHCP")
 	for _, n := range p.Networks {
@@ -62,6 +96,9 @@ func printPlan(w io.Writer, p *network.Plan) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tDOMAIN\tCPUS\tMEMORY\tDISK\tNIC\tMAC\tADDRESS\tVIA\tVLAN IFS")
 	for _, n := range p.Nodes {
+		if n.Hypervisor != "" {
+			n.Domain += " @" + n.Hypervisor
+		}
 		var vl []string
 		for _, v := range n.VLANs {
 			vl = append(vl, v.Name)

@@ -25,12 +25,19 @@ func newStatusCmd(g *globals) *cobra.Command {
 			impaired := l.Impaired()
 			return g.emit(map[string]any{"lab": l.Name, "nodes": st, "impaired": impaired}, func() error {
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				spread := len(l.Plan.Hypervisors) > 0
+				if spread {
+					fmt.Fprint(tw, "HYPERVISOR\t")
+				}
 				fmt.Fprintln(tw, "NODE\tSTATE\tNIC\tMAC\tADDRESS\tNETWORK")
 				for _, n := range st {
 					for i, nic := range n.NICs {
-						name, state := n.Name, n.State
+						name, state, hv := n.Name, n.State, n.Hypervisor
 						if i > 0 {
-							name, state = "", ""
+							name, state, hv = "", "", ""
+						}
+						if spread {
+							fmt.Fprintf(tw, "%s\t", hv)
 						}
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, state, nic.Guest, nic.MAC, nic.Address, nic.Network)
 					}
