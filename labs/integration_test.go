@@ -30,12 +30,17 @@ const itLab = "itest-labs"
 
 // The labs run on three nodes (the overlay lab needs them; the others use
 // one or two) booted from the Docker-ready image, with the harness's
-// upstream host as "outside".
+// upstream host as "outside", spread over two hypervisors: node1 and node2
+// on the harness's own (hv1, the gateway), node3 on a simulated second one
+// (hv2) behind the underlay, so that every lab between node1 or node2 and
+// node3 (macvlan, VLAN routing, ipvlan L2, the whole Swarm overlay) crosses
+// the VXLAN tunnels. The harness appends the hypervisors: list.
 const topo = `image: debian-12-docker
 nodes:
   - name: node1
   - name: node2
   - name: node3
+    hypervisor: hv2
 outside:
   address: ` + testlab.UpstreamAddr + `
 `
@@ -48,17 +53,25 @@ func TestLabsForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: topo, Upstream: true, Tools: []string{"ssh", "tcpdump", "chromium", "dot"},
-		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
+		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}, Hypervisors: []string{"hv2"}})
 	env, c, work, file := h.Env, h.CLI, h.Work, h.CLI.File
+	hv2 := h.Hypervisors[0]
 	labctl := func(args ...string) (string, error) {
 		out, _, err := c.Run(ctx, args...)
 		return out, err
 	}
 	start := time.Now()
+	upWithHypervisorCrash(t, ctx, c, hv2)
 	if _, err := labctl("up", "-v"); err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	t.Logf("TIMING up (3 nodes, Docker-ready image, provisioned): %s", time.Since(start).Round(time.Second))
+	t.Logf("TIMING up (3 nodes over 2 hypervisors, Docker-ready image, provisioned; including the interrupted up): %s", time.Since(start).Round(time.Second))
+	if out, err := labctl("status"); err != nil || !regexp.MustCompile(`(?m)^hv2\s+node3\s+running`).MatchString(out) || !regexp.MustCompile(`(?m)^hv1\s+node1\s+running`).MatchString(out) {
+		t.Errorf("status does not show node3 running on hv2 and node1 on hv1 (err=%v):\n%s", err, out)
+	}
+	if out, err := hv2.Virsh("list", "--name"); err != nil || strings.TrimSpace(out) != lnet.DomainName(itLab, "node3") {
+		t.Errorf("hv2's libvirtd runs %q (err=%v), want only node3", out, err)
+	}
 	// up records the topology file's hash, so that a later change of the
 	// file is reported instead of mixed in.
 	if st, err := os.ReadFile(filepath.Join(c.LabDir(), "state.json")); err != nil || !bytes.Contains(st, []byte(`"topology_sha256": "`)) {
@@ -109,7 +122,11 @@ func TestLabsForReal(t *testing.T) {
 	}
 
 	// The nodes are as the labs found them.
-	tp, err := topology.Parse(file, []byte(topo))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := topology.Parse(file, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +181,7 @@ func TestLabsForReal(t *testing.T) {
 
 	studentChecks(t, ctx, c)
 	seeIt(t, ctx, c, env, plan, work)
+	tunnelsCarryVLANs(t, ctx, env, hv2, lenv, plan, work)
 
 	// The labs on hosts labctl did not create, as far as the run can
 	// tell: another lab name (no keys, no VMs of its own), the nodes

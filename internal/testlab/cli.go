@@ -45,6 +45,8 @@ type CLI struct {
 	Lab       string   // --lab
 	File      string   // -f, "" for the default topology
 	ExtraEnv  []string // more VAR=value
+
+	hypervisors []*Hypervisor // simulated hypervisors Down checks too
 }
 
 // NewCLI builds labctl into dir and returns a CLI for lab.

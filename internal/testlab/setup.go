@@ -2,8 +2,10 @@ package testlab
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,10 @@ type Setup struct {
 	Images   []string // recipes to build into the shared test cache
 	Upstream bool     // add the "outside" host the labs ping
 	Tools    []string // commands needed beside the harness's
+	// Hypervisors names simulated hypervisors started beside the
+	// harness's own namespace (which is then hypervisor "hv1" at
+	// UnderlayAddr(1)); their hypervisors: list is appended to Topology.
+	Hypervisors []string
 }
 
 // Harness is a started harness with one lab's CLI.
@@ -26,6 +32,8 @@ type Harness struct {
 	CLI   *CLI
 	Cache *images.Cache
 	Work  string // the test's directory (logs, state, files)
+	// Hypervisors are the simulated ones of Setup.Hypervisors, in order.
+	Hypervisors []*Hypervisor
 }
 
 // Start is the one setup of every integration test: it skips unless
@@ -36,7 +44,11 @@ type Harness struct {
 // the lab is left in libvirt, and the harness's end.
 func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 	t.Helper()
-	testenv.Integration(t, append(append(append([]string(nil), Tools...), "mmdebstrap"), s.Tools...)...)
+	tools := append(append(append([]string(nil), Tools...), "mmdebstrap"), s.Tools...)
+	if len(s.Hypervisors) > 0 {
+		tools = append(tools, HypervisorTools...)
+	}
+	testenv.Integration(t, tools...)
 	cache := Images(t, ctx, s.Images...)
 	work := t.TempDir()
 	env, err := StartEnv(work)
@@ -49,6 +61,20 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 			t.Fatal(err)
 		}
 	}
+	var hvs []*Hypervisor
+	if len(s.Hypervisors) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "hypervisors:\n  - name: hv1\n    uri: qemu:///system\n    address: %s\n", UnderlayAddr(1))
+		for i, name := range s.Hypervisors {
+			h, err := env.AddHypervisor(name, i+2, filepath.Join(work, "hv-"+name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hvs = append(hvs, h)
+			fmt.Fprintf(&b, "  - name: %s\n    uri: %s\n    address: %s\n    identity: %s\n", name, h.URI, h.Addr, h.Identity)
+		}
+		s.Topology += b.String()
+	}
 	file := ""
 	if s.Topology != "" {
 		file = filepath.Join(work, "lab.yaml")
@@ -57,11 +83,12 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 		}
 	}
 	c := NewCLI(t, env, work, cache.Dir, s.Lab, file)
+	c.hypervisors = hvs
 	if _, _, err := c.Run(ctx, "down"); err != nil {
 		t.Fatalf("removing what an earlier run left: %v", err)
 	}
 	t.Cleanup(func() { c.Down(t) })
-	return &Harness{Env: env, CLI: c, Cache: cache, Work: work}
+	return &Harness{Env: env, CLI: c, Cache: cache, Work: work, Hypervisors: hvs}
 }
 
 // Down takes the CLI's lab down and fails the test if anything of it is
@@ -74,6 +101,23 @@ func (c *CLI) Down(t *testing.T) {
 	left, err := Leftovers(c.Lab, "labctl")
 	if err != nil {
 		t.Error(err)
+	}
+	if len(c.hypervisors) > 0 {
+		links := LabLinks(c.Lab)
+		for _, l := range links {
+			if out, err := c.Env.Command(ctx, "ip", "link", "show", "dev", l).CombinedOutput(); err == nil {
+				left = append(left, "link "+l+" (hv1): "+strings.TrimSpace(string(out)))
+			}
+		}
+		for _, h := range c.hypervisors {
+			hl, err := h.Leftovers(c.Lab, "labctl", links)
+			if err != nil {
+				t.Error(err)
+			}
+			for _, x := range hl {
+				left = append(left, x+" ("+h.Name+")")
+			}
+		}
 	}
 	if len(left) > 0 {
 		t.Errorf("libvirt objects of lab %s left behind: %v", c.Lab, left)

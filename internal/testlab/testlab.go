@@ -35,6 +35,9 @@ type Env struct {
 	procs    []*exec.Cmd
 	logDir   string
 	upstream string
+	// simulated hypervisors beyond this namespace (AddHypervisor)
+	hypervisors []*Hypervisor
+	underlayUp  bool
 }
 
 // Socket is the libvirt socket (the daemon's default path).
@@ -106,12 +109,13 @@ func (e *Env) waitSocket() error {
 // KillLibvirtd kills libvirtd with SIGKILL, as a crash would: the VMs it
 // started go on running, its socket stops answering.
 func (e *Env) KillLibvirtd() error {
-	out, err := exec.Command("pgrep", "-x", "libvirtd").Output()
+	// By its pid file: a simulated hypervisor's libvirtd is another one.
+	data, err := os.ReadFile("/run/libvirtd.pid")
 	if err != nil {
 		return fmt.Errorf("no libvirtd to kill: %v", err)
 	}
 	var pids []int
-	for _, f := range strings.Fields(string(out)) {
+	for _, f := range strings.Fields(string(data)) {
 		if p, err := strconv.Atoi(f); err == nil {
 			pids = append(pids, p)
 			syscall.Kill(p, syscall.SIGKILL)
@@ -141,6 +145,9 @@ func (e *Env) StartLibvirtd() error {
 // Stop ends the daemons (and the VMs they still run) and removes the
 // namespace.
 func (e *Env) Stop() {
+	for _, h := range e.hypervisors {
+		h.Stop()
+	}
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		p := e.procs[i]
 		if p.Process != nil {
@@ -254,8 +261,12 @@ func Virsh(args ...string) (string, error) {
 // Leftovers lists the libvirt objects of a lab that still exist: domains
 // and networks whose name contains the lab's prefix, and its volumes.
 func Leftovers(lab, pool string) ([]string, error) {
+	return leftovers(lab, pool, Virsh)
+}
+
+func leftovers(lab, pool string, virsh func(...string) (string, error)) ([]string, error) {
 	var left []string
-	doms, err := Virsh("list", "--all", "--name")
+	doms, err := virsh("list", "--all", "--name")
 	if err != nil {
 		return nil, fmt.Errorf("virsh list: %v: %s", err, doms)
 	}
@@ -264,7 +275,7 @@ func Leftovers(lab, pool string) ([]string, error) {
 			left = append(left, "domain "+d)
 		}
 	}
-	nets, err := Virsh("net-list", "--all", "--name")
+	nets, err := virsh("net-list", "--all", "--name")
 	if err != nil {
 		return nil, fmt.Errorf("virsh net-list: %v: %s", err, nets)
 	}
@@ -273,7 +284,7 @@ func Leftovers(lab, pool string) ([]string, error) {
 			left = append(left, "network "+n)
 		}
 	}
-	vols, err := Virsh("vol-list", pool)
+	vols, err := virsh("vol-list", pool)
 	if err == nil { // no pool, no volumes
 		for _, l := range strings.Split(vols, "\n") {
 			f := strings.Fields(l)
