@@ -31,6 +31,7 @@ import (
 	"github.com/labctl/labctl/transport"
 	"github.com/labctl/labctl/vm"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // RemoteSocket is the system libvirtd's socket on a hypervisor.
@@ -46,8 +47,9 @@ type Host struct {
 
 // Options say how to reach hypervisors.
 type Options struct {
-	// KnownHosts pins the hypervisors' SSH host keys (keyed by
-	// [host]:port, so that labs sharing a hypervisor share its pin).
+	// KnownHosts pins the hypervisors' SSH host keys (keyed by host or
+	// [host]:port as in known_hosts, so that labs sharing a hypervisor
+	// share its pin).
 	KnownHosts *inventory.KnownHosts
 	// FirstContact is told when a hypervisor's key is pinned on first use.
 	FirstContact func(hypervisor, fingerprint, pinFile string)
@@ -88,7 +90,10 @@ func Open(ctx context.Context, hv network.Hypervisor, o Options) (*Host, error) 
 	if err != nil {
 		return nil, fmt.Errorf("hypervisor %s: %w", hv.Name, err)
 	}
-	pin := "[" + u.Hostname() + "]:" + port
+	// As OpenSSH names it in a known_hosts file (host, or [host]:port),
+	// so that the pin file serves plain ssh too (the lab's ssh config
+	// jumps through a remote gateway with it).
+	pin := knownhosts.Normalize(addr)
 	pinned, err := o.KnownHosts.Get(pin)
 	if err != nil {
 		return nil, err
