@@ -240,6 +240,16 @@ func TestLabsForReal(t *testing.T) {
 	closeEnv()
 
 	vmDestroyedDuringLab(t, ctx, c, plan)
+
+	// down without the lab's state (lost, or another machine): the
+	// topology file names the hypervisors, names and metadata find the
+	// rest on both. The clean-up then checks that nothing is left.
+	if err := os.Remove(filepath.Join(c.LabDir(), "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := labctl("down"); err != nil || !strings.Contains(out, "removed 3 domains") || !strings.Contains(out, "4 tunnel devices") {
+		t.Errorf("down without state (err=%v): %s", err, out)
+	}
 }
 
 // vmDestroyedDuringLab is a fault: node2, the VLAN router of the
