@@ -39,6 +39,10 @@ type Options struct {
 	// libvirtd and before any node is created (the VXLAN tunnels of a lab
 	// spread over hypervisors join the bridges there).
 	AfterNetworks func(context.Context) error
+	// Whole is the whole lab when the manager's plan is its share on one
+	// hypervisor: the seeds are made from it (every node in /etc/hosts,
+	// the gateway's address as the resolver).
+	Whole *network.Plan
 }
 
 // Manager brings one lab's VMs up and down.

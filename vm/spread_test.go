@@ -1,8 +1,11 @@
 package vm
 
 import (
+	"bytes"
+	"context"
 	"testing"
 
+	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/network"
 	"github.com/labctl/labctl/topology"
 	"libvirt.org/go/libvirtxml"
@@ -64,5 +67,43 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 	}
 	if l := d.Devices.Serials[0].Log.File; l != "/var/log/libvirt/qemu/labctl-spread-node2-console.log" {
 		t.Errorf("console log %s", l)
+	}
+}
+
+// A hypervisor's share of a spread lab creates only its nodes, on bare
+// bridges, but their seeds come from the whole lab: every node in
+// /etc/hosts and the gateway as the resolver, which that hypervisor's
+// networks do not have.
+func TestPartUpSeedsFromTheWholeLab(t *testing.T) {
+	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
+  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
+nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	p, err := network.New("lab1", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := p.Parts()[1]
+	f := newFake()
+	dir := t.TempDir()
+	m := NewManager(NewConn(f, nil), part.Plan, Options{
+		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCache(t), Dial: fakeSSH, Whole: p,
+	})
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.doms) != 1 || len(f.nets) != 2 {
+		t.Fatalf("hv2's share: %d domains, %d networks; want node3 and the two bridges", len(f.doms), len(f.nets))
+	}
+	iso := f.pools["labctl"][seedVolume("lab1", "node3")]
+	for _, want := range []string{"192.168.242.11 node1", "192.168.242.12 node2", "192.168.242.13 node3", "nameserver 192.168.241.2"} {
+		if !bytes.Contains(iso, []byte(want)) {
+			t.Errorf("node3's seed lacks %q", want)
+		}
 	}
 }

@@ -218,7 +218,11 @@ func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n net
 	if err != nil {
 		return err
 	}
-	in := SeedInput{Plan: m.plan, Node: n, UserKey: userKey, HostKey: hostKey,
+	whole := m.plan
+	if m.o.Whole != nil {
+		whole = m.o.Whole
+	}
+	in := SeedInput{Plan: whole, Node: n, UserKey: userKey, HostKey: hostKey,
 		DockerConfig: m.o.DockerConfig, DockerGroup: m.seedDocker}
 	seed, err := MakeSeed(in)
 	if err != nil {

@@ -279,3 +279,6 @@ func LabLinks(lab string) []string {
 	}
 	return l
 }
+
+// Pid is the process whose namespaces are the hypervisor's (for nsenter).
+func (h *Hypervisor) Pid() int { return h.holder.Process.Pid }
