@@ -45,14 +45,7 @@ func Place(t *Topology) (Placement, Problems) {
 	}
 	var problems Problems
 	add := func(path, format string, args ...any) {
-		line := 0
-		for p := path; p != ""; p = parentPath(p) {
-			if l, ok := t.lines[p]; ok {
-				line = l
-				break
-			}
-		}
-		problems = append(problems, Problem{File: t.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+		problems = append(problems, t.problem(path, format, args...))
 	}
 	size := func(n Node) (int64, int64) {
 		b, _ := n.Memory.Bytes()

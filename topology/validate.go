@@ -45,15 +45,20 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, v.t.problem(path, format, args...))
+}
+
+// problem is a problem at path, with the line of the closest enclosing
+// path that the file mentions.
+func (t *Topology) problem(path, format string, args ...any) Problem {
 	line := 0
-	// The closest enclosing path that the file mentions gives the line.
 	for p := path; p != ""; p = parentPath(p) {
-		if l, ok := v.t.lines[p]; ok {
+		if l, ok := t.lines[p]; ok {
 			line = l
 			break
 		}
 	}
-	v.problems = append(v.problems, Problem{File: v.t.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	return Problem{File: t.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 func parentPath(p string) string {
