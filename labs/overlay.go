@@ -207,17 +207,18 @@ func waitMembersReady(ctx context.Context, r *Run, want int) error {
 	return fmt.Errorf("after 60 s the swarm has not %d Ready nodes:\n%s", want, MembersTable(last))
 }
 
-// overlayMTU adds the overlay's MTU to its options when the host-only
-// network's is not Ethernet's 1500 (a lab spread over hypervisors has its
-// networks' MTU lowered for its own VXLAN tunnels): Docker's overlay
-// driver assumes 1500 and would otherwise make an interface 50 bytes too
-// large for the NIC under it.
+// overlayMTU adds the MTU of the network under the overlay to its options
+// when the host-only network's is not Ethernet's 1500 (a lab spread over
+// hypervisors has its networks' MTU lowered for its own VXLAN tunnels).
+// Docker's overlay driver takes the option as the underlay's MTU and
+// subtracts VXLAN's 50 bytes itself; without it, it assumes 1500 and
+// makes an interface 50 bytes too large for the NIC under it.
 func overlayMTU(r *Run, opts map[string]string) map[string]string {
 	if opts == nil {
 		opts = map[string]string{}
 	}
 	if n := r.Env.Plan.Net(lnet.RoleHostOnly); n != nil && n.MTU > 0 {
-		opts["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU - 50)
+		opts["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU)
 	}
 	return opts
 }
