@@ -64,7 +64,7 @@ func (h *Host) Stitch(ctx context.Context, p *network.Plan) error {
 		return err
 	}
 	if _, err := h.Run(ctx, script); err != nil {
-		return fmt.Errorf("hypervisor %s: VXLAN tunnels: %w", h.HV.Name, err)
+		return fmt.Errorf("VXLAN tunnels: %w", err)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func (h *Host) Unstitch(ctx context.Context, lab string) ([]string, error) {
 	out, err := h.Run(ctx, b.String())
 	removed := strings.Fields(out)
 	if err != nil {
-		return removed, fmt.Errorf("hypervisor %s: remove VXLAN devices: %w", h.HV.Name, err)
+		return removed, fmt.Errorf("remove VXLAN devices: %w", err)
 	}
 	return removed, nil
 }
@@ -114,11 +114,11 @@ func (h *Host) Links(ctx context.Context, lab string) ([]string, error) {
 func (h *Host) CheckTunnelPort(ctx context.Context, port int) error {
 	out, err := h.Run(ctx, fmt.Sprintf("ss -Hulnp 'sport = :%d' 2>/dev/null || true\n", port))
 	if err != nil {
-		return fmt.Errorf("hypervisor %s: check UDP port %d: %w", h.HV.Name, port, err)
+		return fmt.Errorf("check UDP port %d: %w", port, err)
 	}
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "users:") {
-			return fmt.Errorf("hypervisor %s: UDP port %d, the lab's tunnel port, is held by another program (%s); choose another with tunnels.port", h.HV.Name, port, strings.TrimSpace(l))
+			return fmt.Errorf("UDP port %d, the lab's tunnel port, is held by another program (%s); stop it or choose another port with tunnels.port", port, strings.Join(strings.Fields(l), " "))
 		}
 	}
 	return nil

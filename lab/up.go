@@ -69,7 +69,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			vo := vm.Options{
 				StateDir: l.dir.Path, Keys: l.Keys(), Cache: l.cache, Parallel: o.Parallel,
 				Log: l.o.Log, Phase: l.recordPhase, Boot: o.BootTimeout, Progress: l.o.Progress,
-				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial, Whole: l.Plan,
+				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial, Whole: l.Plan, Where: p.Hypervisor.Name,
 			}
 			if l.Plan.Tunnels != nil {
 				vo.AfterNetworks = func(ctx context.Context) error {

@@ -43,6 +43,10 @@ type Options struct {
 	// hypervisor: the seeds are made from it (every node in /etc/hosts,
 	// the gateway's address as the resolver).
 	Whole *network.Plan
+	// Where names this libvirtd in the timings of the phases that are not
+	// a node's (acceleration, image, storage, networks): the hypervisor of
+	// a spread lab; "" for a lab on one.
+	Where string
 }
 
 // Manager brings one lab's VMs up and down.
@@ -115,7 +119,7 @@ func (m *Manager) phase(ctx context.Context, name, node string, fn func() error)
 func (m *Manager) Up(ctx context.Context) error {
 	p := m.plan
 	var accel string
-	if err := m.phase(ctx, "acceleration", "", func() (err error) {
+	if err := m.phase(ctx, "acceleration", m.o.Where, func() (err error) {
 		accel, err = m.Acceleration(ctx)
 		return err
 	}); err != nil {
@@ -124,7 +128,7 @@ func (m *Manager) Up(ctx context.Context) error {
 	m.o.Log.Info("virtualisation", "type", accel)
 
 	var img images.Entry
-	if err := m.phase(ctx, "image ready", "", func() (err error) {
+	if err := m.phase(ctx, "image ready", m.o.Where, func() (err error) {
 		img, err = m.image(ctx, p.Image)
 		return err
 	}); err != nil {
@@ -135,14 +139,14 @@ func (m *Manager) Up(ctx context.Context) error {
 	var pool libvirt.StoragePool
 	var boot Boot
 	var basePath string
-	if err := m.phase(ctx, "storage", "", func() (err error) {
+	if err := m.phase(ctx, "storage", m.o.Where, func() (err error) {
 		pool, basePath, boot, err = m.base(ctx, img)
 		return err
 	}); err != nil {
 		return err
 	}
 
-	if err := m.phase(ctx, "networks", "", func() error {
+	if err := m.phase(ctx, "networks", m.o.Where, func() error {
 		for _, n := range p.Networks {
 			if err := m.ensureNetwork(ctx, n); err != nil {
 				return err

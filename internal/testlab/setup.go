@@ -24,6 +24,10 @@ type Setup struct {
 	// harness's own namespace (which is then hypervisor "hv1" at
 	// UnderlayAddr(1)); their hypervisors: list is appended to Topology.
 	Hypervisors []string
+	// RemoteGateway lists the simulated hypervisors before hv1, so that
+	// the first of them is the gateway and the harness's namespace (where
+	// labctl runs) reaches the nodes only through it.
+	RemoteGateway bool
 }
 
 // Harness is a started harness with one lab's CLI.
@@ -63,8 +67,12 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 	}
 	var hvs []*Hypervisor
 	if len(s.Hypervisors) > 0 {
+		hv1 := fmt.Sprintf("  - name: hv1\n    uri: qemu:///system\n    address: %s\n", UnderlayAddr(1))
 		var b strings.Builder
-		fmt.Fprintf(&b, "hypervisors:\n  - name: hv1\n    uri: qemu:///system\n    address: %s\n", UnderlayAddr(1))
+		b.WriteString("hypervisors:\n")
+		if !s.RemoteGateway {
+			b.WriteString(hv1)
+		}
 		for i, name := range s.Hypervisors {
 			h, err := env.AddHypervisor(name, i+2, filepath.Join(work, "hv-"+name))
 			if err != nil {
@@ -72,6 +80,9 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 			}
 			hvs = append(hvs, h)
 			fmt.Fprintf(&b, "  - name: %s\n    uri: %s\n    address: %s\n    identity: %s\n", name, h.URI, h.Addr, h.Identity)
+		}
+		if s.RemoteGateway {
+			b.WriteString(hv1)
 		}
 		s.Topology += b.String()
 	}

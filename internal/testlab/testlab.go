@@ -196,47 +196,49 @@ func nsPids(ns string) ([]int, error) {
 	return pids, nil
 }
 
-// Dial connects from inside the namespace. The socket is created on an OS
-// thread that has joined the namespace; that thread is never handed back
-// to other goroutines (it ends with this one).
-func (e *Env) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+// Dial connects from inside the namespace.
+func (e *Env) Dial(ctx context.Context, network, addr string) (c net.Conn, err error) {
+	err = inNetns(e.NS, func() error {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// inNetns runs fn on an OS thread that has joined network namespace ns:
+// sockets fn opens belong to ns. The thread goes back before it is handed
+// to other goroutines; if it cannot, it stays locked and is discarded.
+func inNetns(ns string, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer unix.Close(orig)
-		fd, err := unix.Open("/run/netns/"+e.NS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("enter netns %s: %w", e.NS, err)}
+			ch <- fmt.Errorf("enter netns %s: %w", ns, err)
 			return
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		// Go back before handing the thread to other goroutines; if that
-		// fails the thread stays locked and is discarded with this one.
+		err = fn()
 		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{c, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
 }
 
 // Command returns a command that runs inside the namespace.

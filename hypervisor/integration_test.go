@@ -1,0 +1,90 @@
+package hypervisor_test
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/internal/testlab"
+)
+
+const itLab = "itest-hv"
+
+// One node on each hypervisor; the harness lists hv2 first, so hv2 is the
+// gateway and this machine (hv1) carries only layer 2.
+const remoteGateway = `image: debian-12-docker
+nodes:
+  - name: node1
+    hypervisor: hv1
+  - name: node2
+    hypervisor: hv2
+`
+
+// TestRemoteGatewayForReal spreads a lab whose gateway is another machine:
+// labctl, running where the lab's networks are not routed, must reach the
+// nodes through the gateway's SSH connection (up waits for SSH and
+// installs Docker that way), and plain OpenSSH must reach both nodes with
+// the lab's ssh config (ProxyJump through the gateway, every host key
+// checked strictly). Before that, a program holding the tunnel port on hv2
+// stops `up` in its preflight, naming hv2, with nothing created anywhere.
+func TestRemoteGatewayForReal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: remoteGateway, Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"},
+		Tools: []string{"ssh", "ping"}, Hypervisors: []string{"hv2"}, RemoteGateway: true})
+	env, c, hv2 := h.Env, h.CLI, h.Hypervisors[0]
+
+	// A program on hv2 holds the tunnel port: the preflight says so.
+	busy, err := hv2.ListenUDP(4792)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := c.Run(ctx, "up")
+	busy.Close()
+	if err == nil || !strings.Contains(stderr, "hypervisor hv2 ("+hv2.URI+"): UDP port 4792, the lab's tunnel port, is held by another program") {
+		t.Errorf("up with hv2's tunnel port taken: err=%v\n%s", err, stderr)
+	}
+	for _, virsh := range []func(...string) (string, error){testlab.Virsh, hv2.Virsh} {
+		if nets, _ := virsh("net-list", "--all", "--name"); strings.Contains(nets, "labctl-"+itLab) {
+			t.Errorf("the failed preflight left networks: %s", nets)
+		}
+	}
+
+	start := time.Now()
+	if _, stderr, err := c.Run(ctx, "up"); err != nil {
+		t.Fatalf("up: %v\n%s", err, stderr)
+	}
+	t.Logf("TIMING up (2 nodes, gateway on hv2, through its SSH): %s", time.Since(start).Round(time.Second))
+
+	// The harness's namespace has no route to the lab: the path above
+	// was the gateway.
+	if out, err := env.Command(ctx, "ping", "-c", "1", "-W", "1", "192.168.242.11").CombinedOutput(); err == nil {
+		t.Errorf("the lab's host-only network is reachable without the gateway:\n%s", out)
+	}
+	d, derr := env.Dial(ctx, "tcp", net.JoinHostPort("192.168.242.11", "22"))
+	if derr == nil {
+		d.Close()
+		t.Error("node1's SSH port answers without the gateway")
+	}
+
+	cfg := filepath.Join(c.LabDir(), "ssh_config")
+	for _, n := range []string{"node1", "node2"} {
+		out, err := env.Command(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", n, "hostname; docker info --format '{{.ServerVersion}}'").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), n+"\n") || !strings.Contains(string(out), "20.10") {
+			t.Errorf("ssh %s through the gateway (err=%v):\n%s", n, err, out)
+		}
+	}
+	out, _, err := c.Run(ctx, "status")
+	if err != nil || !regexp.MustCompile(`(?m)^hv1\s+node1\s+running`).MatchString(out) || !regexp.MustCompile(`(?m)^hv2\s+node2\s+running`).MatchString(out) {
+		t.Errorf("status (err=%v):\n%s", err, out)
+	}
+	// The ssh config names the gateway with the pin labctl made.
+	if out, err := exec.Command("ssh", "-G", "-F", cfg, "node2").CombinedOutput(); err != nil || !strings.Contains(string(out), "proxyjump labctl-"+itLab+"-hv2") {
+		t.Errorf("ssh -G node2 (err=%v):\n%s", err, out)
+	}
+}
