@@ -12,9 +12,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/labctl/labctl/internal/testlab"
