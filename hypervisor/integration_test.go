@@ -3,6 +3,7 @@ package hypervisor_test
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/testlab"
+	lnet "github.com/labctl/labctl/network"
 )
 
 const itLab = "itest-hv"
@@ -30,13 +32,14 @@ nodes:
 // nodes through the gateway's SSH connection (up waits for SSH and
 // installs Docker that way), and plain OpenSSH must reach both nodes with
 // the lab's ssh config (ProxyJump through the gateway, every host key
-// checked strictly). Before that, a program holding the tunnel port on hv2
-// stops `up` in its preflight, naming hv2, with nothing created anywhere.
+// checked strictly). Before that, a program holding the tunnel port on hv2,
+// then a stray bridge with the lab's bridge name there, stop `up` in its
+// preflight, naming hv2, with nothing created anywhere.
 func TestRemoteGatewayForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	h := testlab.Start(t, ctx, testlab.Setup{Lab: itLab, Topology: remoteGateway, Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"},
-		Tools: []string{"ssh", "ping"}, Hypervisors: []string{"hv2"}, RemoteGateway: true})
+		Tools: []string{"ssh", "ping", "iptables"}, Hypervisors: []string{"hv2"}, RemoteGateway: true})
 	env, c, hv2 := h.Env, h.CLI, h.Hypervisors[0]
 
 	// A program on hv2 holds the tunnel port: the preflight says so.
@@ -53,6 +56,17 @@ func TestRemoteGatewayForReal(t *testing.T) {
 		if nets, _ := virsh("net-list", "--all", "--name"); strings.Contains(nets, "labctl-"+itLab) {
 			t.Errorf("the failed preflight left networks: %s", nets)
 		}
+	}
+
+	// A bridge of the lab's name that is not its libvirt network's.
+	stray := lnet.BridgeName(itLab, lnet.RoleHostOnly)
+	if _, err := hv2.In(ctx, "ip", "link", "add", stray, "type", "bridge"); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = c.Run(ctx, "up")
+	hv2.In(ctx, "ip", "link", "del", stray)
+	if err == nil || !strings.Contains(stderr, "hypervisor hv2 ("+hv2.URI+"): a network interface "+stray+" exists there") {
+		t.Errorf("up with a stray bridge on hv2: err=%v\n%s", err, stderr)
 	}
 
 	start := time.Now()
@@ -86,5 +100,30 @@ func TestRemoteGatewayForReal(t *testing.T) {
 	// The ssh config names the gateway with the pin labctl made.
 	if out, err := exec.Command("ssh", "-G", "-F", cfg, "node2").CombinedOutput(); err != nil || !strings.Contains(string(out), "proxyjump labctl-"+itLab+"-hv2") {
 		t.Errorf("ssh -G node2 (err=%v):\n%s", err, out)
+	}
+
+	// hv2 unreachable (its SSH port refuses) during down: hv1 is cleaned,
+	// hv2 is named with what is left there, the state is kept; down again
+	// once hv2 answers finishes (the clean-up checks both hypervisors).
+	refuse := []string{"INPUT", "-p", "tcp", "--dport", "22", "-j", "REJECT", "--reject-with", "tcp-reset"}
+	if _, err := hv2.In(ctx, "iptables", append([]string{"-I"}, refuse...)...); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = c.Run(ctx, "down")
+	hv2.In(ctx, "iptables", append([]string{"-D"}, refuse...)...)
+	if err == nil || !strings.Contains(stderr, "hypervisor hv2 ("+hv2.URI+"): not reached, so lab "+itLab+"'s domains, volumes, networks and tunnels there (if any) are left") {
+		t.Errorf("down with hv2 unreachable (err=%v):\n%s", err, stderr)
+	}
+	if left, err := testlab.Leftovers(itLab, "labctl"); err != nil || len(left) > 0 {
+		t.Errorf("hv1 after a down that could not reach hv2: %v %v", left, err)
+	}
+	if doms, _ := hv2.Virsh("list", "--name"); !strings.Contains(doms, lnet.DomainName(itLab, "node2")) {
+		t.Errorf("node2 gone from hv2 though down did not reach it: %q", doms)
+	}
+	if _, err := os.Stat(filepath.Join(c.LabDir(), "state.json")); err != nil {
+		t.Errorf("the state of a lab not wholly down: %v", err)
+	}
+	if out, stderr, err := c.Run(ctx, "down"); err != nil || !strings.Contains(out, "removed 1 domains") {
+		t.Errorf("down again (err=%v): %s%s", err, out, stderr)
 	}
 }

@@ -181,6 +181,40 @@ func (l *Lab) preflightPart(ctx context.Context, p *part) error {
 		if err := p.host.CheckTunnelPort(ctx, l.Plan.Tunnels.Port); err != nil {
 			return err
 		}
+		if err := l.bridgesFree(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bridgesFree fails when a bridge of the lab's name exists on the
+// hypervisor but is not the bridge of the lab's own libvirt network (left
+// by hand, or by another tool): libvirt would refuse the network later,
+// after other hypervisors got theirs.
+func (l *Lab) bridgesFree(ctx context.Context, p *part) error {
+	links, err := p.host.Links(ctx, l.Plan.Lab)
+	if err != nil {
+		return err
+	}
+	nets, err := vm.ExistingNetworks(ctx, p.conn)
+	if err != nil {
+		return err
+	}
+	ours := map[string]bool{}
+	for _, n := range nets {
+		for _, pn := range l.Plan.Networks {
+			if n.Name == pn.Name && n.Bridge == pn.Bridge {
+				ours[n.Bridge] = true
+			}
+		}
+	}
+	for _, link := range links {
+		for _, pn := range l.Plan.Networks {
+			if link == pn.Bridge && !ours[link] {
+				return fmt.Errorf("a network interface %s exists there, the name of lab %s's %s bridge, but is not its libvirt network's; remove it (ip link del %s) or use another --lab", link, l.Plan.Lab, pn.Role, link)
+			}
+		}
 	}
 	return nil
 }
