@@ -43,7 +43,7 @@ func DOT(p *network.Plan, live map[string]Live) string {
 	b.WriteString("  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11, nodesep=0.3, ranksep=0.9];\n")
 	b.WriteString("  node [fontname=\"Helvetica\", fontsize=10, shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\"];\n")
 	b.WriteString("  edge [fontname=\"Helvetica\", fontsize=9];\n")
-	fmt.Fprintf(&b, "  subgraph cluster_host {\n    label=%s; style=\"rounded,filled\"; fillcolor=\"#eef3fb\";\n", q("host ("+p.Libvirt.URI+")"))
+	fmt.Fprintf(&b, "  subgraph cluster_host {\n    label=%s; style=\"rounded,filled\"; fillcolor=\"#eef3fb\";\n", q(hostLabel(p)))
 	for _, n := range p.Networks {
 		kind := "host-only (isolated)"
 		if n.Forward == "nat" {
@@ -66,7 +66,7 @@ func DOT(p *network.Plan, live map[string]Live) string {
 		fmt.Fprintf(&b, "  %s [label=%s, shape=hexagon, fillcolor=\"#fdf0d5\"];\n", q(vlanID(v.ID)), q(fmt.Sprintf("VLAN %d\n%s", v.ID, v.Subnet)))
 	}
 	for _, n := range p.Nodes {
-		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=\"rounded,filled\"; fillcolor=\"#f2f8ee\";\n", q("cluster_node_"+n.Name), q(fmt.Sprintf("%s (%d CPU, %d MiB)", n.Name, n.CPUs, n.MemoryMiB)))
+		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=\"rounded,filled\"; fillcolor=\"#f2f8ee\";\n", q("cluster_node_"+n.Name), q(fmt.Sprintf("%s (%d CPU, %d MiB%s)", n.Name, n.CPUs, n.MemoryMiB, onHypervisor(n))))
 		for _, nic := range n.NICs {
 			fmt.Fprintf(&b, "    %s [label=%s];\n", q(nicID(n.Name, nic.Guest)), q(fmt.Sprintf("%s\n%s\n%s", nic.Guest, nic.Address, nic.MAC)))
 		}
@@ -113,7 +113,7 @@ func Mermaid(p *network.Plan, live map[string]Live) string {
 		return `"` + strings.NewReplacer(`"`, "#quot;", "\n", "<br/>").Replace(s) + `"`
 	}
 	b.WriteString("flowchart LR\n")
-	fmt.Fprintf(&b, "  subgraph %s[%s]\n", id("host"), lbl("host ("+p.Libvirt.URI+")"))
+	fmt.Fprintf(&b, "  subgraph %s[%s]\n", id("host"), lbl(hostLabel(p)))
 	for _, n := range p.Networks {
 		kind := "host-only"
 		if n.Forward == "nat" {
@@ -212,4 +212,29 @@ func Stamp(svg []byte, dot string) []byte {
 		return append(append(append([]byte{}, svg[:i]...), mark...), svg[i:]...)
 	}
 	return append([]byte(mark), svg...)
+}
+
+// hostLabel names where the lab's networks live: the libvirt host, or the
+// hypervisors of a lab spread over several (its networks span them all).
+func hostLabel(p *network.Plan) string {
+	if len(p.Hypervisors) == 0 {
+		return "host (" + p.Libvirt.URI + ")"
+	}
+	var hs []string
+	for _, h := range p.Hypervisors {
+		hs = append(hs, h.Name)
+	}
+	s := "hypervisors " + strings.Join(hs, ", ")
+	if p.Tunnels != nil {
+		s += fmt.Sprintf(" (networks joined by VXLAN, UDP %d, MTU %d)", p.Tunnels.Port, p.Tunnels.MTU)
+	}
+	return s
+}
+
+// onHypervisor is ", on NAME" for a node of a spread lab.
+func onHypervisor(n network.Node) string {
+	if n.Hypervisor == "" {
+		return ""
+	}
+	return ", on " + n.Hypervisor
 }

@@ -135,3 +135,29 @@ func TestReadmePicture(t *testing.T) {
 		t.Fatalf("%s was not drawn from today's graph; run: go test ./graph -run TestReadmePicture -update", path)
 	}
 }
+
+// A spread lab's picture says which hypervisor each node runs on and that
+// its networks span them.
+func TestSpreadLabShowsHypervisors(t *testing.T) {
+	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
+  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
+nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	p, err := network.New("spread", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"dot": DOT(p, nil), "mermaid": Mermaid(p, nil)} {
+		if !strings.Contains(out, "hypervisors hv1, hv2 (networks joined by VXLAN, UDP 4792, MTU 1450)") {
+			t.Errorf("%s: no hypervisors label:\n%s", name, out)
+		}
+	}
+	if dot := DOT(p, nil); !strings.Contains(dot, "node2 (1 CPU, 1024 MiB, on hv2)") || !strings.Contains(dot, "node1 (1 CPU, 1024 MiB, on hv1)") {
+		t.Errorf("nodes' hypervisors missing:\n%s", dot)
+	}
+}
