@@ -118,7 +118,8 @@ func Open(ctx context.Context, hv network.Hypervisor, o Options) (*Host, error) 
 	}
 	c, err := transport.Dial(ctx, t, transport.DialOptions{Timeout: o.Timeout, Attempt: 10 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s (%s): %w; it needs sshd reachable at %s and %s's public key in %s's authorized_keys", hv.Name, hv.URI, err, addr, keyName(hv.Identity), login)
+		// transport's error names "hypervisor NAME" already.
+		return nil, fmt.Errorf("%w; %s needs sshd reachable at %s and %s's public key in %s's authorized_keys", err, hv.URI, addr, keyName(hv.Identity), login)
 	}
 	return &Host{HV: hv, client: c, sudo: login != "root"}, nil
 }

@@ -111,7 +111,7 @@ func TestRemoteGatewayForReal(t *testing.T) {
 	}
 	_, stderr, err = c.Run(ctx, "down")
 	hv2.In(ctx, "iptables", append([]string{"-D"}, refuse...)...)
-	if err == nil || !strings.Contains(stderr, "hypervisor hv2 ("+hv2.URI+"): not reached, so lab "+itLab+"'s domains, volumes, networks and tunnels there (if any) are left") {
+	if err == nil || !strings.Contains(stderr, "hypervisor hv2: SSH to "+hv2.Addr+":22") || !strings.Contains(stderr, "so lab "+itLab+"'s domains, volumes, networks and tunnels on hypervisor hv2 (if any) are left there") {
 		t.Errorf("down with hv2 unreachable (err=%v):\n%s", err, stderr)
 	}
 	if left, err := testlab.Leftovers(itLab, "labctl"); err != nil || len(left) > 0 {

@@ -28,7 +28,7 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 	var r vm.Removed
 	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
 		if p.err != nil {
-			return errors.New(describeLeft(p, l.Plan.Lab))
+			return leftOn(p, l.Plan.Lab)
 		}
 		pr, err := vm.Down(ctx, p.conn, l.Plan.Lab, l.Plan.Libvirt.Pool)
 		if p.host != nil {

@@ -5,6 +5,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -83,7 +84,7 @@ func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
 				p.err = err
 				return nil
 			}
-			c, err := h.Libvirt(ctx)
+			c, err := h.Libvirt(ctx) // names the hypervisor
 			if err != nil {
 				h.Close()
 				p.err = err
@@ -134,7 +135,8 @@ func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part
 	for _, p := range parts {
 		go func() {
 			if err := fn(ctx, p); err != nil {
-				if len(parts) > 1 || p.Hypervisor.Name != "" {
+				var named namedError
+				if (len(parts) > 1 || p.Hypervisor.Name != "") && !errors.As(err, &named) {
 					err = fmt.Errorf("%s: %w", p.label(), err)
 				}
 				errc <- err
@@ -229,10 +231,15 @@ func (l *Lab) Placement() map[string]string {
 	return m
 }
 
-// describeLeft says what is left of the lab on a hypervisor down could not
-// reach.
-func describeLeft(p *part, lab string) string {
-	return fmt.Sprintf("%s: not reached, so lab %s's domains, volumes, networks and tunnels there (if any) are left: %v; run 'labctl down' again once it answers", p.label(), lab, strings.TrimSpace(p.err.Error()))
+// namedError is an error that names its hypervisor already.
+type namedError struct{ error }
+
+func (e namedError) Unwrap() error { return e.error }
+
+// leftOn says what is left of the lab on a hypervisor down could not
+// reach (p.err, from connecting, names it).
+func leftOn(p *part, lab string) error {
+	return namedError{fmt.Errorf("%w\nso lab %s's domains, volumes, networks and tunnels on hypervisor %s (if any) are left there; run 'labctl down' again once it answers", p.err, lab, p.Hypervisor.Name)}
 }
 
 // remoteGateway is the lab's gateway hypervisor when it is not this
