@@ -20,9 +20,15 @@ NICs (guest name, MAC, address), its VLAN sub-interfaces and routes.
 
 MACs are derived from the lab name, node and network: the same on every run,
 different for another --lab. With --output json the plan is printed in a
-stable form for scripts.`,
+stable form for scripts.
+
+With a hypervisors: list in the topology, the plan also shows which node runs
+on which hypervisor (pinned with nodes[].hypervisor, else placed by capacity),
+which hypervisor is the gateway, and the VXLAN tunnels that make each lab
+network one layer-2 segment across them (VNI, bridge, UDP port, MTU).`,
 		Example: `  labctl plan
-  labctl plan --lab workshop-7 -f lab.yaml --output json | jq '.nodes[].nics'`,
+  labctl plan --lab workshop-7 -f lab.yaml --output json | jq '.nodes[].nics'
+  labctl plan -f two-hypervisors.yaml --output json | jq '.hypervisors, .tunnels'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, p, err := g.loadPlan(true) // plan shows what the file gives now

@@ -28,6 +28,12 @@ the docker group, the busybox and nginx images loaded, and the Docker API
 checked through the SSH connection. Afterwards 'ssh node1' and
 'docker -H ssh://node1' work once 'labctl ssh-config --install' was run.
 
+A topology with hypervisors: spreads the nodes over several libvirt hosts:
+up connects to each (qemu+ssh://, its host key pinned on first use), checks
+them all before creating anything, then on each at once makes the networks,
+the VXLAN devices joining them to the other hypervisors, and its nodes. An
+error names the hypervisor; up again carries on (see 'labctl plan').
+
 'up' keeps what exists and creates what is missing: after Ctrl-C or a crash,
 run it again and it carries on. Before creating anything it checks that the
 lab's subnets are free on this host. The image must be in the cache
