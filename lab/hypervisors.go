@@ -31,7 +31,7 @@ type part struct {
 	err  error // why it could not be connected
 }
 
-// name is the hypervisor's name for messages ("" in a lab without
+// label names the part's hypervisor in messages (its URI in a lab without
 // hypervisors).
 func (p *part) label() string {
 	if p.Hypervisor.Name == "" {
@@ -219,16 +219,6 @@ func (l *Lab) bridgesFree(ctx context.Context, p *part) error {
 		}
 	}
 	return nil
-}
-
-// Placement is where each node runs, for plan and status: node name to
-// hypervisor name.
-func (l *Lab) Placement() map[string]string {
-	m := map[string]string{}
-	for _, n := range l.Plan.Nodes {
-		m[n.Name] = n.Hypervisor
-	}
-	return m
 }
 
 // namedError is an error that names its hypervisor already.
