@@ -55,7 +55,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./inventory -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	$(GO) test ./network -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
+	$(GO) test ./plan -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
 	$(GO) test ./labs -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME)
 
 clean:

@@ -17,7 +17,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // Live is what was found on one node: its Docker networks and the
@@ -36,7 +36,7 @@ type LiveNetwork struct {
 
 // DOT draws the plan (and live state per node name, when given) in
 // Graphviz's language.
-func DOT(p *network.Plan, live map[string]Live) string {
+func DOT(p *plan.Plan, live map[string]Live) string {
 	var b strings.Builder
 	q := quote
 	fmt.Fprintf(&b, "graph %s {\n", q("lab "+p.Lab))
@@ -50,7 +50,7 @@ func DOT(p *network.Plan, live map[string]Live) string {
 			kind = "NAT"
 		}
 		label := fmt.Sprintf("%s\n%s %s\nbridge %s, host %s", n.Name, kind, n.Subnet, n.Bridge, n.Host)
-		if n.Role == network.RoleNAT && len(p.VLANs) > 0 {
+		if n.Role == plan.RoleNAT && len(p.VLANs) > 0 {
 			var ids []string
 			for _, v := range p.VLANs {
 				ids = append(ids, fmt.Sprint(v.ID))
@@ -61,7 +61,7 @@ func DOT(p *network.Plan, live map[string]Live) string {
 	}
 	fmt.Fprintf(&b, "    %s [label=%s, shape=ellipse, fillcolor=\"#f4f4f4\"];\n", q("outside"), q("outside\n"+p.Outside.Address))
 	b.WriteString("  }\n")
-	fmt.Fprintf(&b, "  %s -- %s [label=\"masquerade\", style=dotted];\n", q(netID(network.RoleNAT)), q("outside"))
+	fmt.Fprintf(&b, "  %s -- %s [label=\"masquerade\", style=dotted];\n", q(netID(plan.RoleNAT)), q("outside"))
 	for _, v := range p.VLANs {
 		fmt.Fprintf(&b, "  %s [label=%s, shape=hexagon, fillcolor=\"#fdf0d5\"];\n", q(vlanID(v.ID)), q(fmt.Sprintf("VLAN %d\n%s", v.ID, v.Subnet)))
 	}
@@ -98,7 +98,7 @@ func DOT(p *network.Plan, live map[string]Live) string {
 }
 
 // Mermaid draws the same picture as a Mermaid flowchart (for Markdown).
-func Mermaid(p *network.Plan, live map[string]Live) string {
+func Mermaid(p *plan.Plan, live map[string]Live) string {
 	var b strings.Builder
 	ids := map[string]string{}
 	id := func(key string) string {
@@ -123,7 +123,7 @@ func Mermaid(p *network.Plan, live map[string]Live) string {
 	}
 	fmt.Fprintf(&b, "    %s((%s))\n", id("outside"), lbl("outside\n"+p.Outside.Address))
 	b.WriteString("  end\n")
-	fmt.Fprintf(&b, "  %s -. masquerade .- %s\n", id(netID(network.RoleNAT)), id("outside"))
+	fmt.Fprintf(&b, "  %s -. masquerade .- %s\n", id(netID(plan.RoleNAT)), id("outside"))
 	for _, v := range p.VLANs {
 		fmt.Fprintf(&b, "  %s{{%s}}\n", id(vlanID(v.ID)), lbl(fmt.Sprintf("VLAN %d\n%s", v.ID, v.Subnet)))
 	}
@@ -178,7 +178,7 @@ func SVG(ctx context.Context, dot string) ([]byte, error) {
 func netID(role string) string        { return "net:" + role }
 func vlanID(id int) string            { return fmt.Sprintf("vlan:%d", id) }
 func nicID(node, iface string) string { return "nic:" + node + ":" + iface }
-func NodeIDs(p *network.Plan) []string { // every graph node the plan gives
+func NodeIDs(p *plan.Plan) []string { // every graph node the plan gives
 	var out []string
 	for _, n := range p.Networks {
 		out = append(out, netID(n.Role))
@@ -216,7 +216,7 @@ func Stamp(svg []byte, dot string) []byte {
 
 // hostLabel names where the lab's networks live: the libvirt host, or the
 // hypervisors of a lab spread over several (its networks span them all).
-func hostLabel(p *network.Plan) string {
+func hostLabel(p *plan.Plan) string {
 	if len(p.Hypervisors) == 0 {
 		return "host (" + p.Libvirt.URI + ")"
 	}
@@ -232,7 +232,7 @@ func hostLabel(p *network.Plan) string {
 }
 
 // onHypervisor is ", on NAME" for a node of a spread lab.
-func onHypervisor(n network.Node) string {
+func onHypervisor(n plan.Node) string {
 	if n.Hypervisor == "" {
 		return ""
 	}

@@ -12,17 +12,17 @@ import (
 
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 )
 
-func defaultPlan(t *testing.T) *network.Plan {
+func defaultPlan(t *testing.T) *plan.Plan {
 	t.Helper()
 	tp, err := topology.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := network.New("default", tp)
+	p, err := plan.New("default", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 		t.Fatal(err)
 	}
 	topology.ApplyDefaults(tp)
-	p, err := network.New("spread", tp)
+	p, err := plan.New("spread", tp)
 	if err != nil {
 		t.Fatal(err)
 	}

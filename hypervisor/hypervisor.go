@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/inventory"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 	"github.com/labctl/labctl/vm"
 	"golang.org/x/crypto/ssh"
@@ -39,7 +39,7 @@ const RemoteSocket = "/var/run/libvirt/libvirt-sock"
 
 // Host is one open hypervisor.
 type Host struct {
-	HV     network.Hypervisor
+	HV     plan.Hypervisor
 	client *transport.Client // nil: this machine
 	sudo   bool              // commands need sudo -n (not logged in as root)
 	wrap   []string          // local commands run under this prefix (tests: ip netns exec NS)
@@ -62,7 +62,7 @@ func (h *Host) Local() bool { return h.client == nil }
 
 // Open connects to a hypervisor: nothing to do for this machine; for
 // qemu+ssh, SSH with the hypervisor's identity and pinned key.
-func Open(ctx context.Context, hv network.Hypervisor, o Options) (*Host, error) {
+func Open(ctx context.Context, hv plan.Hypervisor, o Options) (*Host, error) {
 	u, err := url.Parse(hv.URI)
 	if err != nil {
 		return nil, fmt.Errorf("hypervisor %s: URI %s: %w", hv.Name, hv.URI, err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/testlab"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 const itLab = "itest-hv"
@@ -59,7 +59,7 @@ func TestRemoteGatewayForReal(t *testing.T) {
 	}
 
 	// A bridge of the lab's name that is not its libvirt network's.
-	stray := lnet.BridgeName(itLab, lnet.RoleHostOnly)
+	stray := plan.BridgeName(itLab, plan.RoleHostOnly)
 	if _, err := hv2.In(ctx, "ip", "link", "add", stray, "type", "bridge"); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestRemoteGatewayForReal(t *testing.T) {
 	if left, err := testlab.Leftovers(itLab, "labctl"); err != nil || len(left) > 0 {
 		t.Errorf("hv1 after a down that could not reach hv2: %v %v", left, err)
 	}
-	if doms, _ := hv2.Virsh("list", "--name"); !strings.Contains(doms, lnet.DomainName(itLab, "node2")) {
+	if doms, _ := hv2.Virsh("list", "--name"); !strings.Contains(doms, plan.DomainName(itLab, "node2")) {
 		t.Errorf("node2 gone from hv2 though down did not reach it: %q", doms)
 	}
 	if _, err := os.Stat(filepath.Join(c.LabDir(), "state.json")); err != nil {

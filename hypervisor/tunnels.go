@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // StitchScript is the shell script that joins this hypervisor's bridges of
@@ -22,7 +22,7 @@ import (
 // kept, one that differs is made again, and peers are added or removed to
 // match. 802.1q-tagged frames cross it unchanged: a Linux bridge without
 // VLAN filtering forwards them like any other frame.
-func StitchScript(p *network.Plan, self string) (string, error) {
+func StitchScript(p *plan.Plan, self string) (string, error) {
 	if p.Tunnels == nil {
 		return "", fmt.Errorf("lab %s spans no hypervisors: nothing to stitch", p.Lab)
 	}
@@ -58,7 +58,7 @@ func StitchScript(p *network.Plan, self string) (string, error) {
 }
 
 // Stitch makes this hypervisor's tunnels of the lab (see StitchScript).
-func (h *Host) Stitch(ctx context.Context, p *network.Plan) error {
+func (h *Host) Stitch(ctx context.Context, p *plan.Plan) error {
 	script, err := StitchScript(p, h.HV.Name)
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (h *Host) Stitch(ctx context.Context, p *network.Plan) error {
 // hypervisor: derived from the lab's name alone, so that down finds them
 // without the state or the topology's hypervisors.
 func tunnelDevices(lab string) []string {
-	return []string{network.TunnelDevice(lab, network.RoleNAT), network.TunnelDevice(lab, network.RoleHostOnly)}
+	return []string{plan.TunnelDevice(lab, plan.RoleNAT), plan.TunnelDevice(lab, plan.RoleHostOnly)}
 }
 
 // Unstitch removes the lab's VXLAN devices from the hypervisor and
@@ -96,7 +96,7 @@ func (h *Host) Unstitch(ctx context.Context, lab string) ([]string, error) {
 // Links lists the network interfaces of the lab still on the hypervisor:
 // its VXLAN devices and bridges (what down must leave none of).
 func (h *Host) Links(ctx context.Context, lab string) ([]string, error) {
-	names := append(tunnelDevices(lab), network.BridgeName(lab, network.RoleNAT), network.BridgeName(lab, network.RoleHostOnly))
+	names := append(tunnelDevices(lab), plan.BridgeName(lab, plan.RoleNAT), plan.BridgeName(lab, plan.RoleHostOnly))
 	var b strings.Builder
 	for _, n := range names {
 		fmt.Fprintf(&b, "ip link show dev %s >/dev/null 2>&1 && echo %s\n", n, n)

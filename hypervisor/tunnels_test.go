@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 )
 
@@ -22,7 +22,7 @@ func run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func plan(t *testing.T, port int) *network.Plan {
+func testPlan(t *testing.T, port int) *plan.Plan {
 	t.Helper()
 	tp, err := topology.Parse("t.yaml", []byte(fmt.Sprintf(`hypervisors:
   - {name: a, uri: "qemu:///system", address: 198.51.100.1}
@@ -34,7 +34,7 @@ nodes: [{name: n1}, {name: n2, hypervisor: b}]
 		t.Fatal(err)
 	}
 	topology.ApplyDefaults(tp)
-	p, err := network.New("tuntest", tp)
+	p, err := plan.New("tuntest", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 		testenv.Tool(t, tool)
 	}
 	ctx := context.Background()
-	p := plan(t, 4792)
+	p := testPlan(t, 4792)
 	ns := map[string]string{"a": fmt.Sprintf("lctun-a-%d", os.Getpid()), "b": fmt.Sprintf("lctun-b-%d", os.Getpid())}
 	for _, n := range ns {
 		run(t, "ip", "netns", "add", n)
@@ -73,13 +73,13 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 			run(t, "ip", "-n", n, "link", "add", s.Bridge, "type", "bridge")
 			run(t, "ip", "-n", n, "link", "set", s.Bridge, "mtu", "1450", "up")
 		}
-		run(t, "ip", "-n", n, "addr", "add", fmt.Sprintf("10.99.0.%d/24", i+1), "dev", network.BridgeName("tuntest", network.RoleHostOnly))
+		run(t, "ip", "-n", n, "addr", "add", fmt.Sprintf("10.99.0.%d/24", i+1), "dev", plan.BridgeName("tuntest", plan.RoleHostOnly))
 	}
 	hosts := map[string]*Host{}
 	for _, h := range p.Hypervisors {
 		hosts[h.Name] = &Host{HV: h, wrap: []string{"ip", "netns", "exec", ns[h.Name]}}
 	}
-	stitch := func(p *network.Plan) {
+	stitch := func(p *plan.Plan) {
 		t.Helper()
 		for _, name := range []string{"a", "b"} {
 			if err := hosts[name].Stitch(ctx, p); err != nil {
@@ -103,7 +103,7 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 		}
 	}
 	// Another port: the devices are made again with it.
-	stitch(plan(t, 4793))
+	stitch(testPlan(t, 4793))
 	if d := run(t, "ip", "-n", ns["b"], "-d", "-o", "link", "show", "dev", p.Tunnels.Segments[0].Device); !strings.Contains(d, "dstport 4793 ") {
 		t.Errorf("after a port change: %s", d)
 	}
@@ -124,10 +124,10 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 }
 
 func TestStitchScriptRefusesOtherHypervisorsAndUnspreadLabs(t *testing.T) {
-	if _, err := StitchScript(plan(t, 4792), "zz"); err == nil {
+	if _, err := StitchScript(testPlan(t, 4792), "zz"); err == nil {
 		t.Error("a hypervisor outside the lab was accepted")
 	}
-	s, err := StitchScript(plan(t, 4792), "a")
+	s, err := StitchScript(testPlan(t, 4792), "a")
 	if err != nil {
 		t.Fatal(err)
 	}

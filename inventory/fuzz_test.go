@@ -11,7 +11,7 @@ import (
 // names its file, field and line.
 func FuzzParse(f *testing.F) {
 	testenv.AddSeeds(f, "testdata/*/*.yaml")
-	p := plan(f)
+	p := testPlan(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var inv *Inventory
 		if testenv.FuzzParsed(t, "fuzz.yaml", data, func() (err error) {

@@ -21,7 +21,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
@@ -77,7 +77,7 @@ var ifRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 // node of the topology (once), has an address, a user and a readable key,
 // NIC names are interface names and addresses lie in their network. All
 // problems are returned, each with its field path and line.
-func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
+func (inv *Inventory) Validate(p *plan.Plan) topology.Problems {
 	var ps topology.Problems
 	add := func(path, format string, a ...any) {
 		ps = append(ps, topology.Problem{File: inv.file, Line: inv.line(path), Path: path, Msg: fmt.Sprintf(format, a...)})
@@ -126,7 +126,7 @@ func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
 			add(path, "%v", err)
 		}
 		for role, nic := range h.NICs {
-			if role != network.RoleNAT && role != network.RoleHostOnly {
+			if role != plan.RoleNAT && role != plan.RoleHostOnly {
 				add(at+".nics."+role, "unknown network role %q (nat or hostonly)", role)
 			} else if !ifRE.MatchString(nic) {
 				add(at+".nics."+role, "%q is not an interface name", nic)
@@ -134,7 +134,7 @@ func (inv *Inventory) Validate(p *network.Plan) topology.Problems {
 		}
 		for role, a := range h.Addresses {
 			n := p.Net(role)
-			if role != network.RoleNAT && role != network.RoleHostOnly || n == nil {
+			if role != plan.RoleNAT && role != plan.RoleHostOnly || n == nil {
 				add(at+".addresses."+role, "unknown network role %q (nat or hostonly)", role)
 				continue
 			}
@@ -189,7 +189,7 @@ func checkKey(path string) error {
 	return nil
 }
 
-func nodeNames(p *network.Plan) string {
+func nodeNames(p *plan.Plan) string {
 	var ns []string
 	for _, n := range p.Nodes {
 		ns = append(ns, n.Name)
@@ -253,7 +253,7 @@ func (h Host) Addr() string {
 // that the inventory lists (in the topology's order), with the
 // inventory's NIC names and addresses, the VLAN sub-interfaces renamed
 // with their parent.
-func (inv *Inventory) Apply(p *network.Plan) *network.Plan {
+func (inv *Inventory) Apply(p *plan.Plan) *plan.Plan {
 	q := *p
 	q.Nodes = nil
 	for _, n := range p.Nodes {
@@ -261,9 +261,9 @@ func (inv *Inventory) Apply(p *network.Plan) *network.Plan {
 		if !ok {
 			continue
 		}
-		n.NICs = append([]network.NIC(nil), n.NICs...)
-		n.VLANs = append([]network.SubIf(nil), n.VLANs...)
-		n.Routes = append([]network.Route(nil), n.Routes...)
+		n.NICs = append([]plan.NIC(nil), n.NICs...)
+		n.VLANs = append([]plan.SubIf(nil), n.VLANs...)
+		n.Routes = append([]plan.Route(nil), n.Routes...)
 		for i, nic := range n.NICs {
 			if g := h.NICs[nic.Role]; g != "" {
 				old := nic.Guest

@@ -16,19 +16,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/transport"
 	"golang.org/x/crypto/ssh"
 )
 
-func plan(t testing.TB) *network.Plan {
+func testPlan(t testing.TB) *plan.Plan {
 	t.Helper()
 	tp, err := topology.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := network.New("inv", tp)
+	p, err := plan.New("inv", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ hosts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := inv.Validate(plan(t))
+	ps := inv.Validate(testPlan(t))
 	want := map[string]string{
 		"hosts[1].name":               "not a node of the topology",
 		"hosts[1].port":               "already has a port",
@@ -123,7 +123,7 @@ hosts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := inv.Validate(plan(t))
+	ps := inv.Validate(testPlan(t))
 	want := map[string]string{
 		"hosts[0].address": `"-oProxyCommand=id": want host or host:port, the host a name or an IP address`,
 		"hosts[2].key":     "can be read by others (mode 0644); ssh would refuse it too: chmod 600",
@@ -164,7 +164,7 @@ func TestUnknownFieldIsReportedWithItsLine(t *testing.T) {
 }
 
 func TestApplyRenamesNICsAndTheirVLANs(t *testing.T) {
-	p := plan(t)
+	p := testPlan(t)
 	inv := &Inventory{Hosts: []Host{
 		{Name: "node2", Address: "h2", NICs: map[string]string{"nat": "eth1"}, Addresses: map[string]string{"hostonly": "192.168.242.52/24"}},
 		{Name: "node1", Address: "h1"},
@@ -174,7 +174,7 @@ func TestApplyRenamesNICsAndTheirVLANs(t *testing.T) {
 		t.Fatalf("nodes: %+v", q.Nodes)
 	}
 	n2 := q.Nodes[1]
-	if n2.NIC(network.RoleNAT).Guest != "eth1" || n2.NIC(network.RoleHostOnly).Address != "192.168.242.52/24" {
+	if n2.NIC(plan.RoleNAT).Guest != "eth1" || n2.NIC(plan.RoleHostOnly).Address != "192.168.242.52/24" {
 		t.Errorf("node2 NICs: %+v", n2.NICs)
 	}
 	for _, v := range n2.VLANs {
@@ -182,10 +182,10 @@ func TestApplyRenamesNICsAndTheirVLANs(t *testing.T) {
 			t.Errorf("VLAN %+v not moved to eth1", v)
 		}
 	}
-	if q.Nodes[0].NIC(network.RoleNAT).Guest != p.Nodes[0].NIC(network.RoleNAT).Guest {
+	if q.Nodes[0].NIC(plan.RoleNAT).Guest != p.Nodes[0].NIC(plan.RoleNAT).Guest {
 		t.Error("node1 changed")
 	}
-	if p.Nodes[1].NIC(network.RoleNAT).Guest == "eth1" || len(p.Nodes) != 3 {
+	if p.Nodes[1].NIC(plan.RoleNAT).Guest == "eth1" || len(p.Nodes) != 3 {
 		t.Error("Apply changed the original plan")
 	}
 }
@@ -396,7 +396,7 @@ func TestFixtures(t *testing.T) {
 			}
 			return string(src), nil, err
 		}
-		return string(src), inv.Validate(plan(t)), nil
+		return string(src), inv.Validate(testPlan(t)), nil
 	}
 	valid, _ := filepath.Glob("testdata/valid/*.yaml")
 	for _, f := range valid {

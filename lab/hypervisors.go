@@ -16,7 +16,7 @@ import (
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/inventory"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/transport"
@@ -25,7 +25,7 @@ import (
 
 // part is the lab on one hypervisor, connected.
 type part struct {
-	network.Part
+	plan.Part
 	host *hypervisor.Host // nil for a lab without hypervisors
 	conn *vm.Conn
 	err  error // why it could not be connected
@@ -162,10 +162,10 @@ func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part
 // a spread lab, the tunnel port.
 func (l *Lab) preflightPart(ctx context.Context, p *part) error {
 	if p.Hypervisor.Gateway {
-		var h network.Host
+		var h plan.Host
 		var err error
 		if p.conn.Local() {
-			if h, err = network.ReadHost(); err != nil {
+			if h, err = plan.ReadHost(); err != nil {
 				return err
 			}
 			if w := vm.KVMDeviceWarning(vm.KVMDevice); w != "" {
@@ -175,8 +175,8 @@ func (l *Lab) preflightPart(ctx context.Context, p *part) error {
 		if h.Libvirt, err = vm.ExistingNetworks(ctx, p.conn); err != nil {
 			return err
 		}
-		if clashes := network.Preflight(p.Plan, h); len(clashes) > 0 {
-			return network.ClashError(clashes)
+		if clashes := plan.Preflight(p.Plan, h); len(clashes) > 0 {
+			return plan.ClashError(clashes)
 		}
 	}
 	if l.Plan.Tunnels != nil {
@@ -234,9 +234,9 @@ func leftOn(p *part, lab string) error {
 
 // remoteGateway is the lab's gateway hypervisor when it is not this
 // machine: the nodes' host-only network is then reached through it.
-func (l *Lab) remoteGateway() (network.Hypervisor, bool) {
+func (l *Lab) remoteGateway() (plan.Hypervisor, bool) {
 	if len(l.Plan.Hypervisors) == 0 {
-		return network.Hypervisor{}, false
+		return plan.Hypervisor{}, false
 	}
 	g := l.Plan.Gateway()
 	return g, strings.HasPrefix(g.URI, "qemu+ssh:")

@@ -20,7 +20,7 @@ import (
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
@@ -63,7 +63,7 @@ type Options struct {
 // Lab is an open lab.
 type Lab struct {
 	Name     string
-	Plan     *network.Plan
+	Plan     *plan.Plan
 	Topology *topology.Topology
 	// File is the topology file in use, absolute; "" for the built-in
 	// topology.
@@ -120,7 +120,7 @@ func Open(o Options) (*Lab, error) {
 
 // LoadPlan reads the topology and computes the plan, without opening the
 // lab's state (for plan and validate).
-func LoadPlan(o Options) (*topology.Topology, *network.Plan, error) {
+func LoadPlan(o Options) (*topology.Topology, *plan.Plan, error) {
 	l := &Lab{Name: o.Name, o: o}
 	if err := l.loadPlan(); err != nil {
 		return nil, nil, err
@@ -192,7 +192,7 @@ func (l *Lab) loadPlan() error {
 	if err != nil {
 		return err
 	}
-	p, err := network.New(l.Name, t)
+	p, err := plan.New(l.Name, t)
 	if err != nil {
 		return err
 	}

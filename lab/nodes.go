@@ -13,7 +13,7 @@ import (
 	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/transport"
 )
@@ -46,7 +46,7 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 		return nil, nil, err
 	}
 	kh := &inventory.KnownHosts{Path: l.PinFile()}
-	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n network.Node) (transport.Target, error) {
+	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n plan.Node) (transport.Target, error) {
 		h, _ := inv.Host(n.Name)
 		return inv.Target(h, kh, func(node, fp string) {
 			if l.o.FirstContact != nil {
@@ -62,7 +62,7 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 
 // inventory reads and validates Options.Inventory against the plan and
 // returns it with the plan the labs see on those hosts.
-func (l *Lab) inventory() (*inventory.Inventory, *network.Plan, error) {
+func (l *Lab) inventory() (*inventory.Inventory, *plan.Plan, error) {
 	inv, err := inventory.Load(l.o.Inventory)
 	if err != nil {
 		return nil, nil, err

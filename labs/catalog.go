@@ -4,7 +4,7 @@ import (
 	"embed"
 	"fmt"
 
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // All returns every built-in exercise, in the tutorial's order: the lab
@@ -63,5 +63,5 @@ func Lookup(name string) (*Exercise, bool) {
 // nodeAddrs returns a node's NAT and host-only addresses (without prefix).
 func nodeAddrs(r *Run, node string) (nat, hostonly string) {
 	n, _ := r.Env.Plan.Node(node)
-	return n.Addr(lnet.RoleNAT), n.Addr(lnet.RoleHostOnly)
+	return n.Addr(plan.RoleNAT), n.Addr(plan.RoleHostOnly)
 }

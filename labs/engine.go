@@ -24,7 +24,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/hashicorp/go-multierror"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -88,7 +88,7 @@ type Host interface {
 
 // Env is what a lab runs against.
 type Env struct {
-	Plan  *lnet.Plan
+	Plan  *plan.Plan
 	Nodes map[string]Node
 	Host  Host
 }

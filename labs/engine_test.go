@@ -18,7 +18,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/labctl/labctl/keys"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/transport"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -183,7 +183,7 @@ func fakeEnv(t *testing.T) (*Env, *fakeNode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := lnet.New("t", tp)
+	p, err := plan.New("t", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func lastField(s string) string {
 func TestConnectTargetsReportsEveryUnreachableNode(t *testing.T) {
 	tp := topology.Default()
 	topology.ApplyDefaults(tp)
-	p, err := lnet.New("t", tp)
+	p, err := plan.New("t", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestConnectTargetsReportsEveryUnreachableNode(t *testing.T) {
 	}}
 	signer, _ := mustSigner(t)
 	start := time.Now()
-	_, _, err = ConnectTargets(context.Background(), p, func(n lnet.Node) (transport.Target, error) {
+	_, _, err = ConnectTargets(context.Background(), p, func(n plan.Node) (transport.Target, error) {
 		return transport.Target{Node: n.Name, Addr: n.Name + ".invalid:22", User: "lab", Signer: signer}, nil
 	}, host)
 	if err == nil {
@@ -482,7 +482,7 @@ func mustSigner(t *testing.T) (ssh.Signer, error) {
 	return k.Signer()
 }
 
-func planFrom(t *testing.T, src string) *lnet.Plan {
+func planFrom(t *testing.T, src string) *plan.Plan {
 	t.Helper()
 	tp, err := topology.Parse("t.yaml", []byte(src))
 	if err != nil {
@@ -492,7 +492,7 @@ func planFrom(t *testing.T, src string) *lnet.Plan {
 	if ps := topology.Validate(tp); len(ps) > 0 {
 		t.Fatal(ps)
 	}
-	p, err := lnet.New("t", tp)
+	p, err := plan.New("t", tp)
 	if err != nil {
 		t.Fatal(err)
 	}

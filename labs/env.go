@@ -14,7 +14,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/keys"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/transport"
 )
@@ -96,13 +96,13 @@ func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
 
 // Connect opens SSH and Docker API connections to every node of the plan.
 // Close the returned Env's connections with the returned function.
-func Connect(ctx context.Context, p *lnet.Plan, k keys.Lab, host LocalHost) (*Env, func(), error) {
-	return ConnectTargets(ctx, p, func(n lnet.Node) (transport.Target, error) { return provision.TargetFor(p, k, n) }, host)
+func Connect(ctx context.Context, p *plan.Plan, k keys.Lab, host LocalHost) (*Env, func(), error) {
+	return ConnectTargets(ctx, p, func(n plan.Node) (transport.Target, error) { return provision.TargetFor(p, k, n) }, host)
 }
 
 // ConnectTargets is Connect with the way into each node given by target
 // (e.g. hosts of an inventory).
-func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (transport.Target, error), host LocalHost) (*Env, func(), error) {
+func ConnectTargets(ctx context.Context, p *plan.Plan, target func(plan.Node) (transport.Target, error), host LocalHost) (*Env, func(), error) {
 	env := &Env{Plan: p, Nodes: map[string]Node{}, Host: host}
 	var mu sync.Mutex
 	var closers []func()
@@ -114,7 +114,7 @@ func ConnectTargets(ctx context.Context, p *lnet.Plan, target func(lnet.Node) (t
 	// All nodes at once, and every node that cannot be reached is named:
 	// one unreachable node must neither hide the others nor make the
 	// reachable ones wait for it.
-	err := fanout.Each(ctx, p.Nodes, 0, func(n lnet.Node) string { return n.Name }, func(ctx context.Context, pn lnet.Node) error {
+	err := fanout.Each(ctx, p.Nodes, 0, func(n plan.Node) string { return n.Name }, func(ctx context.Context, pn plan.Node) error {
 		t, err := target(pn)
 		if err != nil {
 			return err

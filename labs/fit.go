@@ -8,21 +8,21 @@ import (
 	"sort"
 	"strings"
 
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // Fits says why lab cannot run on the plan (nil when it can): too few
 // nodes, or a container address of the tutorial's that the NAT subnet
 // lacks or that is taken there (the gateway, a node, the DHCP range).
 // A topology can be valid and still unable to host a lab.
-func Fits(lab *Exercise, p *lnet.Plan) error {
+func Fits(lab *Exercise, p *plan.Plan) error {
 	if len(p.Nodes) < lab.MinNodes {
 		return fmt.Errorf("%w: lab %s needs %d nodes, the topology has %d", ErrNotEnoughNodes, lab.Name, lab.MinNodes, len(p.Nodes))
 	}
 	if len(lab.NATHosts) == 0 {
 		return nil
 	}
-	nat := p.Net(lnet.RoleNAT)
+	nat := p.Net(plan.RoleNAT)
 	if nat == nil {
 		return fmt.Errorf("lab %s needs the NAT network", lab.Name)
 	}
@@ -33,7 +33,7 @@ func Fits(lab *Exercise, p *lnet.Plan) error {
 	prefix = prefix.Masked()
 	taken := map[string]string{nat.Host: "the host's address (the gateway)"}
 	for _, n := range p.Nodes {
-		if a := n.Addr(lnet.RoleNAT); a != "" {
+		if a := n.Addr(plan.RoleNAT); a != "" {
 			taken[a] = n.Name + "'s address"
 		}
 	}
@@ -58,7 +58,7 @@ func Fits(lab *Exercise, p *lnet.Plan) error {
 			need = max(need, i+2)
 			continue
 		}
-		a, _ := netip.ParseAddr(lnet.Nth(nat.Subnet, i))
+		a, _ := netip.ParseAddr(plan.Nth(nat.Subnet, i))
 		switch {
 		case taken[a.String()] != "":
 			why = append(why, fmt.Sprintf("container %s gets %s, which is %s", ctr, a, taken[a.String()]))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/labs"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // upWithHypervisorCrash starts `up` and kills the second hypervisor's
@@ -34,7 +34,7 @@ func upWithHypervisorCrash(t *testing.T, ctx context.Context, c *testlab.CLI, hv
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	want := lnet.NetworkName(itLab, lnet.RoleHostOnly)
+	want := plan.NetworkName(itLab, plan.RoleHostOnly)
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		select {
@@ -68,13 +68,13 @@ func upWithHypervisorCrash(t *testing.T, ctx context.Context, c *testlab.CLI, hv
 // the capture must hold VXLAN frames on the lab's tunnel port with the NAT
 // segment's VNI carrying 802.1q frames of that VLAN id, and frames with the
 // host-only segment's VNI.
-func tunnelsCarryVLANs(t *testing.T, ctx context.Context, env *testlab.Env, hv *testlab.Hypervisor, lenv *labs.Env, plan *lnet.Plan, work string) {
+func tunnelsCarryVLANs(t *testing.T, ctx context.Context, env *testlab.Env, hv *testlab.Hypervisor, lenv *labs.Env, p *plan.Plan, work string) {
 	t.Helper()
-	if plan.Tunnels == nil || len(plan.VLANs) == 0 {
+	if p.Tunnels == nil || len(p.VLANs) == 0 {
 		t.Fatal("the lab has no tunnels or no VLANs to show")
 	}
 	pcap := filepath.Join(work, "underlay.pcap")
-	capture := env.Command(ctx, "tcpdump", "-Z", "root", "-U", "-n", "-i", hv.Veth, "-w", pcap, "udp", "port", strconv.Itoa(plan.Tunnels.Port))
+	capture := env.Command(ctx, "tcpdump", "-Z", "root", "-U", "-n", "-i", hv.Veth, "-w", pcap, "udp", "port", strconv.Itoa(p.Tunnels.Port))
 	var capErr bytes.Buffer
 	capture.Stderr = &capErr
 	if err := capture.Start(); err != nil {
@@ -83,7 +83,7 @@ func tunnelsCarryVLANs(t *testing.T, ctx context.Context, env *testlab.Env, hv *
 	for i := 0; i < 50 && !strings.Contains(capErr.String(), "listening on"); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
-	v := plan.VLANs[0]
+	v := p.VLANs[0]
 	pfx := netip.MustParsePrefix(v.Subnet)
 	a1, a3 := pfx.Addr(), pfx.Addr()
 	for i := 0; i < 250; i++ {
@@ -112,32 +112,32 @@ func tunnelsCarryVLANs(t *testing.T, ctx context.Context, env *testlab.Env, hv *
 	if err != nil {
 		t.Fatalf("underlay capture: %v (%s)", err, capErr.String())
 	}
-	frames, err := vxlanFrames(data, uint16(plan.Tunnels.Port))
+	frames, err := vxlanFrames(data, uint16(p.Tunnels.Port))
 	if err != nil {
 		t.Fatal(err)
 	}
 	seg := map[string]uint32{}
-	for _, s := range plan.Tunnels.Segments {
+	for _, s := range p.Tunnels.Segments {
 		seg[s.Role] = s.VNI
 	}
 	tagged, hostonly := 0, 0
 	byVNI := map[uint32]int{}
 	for _, f := range frames {
 		byVNI[f.vni]++
-		if f.vni == seg[lnet.RoleNAT] && f.vlan == v.ID {
+		if f.vni == seg[plan.RoleNAT] && f.vlan == v.ID {
 			tagged++
 		}
-		if f.vni == seg[lnet.RoleHostOnly] {
+		if f.vni == seg[plan.RoleHostOnly] {
 			hostonly++
 		}
 	}
 	t.Logf("underlay capture on %s: %d VXLAN frames on UDP %d; by VNI %v; %d with VNI %d (NAT) carrying VLAN %d; %d with VNI %d (host-only)",
-		hv.Veth, len(frames), plan.Tunnels.Port, byVNI, tagged, seg[lnet.RoleNAT], v.ID, hostonly, seg[lnet.RoleHostOnly])
+		hv.Veth, len(frames), p.Tunnels.Port, byVNI, tagged, seg[plan.RoleNAT], v.ID, hostonly, seg[plan.RoleHostOnly])
 	if tagged < 6 { // 3 echo requests and 3 replies at least
-		t.Errorf("the underlay carried %d VXLAN frames with VNI %d and VLAN %d, want at least 6 (the pings)", tagged, seg[lnet.RoleNAT], v.ID)
+		t.Errorf("the underlay carried %d VXLAN frames with VNI %d and VLAN %d, want at least 6 (the pings)", tagged, seg[plan.RoleNAT], v.ID)
 	}
 	if hostonly == 0 {
-		t.Errorf("the underlay carried no VXLAN frame with the host-only VNI %d (SSH to node3 crosses it)", seg[lnet.RoleHostOnly])
+		t.Errorf("the underlay carried no VXLAN frame with the host-only VNI %d (SSH to node3 crosses it)", seg[plan.RoleHostOnly])
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 )
 
@@ -69,7 +69,7 @@ func TestLabsForReal(t *testing.T) {
 	if out, err := labctl("status"); err != nil || !regexp.MustCompile(`(?m)^hv2\s+node3\s+running`).MatchString(out) || !regexp.MustCompile(`(?m)^hv1\s+node1\s+running`).MatchString(out) {
 		t.Errorf("status does not show node3 running on hv2 and node1 on hv1 (err=%v):\n%s", err, out)
 	}
-	if out, err := hv2.Virsh("list", "--name"); err != nil || strings.TrimSpace(out) != lnet.DomainName(itLab, "node3") {
+	if out, err := hv2.Virsh("list", "--name"); err != nil || strings.TrimSpace(out) != plan.DomainName(itLab, "node3") {
 		t.Errorf("hv2's libvirtd runs %q (err=%v), want only node3", out, err)
 	}
 	// up records the topology file's hash, so that a later change of the
@@ -131,13 +131,13 @@ func TestLabsForReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	topology.ApplyDefaults(tp)
-	plan, err := lnet.New(itLab, tp)
+	lp, err := plan.New(itLab, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := keys.Lab{Dir: c.LabDir(), Lab: itLab}
 	host := labs.LocalHost{Dial: env.Dial, Wrap: []string{"ip", "netns", "exec", env.NS}}
-	lenv, closeEnv, err := labs.Connect(ctx, plan, k, host)
+	lenv, closeEnv, err := labs.Connect(ctx, lp, k, host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +180,8 @@ func TestLabsForReal(t *testing.T) {
 	}
 
 	studentChecks(t, ctx, c)
-	seeIt(t, ctx, c, env, plan, work)
-	tunnelsCarryVLANs(t, ctx, env, hv2, lenv, plan, work)
+	seeIt(t, ctx, c, env, lp, work)
+	tunnelsCarryVLANs(t, ctx, env, hv2, lenv, lp, work)
 
 	// The labs on hosts labctl did not create, as far as the run can
 	// tell: another lab name (no keys, no VMs of its own), the nodes
@@ -189,18 +189,18 @@ func TestLabsForReal(t *testing.T) {
 	// use, then pinned; a changed key is refused.
 	var inv strings.Builder
 	fmt.Fprintf(&inv, "user: lab\nkey: %s\nhosts:\n", filepath.Join(c.LabDir(), "id_ed25519"))
-	for _, n := range plan.Nodes {
-		fmt.Fprintf(&inv, "  - name: %s\n    address: %s\n", n.Name, strings.Split(n.NIC(lnet.RoleHostOnly).Address, "/")[0])
+	for _, n := range lp.Nodes {
+		fmt.Fprintf(&inv, "  - name: %s\n    address: %s\n", n.Name, strings.Split(n.NIC(plan.RoleHostOnly).Address, "/")[0])
 	}
 	invFile := filepath.Join(work, "hosts.yaml")
 	os.WriteFile(invFile, []byte(inv.String()), 0o644)
 	ci := *c
 	ci.Lab = "itest-inventory"
 	invOut, stderr, err := ci.Run(ctx, "--inventory", invFile, "lab", "run", "bridge", "macvlan", "ipvlan-l2")
-	if err != nil || strings.Count(stderr, "first contact, trusting host key SHA256:") != len(plan.Nodes) || !strings.Contains(invOut, " passed, 0 failed") {
+	if err != nil || strings.Count(stderr, "first contact, trusting host key SHA256:") != len(lp.Nodes) || !strings.Contains(invOut, " passed, 0 failed") {
 		t.Errorf("labs through the inventory: %v\n%s\n%s", err, testlab.LastLines(invOut, 40), stderr)
 	}
-	if out, stderr, err := ci.Run(ctx, "--inventory", invFile, "hosts", "check"); err != nil || strings.Contains(stderr, "first contact") || strings.Count(out, "20.10") != len(plan.Nodes) {
+	if out, stderr, err := ci.Run(ctx, "--inventory", invFile, "hosts", "check"); err != nil || strings.Contains(stderr, "first contact") || strings.Count(out, "20.10") != len(lp.Nodes) {
 		t.Errorf("hosts check with pinned keys: %v\n%s%s", err, out, stderr)
 	}
 	kh := filepath.Join(ci.LabDir(), "inventory_known_hosts")
@@ -239,7 +239,7 @@ func TestLabsForReal(t *testing.T) {
 	}
 	closeEnv()
 
-	vmDestroyedDuringLab(t, ctx, c, plan)
+	vmDestroyedDuringLab(t, ctx, c, lp)
 
 	// down without the lab's state (lost, or another machine): the
 	// topology file names the hypervisors, names and metadata find the
@@ -256,9 +256,9 @@ func TestLabsForReal(t *testing.T) {
 // macvlan-8021q lab, is destroyed (power cut) once the lab has begun. The
 // lab must fail with evidence naming node2, teardown must still clean
 // node1, `up` must bring node2 back, and the lab must then pass.
-func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, plan *lnet.Plan) {
+func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, lp *plan.Plan) {
 	const lab = "macvlan-8021q"
-	victim := plan.Nodes[1]
+	victim := lp.Nodes[1]
 	start := time.Now()
 	cmd := c.Cmd(ctx, "lab", "run", lab, "-v")
 	var stdout, stderr testenv.Buffer
@@ -298,9 +298,9 @@ func vmDestroyedDuringLab(t *testing.T, ctx context.Context, c *testlab.CLI, pla
 		t.Errorf("the run took %s to end after the node was destroyed", d)
 	}
 	// Teardown still ran on node1: nothing of the lab is left there.
-	left, _, err := c.Run(ctx, "exec", plan.Nodes[0].Name, "--", "docker ps -aq; docker network ls -q --filter driver=macvlan")
+	left, _, err := c.Run(ctx, "exec", lp.Nodes[0].Name, "--", "docker ps -aq; docker network ls -q --filter driver=macvlan")
 	if err != nil || strings.TrimSpace(left) != "" {
-		t.Errorf("%s after the failed lab (err=%v): %q left", plan.Nodes[0].Name, err, left)
+		t.Errorf("%s after the failed lab (err=%v): %q left", lp.Nodes[0].Name, err, left)
 	}
 	// `up` brings the node back; the lab passes again.
 	start = time.Now()
@@ -364,13 +364,13 @@ func studentChecks(t *testing.T, ctx context.Context, c *testlab.CLI) {
 // seeIt is what the lab looks like: the live picture, a capture (text and
 // pcap), an impaired link in ping's round trip, and the HTML report in a
 // real browser.
-func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, plan *lnet.Plan, work string) {
+func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, lp *plan.Plan, work string) {
 	// graph --live --format svg: every network, VLAN and interface.
 	svg, _, err := c.Run(ctx, "graph", "--live", "--format", "svg")
 	if err != nil {
 		t.Errorf("graph --live --format svg: %v", err)
 	}
-	for _, id := range graph.NodeIDs(plan) {
+	for _, id := range graph.NodeIDs(lp) {
 		if !strings.Contains(svg, "<title>"+id+"</title>") {
 			t.Errorf("the live SVG has no %s", id)
 		}
@@ -380,10 +380,10 @@ func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, 
 	}
 
 	// capture: 5 packets as text, and as pcap on stdout that tcpdump reads.
-	n1 := plan.Nodes[0]
-	ho := n1.NIC(lnet.RoleHostOnly).Guest
+	n1 := lp.Nodes[0]
+	ho := n1.NIC(plan.RoleHostOnly).Guest
 	out, stderr, err := c.Run(ctx, "capture", n1.Name, ho, "--filter", "tcp port 22", "--count", "5")
-	if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 4 || !strings.Contains(out, n1.NIC(lnet.RoleHostOnly).MAC) {
+	if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 4 || !strings.Contains(out, n1.NIC(plan.RoleHostOnly).MAC) {
 		t.Errorf("capture --count 5 (err=%v):\n%s\n%s", err, out, stderr)
 	}
 	pcap, _, err := c.Run(ctx, "capture", n1.Name, ho, "--filter", "tcp port 22", "--count", "5", "-w", "-")
@@ -397,7 +397,7 @@ func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, 
 	}
 
 	// impair: 100 ms on node1's host-only NIC shows in the host's ping.
-	addr := n1.Addr(lnet.RoleHostOnly)
+	addr := n1.Addr(plan.RoleHostOnly)
 	rtt := func() float64 {
 		o, err := env.Command(ctx, "ping", "-c", "5", "-i", "0.3", "-q", addr).CombinedOutput()
 		m := regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`).FindStringSubmatch(string(o))

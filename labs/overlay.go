@@ -9,7 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/hashicorp/go-multierror"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // The overlay lab: a swarm over the nodes' host-only addresses, attachable
@@ -217,7 +217,7 @@ func overlayMTU(r *Run, opts map[string]string) map[string]string {
 	if opts == nil {
 		opts = map[string]string{}
 	}
-	if n := r.Env.Plan.Net(lnet.RoleHostOnly); n != nil && n.MTU > 0 {
+	if n := r.Env.Plan.Net(plan.RoleHostOnly); n != nil && n.MTU > 0 {
 		opts["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU)
 	}
 	return opts

@@ -13,7 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 func checkMembers(ctx context.Context, r *Run) (bool, []Evidence, error) {
@@ -170,7 +170,7 @@ func checkVXLAN(ctx context.Context, r *Run) (bool, []Evidence, error) {
 // hostOnlyNIC is a node's host-only NIC in the guest.
 func hostOnlyNIC(r *Run, node string) string {
 	n, _ := r.Env.Plan.Node(node)
-	return n.NIC(lnet.RoleHostOnly).Guest
+	return n.NIC(plan.RoleHostOnly).Guest
 }
 
 func checkESP(ctx context.Context, r *Run) (bool, []Evidence, error) {
@@ -241,7 +241,7 @@ func checkMTU(ctx context.Context, r *Run, extra int) (bool, []Evidence, error) 
 		fmt.Sscan(f[1], &mtu)
 	}
 	// The underlay: the node's host-only NIC carries the VXLAN packets.
-	nic := r.Env.Plan.Nodes[1].NIC(lnet.RoleHostOnly).Guest
+	nic := r.Env.Plan.Nodes[1].NIC(plan.RoleHostOnly).Guest
 	uok, uev, err := r.OnNode(ctx, n2, "cat /sys/class/net/"+nic+"/mtu", "")
 	if err != nil {
 		return false, []Evidence{mev, uev}, err

@@ -11,7 +11,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/internal/fanout"
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // SwarmPort is the Swarm manager's port (cluster management, TCP).
@@ -40,10 +40,10 @@ type Member struct {
 }
 
 // hostOnlyAddrs maps every lab node's host-only address to the node name.
-func hostOnlyAddrs(p *lnet.Plan) map[string]string {
+func hostOnlyAddrs(p *plan.Plan) map[string]string {
 	m := map[string]string{}
 	for _, n := range p.Nodes {
-		if a := n.Addr(lnet.RoleHostOnly); a != "" {
+		if a := n.Addr(plan.RoleHostOnly); a != "" {
 			m[a] = n.Name
 		}
 	}
@@ -315,12 +315,12 @@ func redact(s string, secrets ...string) string {
 	return s
 }
 
-func hostOnlyAddr(p *lnet.Plan, node string) string {
+func hostOnlyAddr(p *plan.Plan, node string) string {
 	n, ok := p.Node(node)
 	if !ok {
 		return ""
 	}
-	return n.Addr(lnet.RoleHostOnly)
+	return n.Addr(plan.RoleHostOnly)
 }
 
 // MembersTable prints a manager's node list as 'docker node ls' does: the

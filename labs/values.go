@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // The values a lab file can use as ${name}, from the plan, so that one file
@@ -50,19 +50,19 @@ func checkPlanValue(name string, nodes int) error {
 }
 
 // planValues are the values of a plan, by name.
-func planValues(p *lnet.Plan) map[string]string {
+func planValues(p *plan.Plan) map[string]string {
 	v := map[string]string{"outside": p.Outside.Address, "docker.bip": p.Docker.BridgeIP}
 	for i, n := range p.Nodes {
 		k := fmt.Sprintf("node%d", i+1)
 		v[k] = n.Name
-		for _, role := range []string{lnet.RoleNAT, lnet.RoleHostOnly} {
+		for _, role := range []string{plan.RoleNAT, plan.RoleHostOnly} {
 			v[k+"."+role] = n.Addr(role)
 			if nic := n.NIC(role); nic != nil {
 				v[k+".nic."+role] = nic.Guest
 			}
 		}
 	}
-	for _, role := range []string{lnet.RoleNAT, lnet.RoleHostOnly} {
+	for _, role := range []string{plan.RoleNAT, plan.RoleHostOnly} {
 		if nw := p.Net(role); nw != nil {
 			v[role+".subnet"], v[role+".gateway"], v[role+".prefix"] = nw.Subnet, nw.Host, prefixLen(nw.Subnet)
 		}
@@ -79,11 +79,11 @@ func planValues(p *lnet.Plan) map[string]string {
 }
 
 // lookupValue finds ${name}: captured, a plan value, or host N of a subnet.
-func lookupValue(name string, plan, captured map[string]string) (string, bool) {
+func lookupValue(name string, values, captured map[string]string) (string, bool) {
 	if s, ok := captured[name]; ok {
 		return s, true
 	}
-	if s, ok := plan[name]; ok {
+	if s, ok := values[name]; ok {
 		return s, true
 	}
 	i := strings.LastIndexByte(name, '.')
@@ -94,20 +94,20 @@ func lookupValue(name string, plan, captured map[string]string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	subnet, ok := plan[name[:i]+".subnet"]
+	subnet, ok := values[name[:i]+".subnet"]
 	if !ok {
 		return "", false
 	}
-	return lnet.Nth(subnet, host), true
+	return plan.Nth(subnet, host), true
 }
 
 // expand replaces every ${name} in s; quote (e.g. regexp.QuoteMeta) is
 // applied to each value when not nil.
-func expand(s string, plan, captured map[string]string, quote func(string) string) (string, error) {
+func expand(s string, values, captured map[string]string, quote func(string) string) (string, error) {
 	var missing []string
 	out := valueRE.ReplaceAllStringFunc(s, func(m string) string {
 		name := m[2 : len(m)-1]
-		v, ok := lookupValue(name, plan, captured)
+		v, ok := lookupValue(name, values, captured)
 		if !ok {
 			missing = append(missing, m)
 			return m

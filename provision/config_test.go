@@ -20,17 +20,17 @@ import (
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-func plan(t *testing.T) *network.Plan {
+func testPlan(t *testing.T) *plan.Plan {
 	tp, err := topology.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := network.New("default", tp)
+	p, err := plan.New("default", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func plan(t *testing.T) *network.Plan {
 }
 
 func TestSSHConfigGolden(t *testing.T) {
-	got := SSHConfig(plan(t), "/home/u/.local/state/labctl/labs/default", nil)
+	got := SSHConfig(testPlan(t), "/home/u/.local/state/labctl/labs/default", nil)
 	golden.Check(t, filepath.Join("testdata", "ssh_config"), got)
 	for _, must := range []string{"StrictHostKeyChecking yes", "IdentitiesOnly yes", "ForwardAgent no", "ForwardX11 no", "HostName 192.168.242.12"} {
 		if !bytes.Contains(got, []byte(must)) {
@@ -48,7 +48,7 @@ func TestSSHConfigGolden(t *testing.T) {
 }
 
 func TestKnownHostsPinsEveryNode(t *testing.T) {
-	p := plan(t)
+	p := testPlan(t)
 	k := keys.Lab{Dir: t.TempDir(), Lab: "default"}
 	kh, err := KnownHosts(p, k)
 	if err != nil {
@@ -229,7 +229,7 @@ func fakeCache(t *testing.T) *images.Cache {
 
 func TestInstallDockerOfflineThenNothingToDo(t *testing.T) {
 	n := &fakeNode{imageIDs: map[string]string{}, files: map[string][]byte{}}
-	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	o := DockerOptions{Plan: testPlan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
 	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestInstallDockerOfflineThenNothingToDo(t *testing.T) {
 }
 
 func TestDaemonJSONAvoidsLabSubnets(t *testing.T) {
-	p := plan(t)
+	p := testPlan(t)
 	got := string(DaemonJSON(p))
 	for _, want := range []string{`"bip": "172.17.0.1/16"`, `"base": "172.18.0.0/15"`, `"max-size": "10m"`} {
 		if !strings.Contains(got, want) {
@@ -281,7 +281,7 @@ func TestDaemonJSONAvoidsLabSubnets(t *testing.T) {
 // the docker group: nothing is installed or restarted; only the images go
 // over, in one load command; an image with another ID is loaded again.
 func TestInstallDockerOnADockerReadyNode(t *testing.T) {
-	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	o := DockerOptions{Plan: testPlan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
 	n := &fakeNode{installed: true, daemon: string(DaemonJSON(o.Plan)), inGroup: true,
 		imageIDs: map[string]string{"nginx:latest": "sha256:old-nginx"}, files: map[string][]byte{}}
 	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
@@ -354,7 +354,7 @@ func TestInstallIncludeWritesThroughALink(t *testing.T) {
 // A node that has Docker with another daemon.json gets the lab's, and
 // dockerd is restarted once to apply it; nothing is installed.
 func TestInstallDockerAppliesAChangedDaemonJSON(t *testing.T) {
-	o := DockerOptions{Plan: plan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
+	o := DockerOptions{Plan: testPlan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}}
 	n := &fakeNode{installed: true, daemon: "{}\n", inGroup: true, imageIDs: map[string]string{}, files: map[string][]byte{}}
 	if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
 		t.Fatal(err)
@@ -377,7 +377,7 @@ func TestSSHConfigJumpsThroughARemoteGateway(t *testing.T) {
 	dir := t.TempDir()
 	j := &Jump{Alias: "labctl-default-hv1", HostName: "192.0.2.7", Port: "2222", User: "ops", Identity: "/keys/hv key", KnownHosts: "/state/hypervisors_known_hosts"}
 	cfg := filepath.Join(dir, "ssh_config")
-	if err := os.WriteFile(cfg, SSHConfig(plan(t), dir, j), 0o600); err != nil {
+	if err := os.WriteFile(cfg, SSHConfig(testPlan(t), dir, j), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	resolve := func(host string) string {
@@ -387,7 +387,7 @@ func TestSSHConfigJumpsThroughARemoteGateway(t *testing.T) {
 		}
 		return string(out)
 	}
-	for _, n := range plan(t).Nodes {
+	for _, n := range testPlan(t).Nodes {
 		if got := resolve(n.SSHAlias); !strings.Contains(got, "\nproxyjump labctl-default-hv1\n") || !strings.Contains(got, "\nhostname "+HostOnlyAddr(n)+"\n") {
 			t.Errorf("%s resolves without the jump:\n%s", n.SSHAlias, got)
 		}

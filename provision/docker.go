@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/images"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 )
 
@@ -23,7 +23,7 @@ const (
 
 // DockerOptions say how to install Docker and what to load.
 type DockerOptions struct {
-	Plan   *network.Plan
+	Plan   *plan.Plan
 	Cache  *images.Cache
 	Mode   string   // InstallOffline or InstallOnline
 	Bundle string   // cache name of the offline bundle
@@ -40,7 +40,7 @@ const (
 // DaemonJSON is the Docker daemon configuration for the lab: docker0's
 // address and the pools for user networks (both chosen so that they avoid
 // every lab subnet), and bounded container logs.
-func DaemonJSON(p *network.Plan) []byte {
+func DaemonJSON(p *plan.Plan) []byte {
 	type pool struct {
 		Base string `json:"base"`
 		Size int    `json:"size"`
@@ -55,7 +55,7 @@ func DaemonJSON(p *network.Plan) []byte {
 		// lowered for tunnels between hypervisors.
 		MTU int `json:"mtu,omitempty"`
 	}{BIP: p.Docker.BridgeIP, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "10m", "max-file": "3"}, Mirrors: p.Docker.RegistryMirrors}
-	if n := p.Net(network.RoleNAT); n != nil {
+	if n := p.Net(plan.RoleNAT); n != nil {
 		cfg.MTU = n.MTU
 	}
 	for _, ap := range p.Docker.AddressPools {
@@ -297,7 +297,7 @@ func loadImages(ctx context.Context, r Runner, home string, c *images.Cache, nam
 
 // CheckGuestNetwork verifies what the labs expect of a node's network: the
 // VLAN sub-interfaces up, and every node's name resolvable.
-func CheckGuestNetwork(ctx context.Context, r Runner, p *network.Plan, n network.Node) error {
+func CheckGuestNetwork(ctx context.Context, r Runner, p *plan.Plan, n plan.Node) error {
 	var cmds []string
 	for _, v := range n.VLANs {
 		cmds = append(cmds, "ip link show "+transport.Quote(v.Name)+" >/dev/null")

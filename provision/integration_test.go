@@ -14,7 +14,7 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/transport"
@@ -43,7 +43,7 @@ func TestProvisionForReal(t *testing.T) {
 	labDir := c.LabDir()
 	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
 	tp, _ := topology.Load("")
-	plan, _ := network.New(itLab, tp)
+	plan, _ := plan.New(itLab, tp)
 	k := keys.Lab{Dir: labDir, Lab: itLab}
 
 	// The first `up`, with a fault: sshd on node2 is stopped, and every
@@ -206,7 +206,7 @@ func installing(log, node string) bool {
 
 // stopSSHD stops sshd on the node and kills every SSH session there, from
 // a transient systemd unit that starts sshd again 20 s later.
-func stopSSHD(t *testing.T, ctx context.Context, env *testlab.Env, plan *network.Plan, k keys.Lab, n network.Node) {
+func stopSSHD(t *testing.T, ctx context.Context, env *testlab.Env, plan *plan.Plan, k keys.Lab, n plan.Node) {
 	t.Helper()
 	c, err := provision.Connect(ctx, plan, k, n, env.Dial)
 	if err != nil {

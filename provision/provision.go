@@ -13,7 +13,7 @@ import (
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 )
 
@@ -30,7 +30,7 @@ type Runner interface {
 
 // Options configure provisioning of a lab.
 type Options struct {
-	Plan     *network.Plan
+	Plan     *plan.Plan
 	Keys     keys.Lab
 	Dial     transport.DialFunc
 	Docker   DockerOptions
@@ -55,7 +55,7 @@ func (o *Options) defaults() {
 }
 
 // Target describes how to reach a node of the plan with the lab's keys.
-func TargetFor(p *network.Plan, k keys.Lab, n network.Node) (transport.Target, error) {
+func TargetFor(p *plan.Plan, k keys.Lab, n plan.Node) (transport.Target, error) {
 	user, err := k.User()
 	if err != nil {
 		return transport.Target{}, err
@@ -72,7 +72,7 @@ func TargetFor(p *network.Plan, k keys.Lab, n network.Node) (transport.Target, e
 }
 
 // Connect opens an SSH connection to a node of the plan.
-func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, dial transport.DialFunc) (*transport.Client, error) {
+func Connect(ctx context.Context, p *plan.Plan, k keys.Lab, n plan.Node, dial transport.DialFunc) (*transport.Client, error) {
 	t, err := TargetFor(p, k, n)
 	if err != nil {
 		return nil, err
@@ -84,15 +84,15 @@ func Connect(ctx context.Context, p *network.Plan, k keys.Lab, n network.Node, d
 // error. A cancelled context wins over the gathered errors.
 func Provision(ctx context.Context, o Options) error {
 	o.defaults()
-	return fanout.Each(ctx, o.Plan.Nodes, o.Parallel, func(n network.Node) string { return n.Name },
-		func(ctx context.Context, n network.Node) error { return provisionNode(ctx, o, n) })
+	return fanout.Each(ctx, o.Plan.Nodes, o.Parallel, func(n plan.Node) string { return n.Name },
+		func(ctx context.Context, n plan.Node) error { return provisionNode(ctx, o, n) })
 }
 
 // maxReconnects bounds how often one node's provisioning connects again
 // after its SSH connection was lost.
 const maxReconnects = 2
 
-func provisionNode(ctx context.Context, o Options, n network.Node) error {
+func provisionNode(ctx context.Context, o Options, n plan.Node) error {
 	phase := func(name string, fn func() error) error { return o.Phase.Time(name, n.Name, fn) }
 	var c *transport.Client
 	if err := phase("ssh ready", func() (err error) {

@@ -12,7 +12,7 @@ import (
 	"github.com/labctl/labctl/internal/atomicfile"
 
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -25,11 +25,11 @@ const (
 )
 
 // HostOnlyAddr is the node's stable address (the one SSH uses).
-func HostOnlyAddr(n network.Node) string { return n.Addr(network.RoleHostOnly) }
+func HostOnlyAddr(n plan.Node) string { return n.Addr(plan.RoleHostOnly) }
 
 // KnownHosts renders the lab's known_hosts: each node's pinned host key
 // under its alias, its name and its host-only address.
-func KnownHosts(p *network.Plan, k keys.Lab) ([]byte, error) {
+func KnownHosts(p *plan.Plan, k keys.Lab) ([]byte, error) {
 	var b bytes.Buffer
 	for _, n := range p.Nodes {
 		hk, err := k.Host(n.Name)
@@ -65,7 +65,7 @@ type Jump struct {
 // as it is; the host key is checked strictly against the lab's known_hosts.
 // With jump, every node is reached through that host (ProxyJump), whose
 // key is checked as strictly against labctl's pin.
-func SSHConfig(p *network.Plan, labDir string, jump *Jump) []byte {
+func SSHConfig(p *plan.Plan, labDir string, jump *Jump) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
 	if jump != nil {
@@ -105,7 +105,7 @@ func quoteConfig(s string) string {
 }
 
 // WriteSSHFiles writes the lab's known_hosts and ssh config.
-func WriteSSHFiles(p *network.Plan, d *state.Dir, jump *Jump) error {
+func WriteSSHFiles(p *plan.Plan, d *state.Dir, jump *Jump) error {
 	kh, err := KnownHosts(p, keys.Lab{Dir: d.Path, Lab: p.Lab})
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // SeedScript is the name of the first-boot script on the seed disk.
@@ -65,7 +65,7 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 	fmt.Fprintf(&b, "chmod 0700 %[1]s\nchown -R %[2]s: %[1]s\n", shq(home+"/.ssh"), shq(user))
 	// NICs: named by udev before this runs; renamed here, by MAC, as
 	// cloud-init would; netplan's .link files name them on later boots.
-	nics := append([]network.NIC(nil), n.NICs...)
+	nics := append([]plan.NIC(nil), n.NICs...)
 	sort.Slice(nics, func(i, j int) bool { return nics[i].Guest < nics[j].Guest })
 	// udev's own naming of the NICs (coldplug) must be over first, or it
 	// could rename a NIC again after this did.

@@ -16,7 +16,7 @@ import (
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 )
 
@@ -42,7 +42,7 @@ type Options struct {
 	// Whole is the whole lab when the manager's plan is its share on one
 	// hypervisor: the seeds are made from it (every node in /etc/hosts,
 	// the gateway's address as the resolver).
-	Whole *network.Plan
+	Whole *plan.Plan
 	// Where names this libvirtd in the timings of the phases that are not
 	// a node's (acceleration, image, storage, networks): the hypervisor of
 	// a spread lab; "" for a lab on one.
@@ -52,7 +52,7 @@ type Options struct {
 // Manager brings one lab's VMs up and down.
 type Manager struct {
 	c    *Conn
-	plan *network.Plan
+	plan *plan.Plan
 	o    Options
 	// seedDocker: the image has Docker installed, so seeds add the lab
 	// user to the docker group
@@ -60,7 +60,7 @@ type Manager struct {
 }
 
 // NewManager returns a manager for the plan over the connection c.
-func NewManager(c *Conn, p *network.Plan, o Options) *Manager {
+func NewManager(c *Conn, p *plan.Plan, o Options) *Manager {
 	if o.Parallel <= 0 {
 		o.Parallel = 3
 	}
@@ -169,7 +169,7 @@ func (m *Manager) Up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.eachNode(ctx, func(ctx context.Context, n network.Node) error {
+	return m.eachNode(ctx, func(ctx context.Context, n plan.Node) error {
 		if err := m.phase(ctx, "domain defined", n.Name, func() error {
 			return m.ensureNode(ctx, pool, basePath, boot, accel, n, userKey.AuthorizedKey())
 		}); err != nil {
@@ -181,8 +181,8 @@ func (m *Manager) Up(ctx context.Context) error {
 
 // eachNode runs fn for every node, at most Parallel at once, gathering
 // every node's error; a cancelled context wins.
-func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, network.Node) error) error {
-	return fanout.Each(ctx, m.plan.Nodes, m.o.Parallel, func(n network.Node) string { return n.Name }, fn)
+func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, plan.Node) error) error {
+	return fanout.Each(ctx, m.plan.Nodes, m.o.Parallel, func(n plan.Node) string { return n.Name }, fn)
 }
 
 // Acceleration decides between kvm and qemu (software emulation): kvm only
@@ -220,7 +220,7 @@ func (m *Manager) Acceleration(ctx context.Context) (string, error) {
 
 // ensureNode creates the node's disk, seed and domain as needed and starts
 // the domain.
-func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, basePath string, boot Boot, accel string, n network.Node, userKey string) error {
+func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, basePath string, boot Boot, accel string, n plan.Node, userKey string) error {
 	lab := m.plan.Lab
 	var dom libvirt.Domain
 	exists := false

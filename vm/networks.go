@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // orAdopt handles the one race every create and start in libvirt has with
@@ -41,7 +41,7 @@ func (m *Manager) ownsNetwork(a API, net libvirt.Network) bool {
 
 // ensureNetwork defines and starts one of the lab's networks. A network of
 // the same name that labctl did not create for this lab is an error.
-func (m *Manager) ensureNetwork(ctx context.Context, n network.Net) error {
+func (m *Manager) ensureNetwork(ctx context.Context, n plan.Net) error {
 	x, err := NetworkXML(m.plan.Lab, n)
 	if err != nil {
 		return err

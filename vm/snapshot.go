@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // ReadySnapshot is the snapshot taken once a seat is up and provisioned.
@@ -24,7 +24,7 @@ func snapshotXML(name string) string {
 
 // Snapshot takes the named snapshot of every node of the plan that does
 // not have it yet, and tells how many it took.
-func Snapshot(ctx context.Context, c *Conn, p *network.Plan, name string) (int, error) {
+func Snapshot(ctx context.Context, c *Conn, p *plan.Plan, name string) (int, error) {
 	taken := 0
 	for _, n := range p.Nodes {
 		err := c.Do(ctx, "snapshot "+n.Domain, func(a API) error {
@@ -54,7 +54,7 @@ func Snapshot(ctx context.Context, c *Conn, p *network.Plan, name string) (int, 
 var ErrNoSnapshot = errors.New("no snapshot to go back to")
 
 // Revert puts every node of the plan back to the named snapshot, running.
-func Revert(ctx context.Context, c *Conn, p *network.Plan, name string) error {
+func Revert(ctx context.Context, c *Conn, p *plan.Plan, name string) error {
 	for _, n := range p.Nodes {
 		err := c.Do(ctx, "revert "+n.Domain, func(a API) error {
 			dom, err := a.DomainLookupByName(n.Domain)

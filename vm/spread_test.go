@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"libvirt.org/go/libvirtxml"
 )
@@ -24,7 +24,7 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 		t.Fatal(err)
 	}
 	topology.ApplyDefaults(tp)
-	p, err := network.New("spread", tp)
+	p, err := plan.New("spread", tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
 		t.Fatal(err)
 	}
 	topology.ApplyDefaults(tp)
-	p, err := network.New("lab1", tp)
+	p, err := plan.New("lab1", tp)
 	if err != nil {
 		t.Fatal(err)
 	}

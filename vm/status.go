@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -38,7 +38,7 @@ var stateNames = map[libvirt.DomainState]string{
 }
 
 // Status reports each planned node's domain state and NICs.
-func Status(ctx context.Context, c *Conn, p *network.Plan) ([]NodeStatus, error) {
+func Status(ctx context.Context, c *Conn, p *plan.Plan) ([]NodeStatus, error) {
 	var out []NodeStatus
 	for _, n := range p.Nodes {
 		s := NodeStatus{Name: n.Name, Domain: n.Domain, State: "absent"}
@@ -92,8 +92,8 @@ func Status(ctx context.Context, c *Conn, p *network.Plan) ([]NodeStatus, error)
 
 // ExistingNetworks lists libvirt's networks with their bridges and
 // subnets, for the preflight.
-func ExistingNetworks(ctx context.Context, c *Conn) ([]network.LibvirtNet, error) {
-	var out []network.LibvirtNet
+func ExistingNetworks(ctx context.Context, c *Conn) ([]plan.LibvirtNet, error) {
+	var out []plan.LibvirtNet
 	err := c.Do(ctx, "list networks", func(a API) error {
 		nets, _, err := a.ConnectListAllNetworks(1, 0)
 		if err != nil {
@@ -108,7 +108,7 @@ func ExistingNetworks(ctx context.Context, c *Conn) ([]network.LibvirtNet, error
 			if err := nx.Unmarshal(desc); err != nil {
 				continue
 			}
-			ln := network.LibvirtNet{Name: nx.Name}
+			ln := plan.LibvirtNet{Name: nx.Name}
 			if nx.Bridge != nil {
 				ln.Bridge = nx.Bridge.Name
 			}

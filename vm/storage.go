@@ -12,7 +12,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/labctl/labctl/images"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 func (m *Manager) ensurePool(ctx context.Context) (libvirt.StoragePool, error) {
@@ -191,7 +191,7 @@ func (m *Manager) uploadVolume(ctx context.Context, pool libvirt.StoragePool, na
 	})
 }
 
-func (m *Manager) ensureDisk(ctx context.Context, pool libvirt.StoragePool, basePath string, n network.Node) error {
+func (m *Manager) ensureDisk(ctx context.Context, pool libvirt.StoragePool, basePath string, n plan.Node) error {
 	name := diskVolume(m.plan.Lab, n.Name)
 	return m.c.Do(ctx, "disk "+name, func(a API) error {
 		if _, err := a.StorageVolLookupByName(pool, name); err == nil {
@@ -213,7 +213,7 @@ func (m *Manager) ensureDisk(ctx context.Context, pool libvirt.StoragePool, base
 
 // writeSeed (re)writes the node's seed volume. It runs only while the node
 // has no domain, so a seed cut short by an interruption is always replaced.
-func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n network.Node, userKey string) error {
+func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n plan.Node, userKey string) error {
 	hostKey, err := m.o.Keys.Host(n.Name)
 	if err != nil {
 		return err

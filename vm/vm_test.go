@@ -20,19 +20,19 @@ import (
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
 )
 
-func testPlan(t *testing.T, lab string) *network.Plan {
+func testPlan(t *testing.T, lab string) *plan.Plan {
 	t.Helper()
 	tp, err := topology.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := network.New(lab, tp)
+	p, err := plan.New(lab, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,10 @@ func TestNetworkXMLGolden(t *testing.T) {
 		if err := back.Unmarshal(x); err != nil {
 			t.Fatal(err)
 		}
-		if n.Role == network.RoleHostOnly && back.Forward != nil {
+		if n.Role == plan.RoleHostOnly && back.Forward != nil {
 			t.Error("host-only network must have no forward element (isolated)")
 		}
-		if n.Role == network.RoleNAT && (back.Forward == nil || back.Forward.Mode != "nat" || len(back.IPs[0].DHCP.Hosts) != 3) {
+		if n.Role == plan.RoleNAT && (back.Forward == nil || back.Forward.Mode != "nat" || len(back.IPs[0].DHCP.Hosts) != 3) {
 			t.Errorf("NAT network: %+v", back)
 		}
 	}

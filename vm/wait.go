@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 )
 
@@ -27,8 +27,8 @@ var ErrDomainStopped = errors.New("the VM stopped")
 // second of looking late is a second added to the node's time to ready);
 // the wait ends early if the domain is no longer running, with the
 // console's last lines in the error.
-func (m *Manager) WaitSSHPort(ctx context.Context, n network.Node) error {
-	addr := net.JoinHostPort(n.Addr(network.RoleHostOnly), "22")
+func (m *Manager) WaitSSHPort(ctx context.Context, n plan.Node) error {
+	addr := net.JoinHostPort(n.Addr(plan.RoleHostOnly), "22")
 	start := time.Now()
 	deadline := start.Add(m.o.Boot)
 	backoff := 500 * time.Millisecond
@@ -82,7 +82,7 @@ func sshGreeting(ctx context.Context, dial transport.DialFunc, addr string, time
 	return nil
 }
 
-func (m *Manager) domainState(ctx context.Context, n network.Node) (libvirt.DomainState, error) {
+func (m *Manager) domainState(ctx context.Context, n plan.Node) (libvirt.DomainState, error) {
 	var st int32
 	err := m.c.Do(ctx, "domain state", func(a API) error {
 		d, err := a.DomainLookupByName(n.Domain)

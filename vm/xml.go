@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -78,7 +78,7 @@ func ParseOwner(objectXML string) (Owner, bool) {
 // static addresses there. Linux bridges forward 802.1q-tagged frames and
 // frames from any MAC (macvlan containers) as long as no filter is
 // attached, and labctl attaches none.
-func NetworkXML(lab string, n network.Net) (string, error) {
+func NetworkXML(lab string, n plan.Net) (string, error) {
 	pfx, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return "", err
@@ -124,7 +124,7 @@ type Boot struct {
 // DomainSpec is everything a node's domain definition needs.
 type DomainSpec struct {
 	Lab        string
-	Node       network.Node
+	Node       plan.Node
 	Type       string // "kvm" or "qemu"
 	Pool       string
 	DiskVolume string

@@ -10,7 +10,7 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // Cards for two seats: each folder holds the seat's own key (0600), the
@@ -22,7 +22,7 @@ func TestCardsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	stateDirs := t.TempDir()
-	var plans []*network.Plan
+	var plans []*plan.Plan
 	for _, s := range p.Seats {
 		k := keys.Lab{Dir: filepath.Join(stateDirs, s.Lab), Lab: s.Lab}
 		os.MkdirAll(k.Dir, 0o700)

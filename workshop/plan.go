@@ -17,7 +17,7 @@ import (
 	"net/netip"
 	"sort"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 )
 
@@ -48,7 +48,7 @@ type Seat struct {
 	CPUs       int                `json:"cpus"`
 	MemoryMiB  uint64             `json:"memory_mib"`
 	Topology   *topology.Topology `json:"-"`
-	Plan       *network.Plan      `json:"-"`
+	Plan       *plan.Plan         `json:"-"`
 	NAT        string             `json:"nat_subnet"`
 	HostOnly   string             `json:"hostonly_subnet"`
 	L3         []string           `json:"ipvlan_l3_subnets"`
@@ -137,7 +137,7 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 		if ps := topology.Validate(st); len(ps) > 0 {
 			return nil, fmt.Errorf("seat %d: the derived topology does not validate: %w", n, ps)
 		}
-		plan, err := network.New(lab, st)
+		plan, err := plan.New(lab, st)
 		if err != nil {
 			return nil, fmt.Errorf("seat %d: %w", n, err)
 		}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/labctl/labctl/internal/golden"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 )
@@ -58,7 +58,7 @@ func TestCommandsUseTheTopologyOfTheLabsLastUp(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("plan %v: exit %d: %s", args, code, errOut)
 		}
-		var p network.Plan
+		var p plan.Plan
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestPlanJSONStableAndPerLab(t *testing.T) {
 	if a != b {
 		t.Error("plan differs between two runs")
 	}
-	var pa, pc network.Plan
+	var pa, pc plan.Plan
 	if err := json.Unmarshal([]byte(a), &pa); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +42,7 @@ network one layer-2 segment across them (VNI, bridge, UDP port, MTU).`,
 	}
 }
 
-func printPlan(w io.Writer, p *network.Plan) error {
+func printPlan(w io.Writer, p *plan.Plan) error {
 	where := "libvirt " + p.Libvirt.URI
 	if len(p.Hypervisors) > 0 {
 		where = fmt.Sprintf("%d hypervisors", len(p.Hypervisors))
@@ -129,7 +129,7 @@ func printPlan(w io.Writer, p *network.Plan) error {
 	return nil
 }
 
-func pools(ps []network.AddressPool) string {
+func pools(ps []plan.AddressPool) string {
 	var s []string
 	for _, p := range ps {
 		s = append(s, fmt.Sprintf("%s (by /%d)", p.Base, p.Size))

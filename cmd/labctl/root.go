@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
@@ -148,6 +148,6 @@ func usageErr(format string, args ...any) error {
 
 // loadPlan reads the topology the flags name and computes its plan,
 // without opening the lab's state.
-func (g *globals) loadPlan(allowChanged bool) (*topology.Topology, *network.Plan, error) {
+func (g *globals) loadPlan(allowChanged bool) (*topology.Topology, *plan.Plan, error) {
 	return lab.LoadPlan(g.labOptions("", allowChanged))
 }

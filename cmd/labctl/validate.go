@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +15,7 @@ type validateResult struct {
 	Valid    bool               `json:"valid"`
 	Error    string             `json:"error,omitempty"`
 	Problems []topology.Problem `json:"problems,omitempty"`
-	Clashes  []network.Clash    `json:"clashes,omitempty"`
+	Clashes  []plan.Clash       `json:"clashes,omitempty"`
 	// LabsThatCannotRun says which built-in labs this (valid) topology
 	// cannot host, and why.
 	LabsThatCannotRun []string `json:"labs_that_cannot_run,omitempty"`
@@ -41,9 +41,9 @@ default is checked. The exit status is 0 only when everything is valid.`,
 			if len(files) == 0 {
 				files = []string{g.file}
 			}
-			var host *network.Host
+			var host *plan.Host
 			if !noHost {
-				h, err := network.ReadHost()
+				h, err := plan.ReadHost()
 				if err != nil {
 					return err
 				}
@@ -77,7 +77,7 @@ default is checked. The exit status is 0 only when everything is valid.`,
 	return cmd
 }
 
-func validateOne(lab, file string, host *network.Host) validateResult {
+func validateOne(lab, file string, host *plan.Host) validateResult {
 	r := validateResult{File: file}
 	if file == "" {
 		r.File = "(default)"
@@ -92,13 +92,13 @@ func validateOne(lab, file string, host *network.Host) validateResult {
 		r.Error = err.Error()
 		return r
 	}
-	p, err := network.New(lab, t)
+	p, err := plan.New(lab, t)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	if host != nil {
-		r.Clashes = network.Preflight(p, *host)
+		r.Clashes = plan.Preflight(p, *host)
 	}
 	r.Valid = len(r.Clashes) == 0
 	for _, l := range labs.All() {

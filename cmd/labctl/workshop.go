@@ -13,7 +13,7 @@ import (
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
@@ -344,7 +344,7 @@ OpenSSH and strict host key checking; one seat's key opens no other seat.`,
 			if err != nil {
 				return err
 			}
-			var plans []*network.Plan
+			var plans []*plan.Plan
 			dirs := map[string]string{}
 			wd, err := workshop.Dir(g.lab)
 			if err != nil {

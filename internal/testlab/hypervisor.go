@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	lnet "github.com/labctl/labctl/network"
+	"github.com/labctl/labctl/plan"
 )
 
 // HypervisorTools are what a simulated hypervisor needs beside the
@@ -274,8 +274,8 @@ func (h *Hypervisor) Leftovers(lab, pool string, links []string) ([]string, erro
 // every hypervisor.
 func LabLinks(lab string) []string {
 	var l []string
-	for _, role := range []string{lnet.RoleNAT, lnet.RoleHostOnly} {
-		l = append(l, lnet.BridgeName(lab, role), lnet.TunnelDevice(lab, role))
+	for _, role := range []string{plan.RoleNAT, plan.RoleHostOnly} {
+		l = append(l, plan.BridgeName(lab, role), plan.TunnelDevice(lab, role))
 	}
 	return l
 }

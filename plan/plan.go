@@ -1,8 +1,10 @@
-// Package network turns a valid topology into the plan of everything labctl
-// will create (libvirt networks, node NICs with MACs and addresses, DHCP
-// reservations, VLAN sub-interfaces, routes) and checks that plan against
-// the host's own networks before anything is created.
-package network
+// Package plan turns a valid topology into the plan of everything labctl
+// will create: the libvirt names, storage pool and images; the networks,
+// node NICs with MACs and addresses, DHCP reservations, VLAN
+// sub-interfaces and routes; the Docker address pools; with hypervisors,
+// each node's placement and the tunnels. It checks that plan against the
+// host's own networks before anything is created.
+package plan
 
 import (
 	"crypto/sha256"
