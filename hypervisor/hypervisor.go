@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
 	"github.com/labctl/labctl/vm"
@@ -50,11 +49,21 @@ type Options struct {
 	// KnownHosts pins the hypervisors' SSH host keys (keyed by host or
 	// [host]:port as in known_hosts, so that labs sharing a hypervisor
 	// share its pin).
-	KnownHosts *inventory.KnownHosts
-	// FirstContact is told when a hypervisor's key is pinned on first use.
+	KnownHosts *transport.KnownHosts
+	// FirstContact is told when a hypervisor's key is pinned on first use
+	// (hypervisor is Who's name for it).
 	FirstContact func(hypervisor, fingerprint, pinFile string)
 	// Timeout bounds connecting (default 30 s).
 	Timeout time.Duration
+}
+
+// Who names a hypervisor in messages: "hypervisor NAME", or for the one
+// implicit hypervisor of a topology's libvirt.uri, "hypervisor URI".
+func Who(hv plan.Hypervisor) string {
+	if hv.Name == "" {
+		return "hypervisor " + hv.URI
+	}
+	return "hypervisor " + hv.Name
 }
 
 // Local reports whether the hypervisor is this machine.
@@ -65,7 +74,7 @@ func (h *Host) Local() bool { return h.client == nil }
 func Open(ctx context.Context, hv plan.Hypervisor, o Options) (*Host, error) {
 	u, err := url.Parse(hv.URI)
 	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: URI %s: %w", hv.Name, hv.URI, err)
+		return nil, fmt.Errorf("%s: URI %s: %w", Who(hv), hv.URI, err)
 	}
 	if u.Scheme != "qemu+ssh" {
 		return &Host{HV: hv, sudo: os.Geteuid() != 0}, nil
@@ -88,7 +97,7 @@ func Open(ctx context.Context, hv plan.Hypervisor, o Options) (*Host, error) {
 	addr := net.JoinHostPort(u.Hostname(), port)
 	signer, err := identity(hv.Identity)
 	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: %w", hv.Name, err)
+		return nil, fmt.Errorf("%s: %w", Who(hv), err)
 	}
 	// As OpenSSH names it in a known_hosts file (host, or [host]:port),
 	// so that the pin file serves plain ssh too (the lab's ssh config
@@ -99,7 +108,7 @@ func Open(ctx context.Context, hv plan.Hypervisor, o Options) (*Host, error) {
 		return nil, err
 	}
 	t := transport.Target{
-		Node: "hypervisor " + hv.Name, Addr: addr, User: login, Signer: signer, HostKey: pinned,
+		Node: Who(hv), Addr: addr, User: login, Signer: signer, HostKey: pinned,
 		MismatchHint: fmt.Sprintf("or the hypervisor was reinstalled (then remove the line %s from %s and connect again to trust the new key)", pin, o.KnownHosts.Path),
 	}
 	if pinned == nil {
@@ -108,7 +117,7 @@ func Open(ctx context.Context, hv plan.Hypervisor, o Options) (*Host, error) {
 				return err
 			}
 			if o.FirstContact != nil {
-				o.FirstContact(hv.Name, ssh.FingerprintSHA256(key), o.KnownHosts.Path)
+				o.FirstContact(Who(hv), ssh.FingerprintSHA256(key), o.KnownHosts.Path)
 			}
 			return nil
 		}
@@ -175,7 +184,7 @@ func (h *Host) Libvirt(ctx context.Context) (*vm.Conn, error) {
 	sc := h.client.SSH()
 	c, err := vm.ConnectDialer(ctx, h.HV.URI, func() (net.Conn, error) { return sc.Dial("unix", RemoteSocket) })
 	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: %w", h.HV.Name, err)
+		return nil, fmt.Errorf("%s: %w", Who(h.HV), err)
 	}
 	return c, nil
 }

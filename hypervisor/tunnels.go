@@ -104,7 +104,7 @@ func (h *Host) Links(ctx context.Context, lab string) ([]string, error) {
 	b.WriteString("true\n")
 	out, err := h.Run(ctx, b.String())
 	if err != nil {
-		return nil, fmt.Errorf("hypervisor %s: list links: %w", h.HV.Name, err)
+		return nil, fmt.Errorf("%s: list links: %w", Who(h.HV), err)
 	}
 	return strings.Fields(out), nil
 }

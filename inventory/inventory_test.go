@@ -7,12 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -290,7 +288,7 @@ func TestTrustOnFirstUseThenPinned(t *testing.T) {
 	hk := hostKey(t)
 	addr := sshServer(t, hk, user.PublicKey())
 	inv := &Inventory{User: "lab", Key: keyFile, Hosts: []Host{{Name: "node1", Address: addr}}}
-	kh := &KnownHosts{Path: filepath.Join(dir, "known")}
+	kh := &transport.KnownHosts{Path: filepath.Join(dir, "known")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dial := func() error {
@@ -338,35 +336,6 @@ func TestTrustOnFirstUseThenPinned(t *testing.T) {
 	}
 	if err := kh.Pin("node1", hostKey(t).PublicKey()); err == nil {
 		t.Error("Pin replaced a pinned key")
-	}
-}
-
-// Pins made at once by several processes (each its own KnownHosts, as
-// hosts check beside lab run) are all kept: the read-modify-write holds a
-// file lock, not only the in-process mutex.
-func TestPinsFromSeveralProcessesAreAllKept(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "inventory_known_hosts")
-	const n = 24
-	var wg sync.WaitGroup
-	keys := make([]ssh.PublicKey, n)
-	for i := 0; i < n; i++ {
-		keys[i] = hostKey(t).PublicKey()
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			kh := &KnownHosts{Path: path}
-			if err := kh.Pin(fmt.Sprintf("node%d", i), keys[i]); err != nil {
-				t.Error(err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	kh := &KnownHosts{Path: path}
-	for i := 0; i < n; i++ {
-		got, err := kh.Get(fmt.Sprintf("node%d", i))
-		if err != nil || got == nil || !bytes.Equal(got.Marshal(), keys[i].Marshal()) {
-			t.Errorf("node%d: pin lost (%v)", i, err)
-		}
 	}
 }
 

@@ -176,10 +176,11 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if spec.Archives, spec.Packages, err = vagrant.BundleTar(ctx, l.cache, dockerBundle, labImages, spec.Bundle, discard(o.Out)); err != nil {
 		return rep, err
 	}
-	if err := l.connect(ctx); err != nil {
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
 		return rep, err
 	}
-	mgr := vm.NewManager(l.conn, p, vm.Options{Cache: l.cache, Progress: l.o.Progress})
+	mgr := vm.NewManager(parts[0].conn, p.Parts()[0], vm.Options{Cache: l.cache, Progress: l.o.Progress})
 	// Both images in the pool before any timing, as after a first up.
 	if _, _, err := mgr.Base(ctx, DockerReadyImage); err != nil {
 		return rep, err

@@ -31,9 +31,11 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 			return leftOn(p, l.Plan.Lab)
 		}
 		pr, err := vm.Down(ctx, p.conn, l.Plan.Lab, l.Plan.Libvirt.Pool)
-		if p.host != nil {
+		if len(l.Plan.Hypervisors) > 0 {
 			// Also for a lab that spans one hypervisor now: the topology
-			// may have had more when it was brought up.
+			// may have had more when it was brought up. (A lab on its
+			// libvirt.uri alone never had tunnels: down needs no root
+			// command there.)
 			devs, terr := p.host.Unstitch(ctx, l.Plan.Lab)
 			for _, d := range devs {
 				pr.Tunnels = append(pr.Tunnels, p.Hypervisor.Name+"/"+d)
@@ -81,7 +83,7 @@ func (l *Lab) Status(ctx context.Context) ([]vm.NodeStatus, error) {
 	byNode := map[string]vm.NodeStatus{}
 	var mu sync.Mutex
 	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
-		st, err := vm.Status(ctx, p.conn, p.Plan)
+		st, err := vm.Status(ctx, p.conn, p.Part)
 		mu.Lock()
 		defer mu.Unlock()
 		for _, s := range st {
@@ -107,5 +109,5 @@ func (l *Lab) Virtualisation(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return vm.NewManager(parts[0].conn, parts[0].Plan, vm.Options{}).Acceleration(ctx)
+	return vm.NewManager(parts[0].conn, parts[0].Part, vm.Options{}).Acceleration(ctx)
 }

@@ -7,15 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/fanout"
-	"github.com/labctl/labctl/inventory"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
@@ -23,10 +25,29 @@ import (
 	"github.com/labctl/labctl/vm"
 )
 
+// Hypervisor is what a lab needs of one of its hypervisors: package
+// hypervisor's Host (this machine, or another over SSH); a fake in tests.
+type Hypervisor interface {
+	// Libvirt opens the hypervisor's libvirt connection.
+	Libvirt(ctx context.Context) (*vm.Conn, error)
+	// CheckTunnelPort fails when another program holds the UDP port.
+	CheckTunnelPort(ctx context.Context, port int) error
+	// Links lists the lab's VXLAN devices and bridges there.
+	Links(ctx context.Context, lab string) ([]string, error)
+	// Stitch makes the hypervisor's VXLAN devices of a spread lab.
+	Stitch(ctx context.Context, p *plan.Plan) error
+	// Unstitch removes them and returns the ones removed.
+	Unstitch(ctx context.Context, lab string) ([]string, error)
+	// DialContext connects from the hypervisor (how nodes behind a
+	// remote gateway are reached).
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	Close() error
+}
+
 // part is the lab on one hypervisor, connected.
 type part struct {
 	plan.Part
-	host *hypervisor.Host // nil for a lab without hypervisors
+	host Hypervisor
 	conn *vm.Conn
 	err  error // why it could not be connected
 }
@@ -50,18 +71,13 @@ func HypervisorPins() (string, error) {
 	return filepath.Join(root, "hypervisors_known_hosts"), nil
 }
 
-// openParts connects to every hypervisor of the lab at once (once). With
-// all set, an unreachable hypervisor is an error; without, its part keeps
-// the error and the others are returned (down does what it can).
-func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
-	if l.parts == nil {
-		if len(l.Plan.Hypervisors) == 0 {
-			if err := l.connect(ctx); err != nil {
-				return nil, err
-			}
-			l.parts = []*part{{Part: l.Plan.Parts()[0], conn: l.conn}}
-			return l.parts, nil
-		}
+// opener is how o connects to a hypervisor: o.OpenHypervisor, or package
+// hypervisor with the pins in HypervisorPins.
+func (o Options) opener() func(context.Context, plan.Hypervisor) (Hypervisor, error) {
+	if o.OpenHypervisor != nil {
+		return o.OpenHypervisor
+	}
+	return func(ctx context.Context, hv plan.Hypervisor) (Hypervisor, error) {
 		pins, err := HypervisorPins()
 		if err != nil {
 			return nil, err
@@ -69,17 +85,58 @@ func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
 		if err := mkdirFor(pins); err != nil {
 			return nil, err
 		}
-		opts := hypervisor.Options{KnownHosts: &inventory.KnownHosts{Path: pins}, FirstContact: func(hv, fp, file string) {
-			if l.o.FirstContact != nil {
-				l.o.FirstContact("hypervisor "+hv, fp, file)
-			}
-		}}
+		return hypervisor.Open(ctx, hv, hypervisor.Options{KnownHosts: &transport.KnownHosts{Path: pins}, FirstContact: o.FirstContact})
+	}
+}
+
+// LabsOn lists the labs that own libvirt objects on any hypervisor of p,
+// by labctl's metadata on them (no state needed): what a workshop's down
+// finds of seats it has no record of.
+func LabsOn(ctx context.Context, p *plan.Plan, o Options) ([]string, error) {
+	open := o.opener()
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	err := fanout.Each(ctx, p.Parts(), 0, func(pt plan.Part) string { return hypervisor.Who(pt.Hypervisor) }, func(ctx context.Context, pt plan.Part) error {
+		h, err := open(ctx, pt.Hypervisor)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		c, err := h.Libvirt(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		labs, err := vm.Labs(ctx, c)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range labs {
+			seen[l] = true
+		}
+		return err
+	})
+	out := make([]string, 0, len(seen))
+	for l := range seen {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out, err
+}
+
+// openParts connects to every hypervisor of the lab at once (once): the
+// named ones of a spread lab, or the one implicit hypervisor of
+// libvirt.uri - the same way for both. With all set, an unreachable
+// hypervisor is an error; without, its part keeps the error and the others
+// are returned (down does what it can).
+func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
+	if l.parts == nil {
+		open := l.o.opener()
 		var parts []*part
 		for _, p := range l.Plan.Parts() {
 			parts = append(parts, &part{Part: p})
 		}
 		fanout.Each(ctx, parts, len(parts), func(p *part) string { return p.Hypervisor.Name }, func(ctx context.Context, p *part) error {
-			h, err := hypervisor.Open(ctx, p.Hypervisor, opts)
+			h, err := open(ctx, p.Hypervisor)
 			if err != nil {
 				p.err = err
 				return nil
@@ -101,13 +158,13 @@ func (l *Lab) openParts(ctx context.Context, all bool) ([]*part, error) {
 		l.parts = parts
 	}
 	if all {
-		var errs *multierror.Error
+		var errs []error
 		for _, p := range l.parts {
 			if p.err != nil {
-				errs = multierror.Append(errs, p.err)
+				errs = append(errs, p.err)
 			}
 		}
-		if err := errs.ErrorOrNil(); err != nil {
+		if err := gather(errs); err != nil {
 			return nil, err
 		}
 	}
@@ -127,10 +184,21 @@ func closeParts(parts []*part) {
 	}
 }
 
+// gather is the one way the parts' errors are put together: one error
+// as it is, several as a list.
+func gather(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return multierror.Append(nil, errs...)
+}
+
 // eachPart runs fn on every part at once, each error naming its
 // hypervisor.
 func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part) error) error {
-	var errs *multierror.Error
 	errc := make(chan error, len(parts))
 	for _, p := range parts {
 		go func() {
@@ -145,15 +213,13 @@ func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part
 			errc <- nil
 		}()
 	}
+	var errs []error
 	for range parts {
 		if err := <-errc; err != nil {
-			errs = multierror.Append(errs, err)
+			errs = append(errs, err)
 		}
 	}
-	if errs != nil && len(errs.Errors) == 1 {
-		return errs.Errors[0]
-	}
-	return errs.ErrorOrNil()
+	return gather(errs)
 }
 
 // preflight checks one hypervisor before anything is created there: the
@@ -175,7 +241,7 @@ func (l *Lab) preflightPart(ctx context.Context, p *part) error {
 		if h.Libvirt, err = vm.ExistingNetworks(ctx, p.conn); err != nil {
 			return err
 		}
-		if clashes := plan.Preflight(p.Plan, h); len(clashes) > 0 {
+		if clashes := plan.Preflight(l.Plan, h); len(clashes) > 0 {
 			return plan.ClashError(clashes)
 		}
 	}
@@ -233,11 +299,9 @@ func leftOn(p *part, lab string) error {
 }
 
 // remoteGateway is the lab's gateway hypervisor when it is not this
-// machine: the nodes' host-only network is then reached through it.
+// machine - a named one of a spread lab, or a lone libvirt.uri of
+// qemu+ssh: the nodes' host-only network is then reached through it.
 func (l *Lab) remoteGateway() (plan.Hypervisor, bool) {
-	if len(l.Plan.Hypervisors) == 0 {
-		return plan.Hypervisor{}, false
-	}
 	g := l.Plan.Gateway()
 	return g, strings.HasPrefix(g.URI, "qemu+ssh:")
 }
@@ -257,7 +321,11 @@ func (l *Lab) jump() (*provision.Jump, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &provision.Jump{Alias: "labctl-" + l.Plan.Lab + "-" + g.Name, HostName: u.Hostname(), Port: u.Port(), Identity: g.Identity, KnownHosts: pins}
+	name := g.Name
+	if name == "" {
+		name = "hypervisor" // the implicit one of libvirt.uri
+	}
+	j := &provision.Jump{Alias: "labctl-" + l.Plan.Lab + "-" + name, HostName: u.Hostname(), Port: u.Port(), Identity: g.Identity, KnownHosts: pins}
 	if u.User != nil {
 		j.User = u.User.Username()
 	}

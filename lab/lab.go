@@ -23,7 +23,6 @@ import (
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
-	"github.com/labctl/labctl/vm"
 )
 
 // Options say which lab to open and how.
@@ -55,9 +54,13 @@ type Options struct {
 	// Log gets warnings and, at debug level, every libvirt call and
 	// remote command with its duration; nil drops it.
 	Log *slog.Logger
-	// FirstContact is told when an inventory host's key is trusted on
-	// first use (and pinned in PinFile).
+	// FirstContact is told when an inventory host's or a hypervisor's
+	// key is trusted on first use (and pinned).
 	FirstContact func(node, fingerprint, pinFile string)
+	// OpenHypervisor connects to one of the lab's hypervisors; nil is
+	// package hypervisor with labctl's pins (HypervisorPins). Tests give
+	// fakes.
+	OpenHypervisor func(context.Context, plan.Hypervisor) (Hypervisor, error)
 }
 
 // Lab is an open lab.
@@ -75,7 +78,6 @@ type Lab struct {
 	lock  *state.Lock
 	mu    sync.Mutex
 	st    state.State
-	conn  *vm.Conn
 	parts []*part // the lab on each hypervisor (openParts)
 	cache *images.Cache
 }
@@ -130,14 +132,8 @@ func LoadPlan(o Options) (*topology.Topology, *plan.Plan, error) {
 
 // Close closes the libvirt connection and releases the lock.
 func (l *Lab) Close() {
-	if len(l.Plan.Hypervisors) > 0 {
-		closeParts(l.parts)
-	}
+	closeParts(l.parts)
 	l.parts = nil
-	if l.conn != nil {
-		l.conn.Close()
-		l.conn = nil
-	}
 	if l.lock != nil {
 		l.lock.Unlock()
 		l.lock = nil
@@ -263,20 +259,6 @@ func (l *Lab) save(recordTopology bool) error {
 		l.st.TopologySHA256 = l.sha
 	}
 	return l.dir.Save(l.st)
-}
-
-// connect opens the libvirt connection (once).
-func (l *Lab) connect(ctx context.Context) error {
-	if l.conn != nil {
-		return nil
-	}
-	c, err := vm.Connect(ctx, l.Plan.Libvirt.URI)
-	if err != nil {
-		return err
-	}
-	c.Log = l.o.Log
-	l.conn = c
-	return nil
 }
 
 // openCache opens the image cache (once).

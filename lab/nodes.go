@@ -45,7 +45,7 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	kh := &inventory.KnownHosts{Path: l.PinFile()}
+	kh := &transport.KnownHosts{Path: l.PinFile()}
 	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n plan.Node) (transport.Target, error) {
 		h, _ := inv.Host(n.Name)
 		return inv.Target(h, kh, func(node, fp string) {

@@ -20,7 +20,7 @@ func (l *Lab) Snapshot(ctx context.Context) (int, error) {
 	var mu sync.Mutex
 	taken := 0
 	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
-		n, err := vm.Snapshot(ctx, p.conn, p.Plan, vm.ReadySnapshot)
+		n, err := vm.Snapshot(ctx, p.conn, p.Part, vm.ReadySnapshot)
 		mu.Lock()
 		taken += n
 		mu.Unlock()
@@ -41,7 +41,7 @@ func (l *Lab) Reset(ctx context.Context) error {
 		return err
 	}
 	if err := eachPart(ctx, parts, func(ctx context.Context, p *part) error {
-		return vm.Revert(ctx, p.conn, p.Plan, vm.ReadySnapshot)
+		return vm.Revert(ctx, p.conn, p.Part, vm.ReadySnapshot)
 	}); err != nil {
 		return err
 	}

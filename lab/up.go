@@ -69,14 +69,14 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			vo := vm.Options{
 				StateDir: l.dir.Path, Keys: l.Keys(), Cache: l.cache, Parallel: o.Parallel,
 				Log: l.o.Log, Phase: l.recordPhase, Boot: o.BootTimeout, Progress: l.o.Progress,
-				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial, Whole: l.Plan, Where: p.Hypervisor.Name,
+				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial,
 			}
 			if l.Plan.Tunnels != nil {
 				vo.AfterNetworks = func(ctx context.Context) error {
 					return phase.Func(l.recordPhase).Time("tunnels", p.Hypervisor.Name, func() error { return p.host.Stitch(ctx, l.Plan) })
 				}
 			}
-			return vm.NewManager(p.conn, p.Plan, vo).Up(ctx)
+			return vm.NewManager(p.conn, p.Part, vo).Up(ctx)
 		})
 	}
 	if err == nil && !o.NoProvision {

@@ -404,17 +404,20 @@ func (p *Plan) Net(role string) *Net {
 // Spread reports whether the lab spans several hypervisors.
 func (p *Plan) Spread() bool { return p.Tunnels != nil }
 
-// Part is the share of a lab on one hypervisor: its nodes and its view of
-// the lab's networks.
+// Part is the share of a lab on one hypervisor: the whole lab (seeds list
+// every node; names, pool and image are the lab's), the nodes that run
+// there and the lab's networks as that hypervisor's libvirtd makes them.
 type Part struct {
 	Hypervisor Hypervisor
-	Plan       *Plan // the lab as this hypervisor's libvirtd sees it
+	Plan       *Plan  // the whole lab
+	Nodes      []Node // the lab's nodes on this hypervisor
+	Networks   []Net  // the lab's networks there: layer 2 only off the gateway
 }
 
 // Parts splits the plan by hypervisor, the gateway first. A lab without
-// hypervisors is one part: the plan itself, on Libvirt.URI. On a
-// hypervisor other than the gateway the networks are layer 2 only: no
-// host address, no DHCP, no NAT (their bridges are joined to the
+// hypervisors is one part on one implicit hypervisor: Libvirt.URI, with no
+// name. On a hypervisor other than the gateway the networks are layer 2
+// only: no host address, no DHCP, no NAT (their bridges are joined to the
 // gateway's by the tunnels).
 func (p *Plan) Parts() []Part {
 	if len(p.Hypervisors) == 0 {
@@ -422,28 +425,36 @@ func (p *Plan) Parts() []Part {
 		for _, n := range p.Nodes {
 			names = append(names, n.Name)
 		}
-		return []Part{{Hypervisor: Hypervisor{Name: "", URI: p.Libvirt.URI, Gateway: true, Nodes: names}, Plan: p}}
+		h := Hypervisor{Name: "", URI: p.Libvirt.URI, Gateway: true, Nodes: names}
+		return []Part{{Hypervisor: h, Plan: p, Nodes: p.Nodes, Networks: p.Networks}}
 	}
 	var parts []Part
 	for _, h := range p.Hypervisors {
-		q := *p
-		q.Libvirt.URI = h.URI
-		q.Nodes = nil
+		part := Part{Hypervisor: h, Plan: p, Networks: append([]Net(nil), p.Networks...)}
 		for _, n := range p.Nodes {
 			if n.Hypervisor == h.Name {
-				q.Nodes = append(q.Nodes, n)
+				part.Nodes = append(part.Nodes, n)
 			}
 		}
-		q.Networks = append([]Net(nil), p.Networks...)
 		if !h.Gateway {
-			for i := range q.Networks {
-				n := &q.Networks[i]
+			for i := range part.Networks {
+				n := &part.Networks[i]
 				n.Host, n.DHCP, n.Reservations, n.Forward = "", nil, nil, "none"
 			}
 		}
-		parts = append(parts, Part{Hypervisor: h, Plan: &q})
+		parts = append(parts, part)
 	}
 	return parts
+}
+
+// Net is the part's view of the lab network of a role.
+func (p Part) Net(role string) *Net {
+	for i := range p.Networks {
+		if p.Networks[i].Role == role {
+			return &p.Networks[i]
+		}
+	}
+	return nil
 }
 
 // Gateway is the hypervisor that holds the lab networks' host addresses:

@@ -50,20 +50,20 @@ func TestSpreadPlanPartsAndTunnels(t *testing.T) {
 	if len(parts) != 2 || !parts[0].Hypervisor.Gateway || parts[1].Hypervisor.Gateway {
 		t.Fatalf("parts: %+v", parts)
 	}
-	names := func(q *Plan) (s []string) {
-		for _, n := range q.Nodes {
+	names := func(nodes []Node) (s []string) {
+		for _, n := range nodes {
 			s = append(s, n.Name)
 		}
 		return s
 	}
-	if got := names(parts[0].Plan); len(got) != 2 || got[0] != "node1" || got[1] != "node2" {
+	if got := names(parts[0].Nodes); len(got) != 2 || got[0] != "node1" || got[1] != "node2" {
 		t.Errorf("hv1 runs %v", got)
 	}
-	if got := names(parts[1].Plan); len(got) != 1 || got[0] != "node3" || parts[1].Plan.Libvirt.URI != "qemu+ssh://root@198.51.100.2/system" {
-		t.Errorf("hv2 runs %v on %s", got, parts[1].Plan.Libvirt.URI)
+	if got := names(parts[1].Nodes); len(got) != 1 || got[0] != "node3" || parts[1].Hypervisor.URI != "qemu+ssh://root@198.51.100.2/system" {
+		t.Errorf("hv2 runs %v on %s", got, parts[1].Hypervisor.URI)
 	}
 	// The gateway's networks are the lab's; the others' are layer 2 only.
-	g, o := parts[0].Plan.Net(RoleNAT), parts[1].Plan.Net(RoleNAT)
+	g, o := parts[0].Net(RoleNAT), parts[1].Net(RoleNAT)
 	if g.Host == "" || g.Forward != "nat" || len(g.Reservations) != 3 || g.DHCP == nil {
 		t.Errorf("gateway NAT network: %+v", g)
 	}
@@ -102,7 +102,7 @@ func TestOneHypervisorNoTunnels(t *testing.T) {
 		t.Errorf("one hypervisor: tunnels %+v, MTU %d", p.Tunnels, p.Net(RoleNAT).MTU)
 	}
 	parts := p.Parts()
-	if len(parts) != 1 || parts[0].Plan.Libvirt.URI != "qemu+ssh://root@host/system" || len(parts[0].Plan.Nodes) != 1 || parts[0].Plan.Net(RoleNAT).Host == "" {
+	if len(parts) != 1 || parts[0].Hypervisor.URI != "qemu+ssh://root@host/system" || len(parts[0].Nodes) != 1 || parts[0].Net(RoleNAT).Host == "" {
 		t.Errorf("parts: %+v", parts)
 	}
 }

@@ -91,7 +91,7 @@ type Hypervisor struct {
 	Name     string `yaml:"name" json:"name" doc:"Short name used by nodes[].hypervisor, plan and status."`
 	URI      string `yaml:"uri" json:"uri" doc:"libvirt URI: qemu:///system for this machine, qemu+ssh://user@host[:port]/system for another; its SSH host key is pinned on first use."`
 	Address  string `yaml:"address" json:"address" doc:"IPv4 address of this hypervisor that the other hypervisors reach; the VXLAN tunnels run between these."`
-	Identity string `yaml:"identity" json:"identity,omitempty" doc:"SSH private key file for qemu+ssh (default: the ssh agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)."`
+	Identity string `yaml:"identity" json:"identity,omitempty" doc:"SSH private key file for qemu+ssh, without a passphrase (default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa; the ssh agent is not used)."`
 	CPUs     int    `yaml:"cpus" json:"cpus,omitempty" doc:"vCPUs this hypervisor may give the lab's nodes; unlimited when 0." min:"0" max:"4096"`
 	Memory   Size   `yaml:"memory" json:"memory,omitempty" doc:"Memory this hypervisor may give the lab's nodes, e.g. 16GiB; unlimited when empty."`
 }

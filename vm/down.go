@@ -50,7 +50,7 @@ func Down(ctx context.Context, c *Conn, lab, poolName string) (Removed, error) {
 
 // Down removes the lab's libvirt objects (see the function Down).
 func (m *Manager) Down(ctx context.Context) (Removed, error) {
-	return Down(ctx, m.c, m.plan.Lab, m.plan.Libvirt.Pool)
+	return Down(ctx, m.c, m.part.Plan.Lab, m.part.Plan.Libvirt.Pool)
 }
 
 // downer is one Down: what it removed, kept, and every error on the way.

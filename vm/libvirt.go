@@ -225,9 +225,9 @@ func SocketPath() string {
 	return "/var/run/libvirt/libvirt-sock"
 }
 
-// Connect opens a connection for uri: qemu:///system over the local socket,
-// or qemu+ssh://[user@]host[:port]/system through SSH (with the user's ssh
-// agent or key, and the remote host key checked against ~/.ssh/known_hosts).
+// Connect opens a connection to this machine's libvirtd (qemu:///system
+// or qemu:///session, over the local socket). Another machine's is reached
+// with ConnectDialer over a stream that package hypervisor opens.
 func Connect(ctx context.Context, uri string) (*Conn, error) {
 	if err := topology.CheckLibvirtURI(uri); err != nil {
 		return nil, fmt.Errorf("libvirt URI: %w", err)
@@ -241,11 +241,7 @@ func Connect(ctx context.Context, uri string) (*Conn, error) {
 	case "qemu", "test":
 		d = &trackingDialer{inner: dialers.NewLocal(dialers.WithSocket(SocketPath()), dialers.WithLocalTimeout(10*time.Second))}
 	case "qemu+ssh":
-		sd, err := sshDialer(u)
-		if err != nil {
-			return nil, err
-		}
-		d = &trackingDialer{inner: sd}
+		return nil, fmt.Errorf("libvirt URI %q is another machine's: it is reached through its SSH connection (package hypervisor), not here", uri)
 	default:
 		return nil, fmt.Errorf("libvirt URI %q: scheme %s is not supported (use qemu:///system or qemu+ssh://host/system)", uri, u.Scheme)
 	}

@@ -39,28 +39,22 @@ type Options struct {
 	// libvirtd and before any node is created (the VXLAN tunnels of a lab
 	// spread over hypervisors join the bridges there).
 	AfterNetworks func(context.Context) error
-	// Whole is the whole lab when the manager's plan is its share on one
-	// hypervisor: the seeds are made from it (every node in /etc/hosts,
-	// the gateway's address as the resolver).
-	Whole *plan.Plan
-	// Where names this libvirtd in the timings of the phases that are not
-	// a node's (acceleration, image, storage, networks): the hypervisor of
-	// a spread lab; "" for a lab on one.
-	Where string
 }
 
-// Manager brings one lab's VMs up and down.
+// Manager brings one lab's share on one libvirtd up and down: its nodes
+// and networks there; the seeds are made from the whole lab (every node in
+// /etc/hosts, the gateway's address as the resolver).
 type Manager struct {
 	c    *Conn
-	plan *plan.Plan
+	part plan.Part
 	o    Options
 	// seedDocker: the image has Docker installed, so seeds add the lab
 	// user to the docker group
 	seedDocker bool
 }
 
-// NewManager returns a manager for the plan over the connection c.
-func NewManager(c *Conn, p *plan.Plan, o Options) *Manager {
+// NewManager returns a manager for the lab's part over the connection c.
+func NewManager(c *Conn, part plan.Part, o Options) *Manager {
 	if o.Parallel <= 0 {
 		o.Parallel = 3
 	}
@@ -72,7 +66,7 @@ func NewManager(c *Conn, p *plan.Plan, o Options) *Manager {
 		o.Dial = d.DialContext
 	}
 	if o.PoolDir == "" {
-		o.PoolDir = "/var/lib/libvirt/images/" + p.Libvirt.Pool
+		o.PoolDir = "/var/lib/libvirt/images/" + part.Plan.Libvirt.Pool
 	}
 	if o.Boot <= 0 {
 		o.Boot = 10 * time.Minute
@@ -83,7 +77,7 @@ func NewManager(c *Conn, p *plan.Plan, o Options) *Manager {
 	if c.Log == nil {
 		c.Log = o.Log
 	}
-	return &Manager{c: c, plan: p, o: o}
+	return &Manager{c: c, part: part, o: o}
 }
 
 // Volume names: "_" cannot appear in lab or node names, so the prefix
@@ -117,9 +111,12 @@ func (m *Manager) phase(ctx context.Context, name, node string, fn func() error)
 // exists: running it again after an interruption converges. It returns
 // when every node answers on its SSH port.
 func (m *Manager) Up(ctx context.Context) error {
-	p := m.plan
+	p := m.part.Plan
+	// The phases that are not a node's name the hypervisor ("" for a lab
+	// on one).
+	where := m.part.Hypervisor.Name
 	var accel string
-	if err := m.phase(ctx, "acceleration", m.o.Where, func() (err error) {
+	if err := m.phase(ctx, "acceleration", where, func() (err error) {
 		accel, err = m.Acceleration(ctx)
 		return err
 	}); err != nil {
@@ -128,7 +125,7 @@ func (m *Manager) Up(ctx context.Context) error {
 	m.o.Log.Info("virtualisation", "type", accel)
 
 	var img images.Entry
-	if err := m.phase(ctx, "image ready", m.o.Where, func() (err error) {
+	if err := m.phase(ctx, "image ready", where, func() (err error) {
 		img, err = m.image(ctx, p.Image)
 		return err
 	}); err != nil {
@@ -139,15 +136,15 @@ func (m *Manager) Up(ctx context.Context) error {
 	var pool libvirt.StoragePool
 	var boot Boot
 	var basePath string
-	if err := m.phase(ctx, "storage", m.o.Where, func() (err error) {
+	if err := m.phase(ctx, "storage", where, func() (err error) {
 		pool, basePath, boot, err = m.base(ctx, img)
 		return err
 	}); err != nil {
 		return err
 	}
 
-	if err := m.phase(ctx, "networks", m.o.Where, func() error {
-		for _, n := range p.Networks {
+	if err := m.phase(ctx, "networks", where, func() error {
+		for _, n := range m.part.Networks {
 			if err := m.ensureNetwork(ctx, n); err != nil {
 				return err
 			}
@@ -182,14 +179,14 @@ func (m *Manager) Up(ctx context.Context) error {
 // eachNode runs fn for every node, at most Parallel at once, gathering
 // every node's error; a cancelled context wins.
 func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, plan.Node) error) error {
-	return fanout.Each(ctx, m.plan.Nodes, m.o.Parallel, func(n plan.Node) string { return n.Name }, fn)
+	return fanout.Each(ctx, m.part.Nodes, m.o.Parallel, func(n plan.Node) string { return n.Name }, fn)
 }
 
 // Acceleration decides between kvm and qemu (software emulation): kvm only
 // when the topology allows it, libvirt offers it and the host CPU really
 // has virtualisation extensions (a /dev/kvm alone is not enough).
 func (m *Manager) Acceleration(ctx context.Context) (string, error) {
-	want := m.plan.Libvirt.Acceleration
+	want := m.part.Plan.Libvirt.Acceleration
 	if want == "qemu" {
 		return "qemu", nil
 	}
@@ -221,7 +218,7 @@ func (m *Manager) Acceleration(ctx context.Context) (string, error) {
 // ensureNode creates the node's disk, seed and domain as needed and starts
 // the domain.
 func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, basePath string, boot Boot, accel string, n plan.Node, userKey string) error {
-	lab := m.plan.Lab
+	lab := m.part.Plan.Lab
 	var dom libvirt.Domain
 	exists := false
 	if err := m.c.Do(ctx, "look up domain", func(a API) error {
@@ -259,9 +256,9 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 			console = RemoteConsoleLog(n.Domain)
 		}
 		x, err := DomainXML(DomainSpec{
-			Lab: lab, Node: n, Type: accel, Pool: m.plan.Libvirt.Pool,
+			Lab: lab, Node: n, Type: accel, Pool: m.part.Plan.Libvirt.Pool,
 			DiskVolume: diskVolume(lab, n.Name), SeedVolume: seedVolume(lab, n.Name),
-			Boot: boot, ConsoleLog: console, MTU: m.plan.Networks[0].MTU,
+			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU,
 		})
 		if err != nil {
 			return err

@@ -36,13 +36,13 @@ func (m *Manager) ownsNetwork(a API, net libvirt.Network) bool {
 		return false
 	}
 	o, ok := ParseOwner(desc)
-	return ok && o.Lab == m.plan.Lab
+	return ok && o.Lab == m.part.Plan.Lab
 }
 
 // ensureNetwork defines and starts one of the lab's networks. A network of
 // the same name that labctl did not create for this lab is an error.
 func (m *Manager) ensureNetwork(ctx context.Context, n plan.Net) error {
-	x, err := NetworkXML(m.plan.Lab, n)
+	x, err := NetworkXML(m.part.Plan.Lab, n)
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,8 @@ func (m *Manager) ensureNetwork(ctx context.Context, n plan.Net) error {
 			if err != nil {
 				return err
 			}
-			if o, ok := ParseOwner(desc); !ok || o.Lab != m.plan.Lab {
-				return fmt.Errorf("a libvirt network named %s already exists and does not belong to lab %s; remove it or use another --lab", n.Name, m.plan.Lab)
+			if o, ok := ParseOwner(desc); !ok || o.Lab != m.part.Plan.Lab {
+				return fmt.Errorf("a libvirt network named %s already exists and does not belong to lab %s; remove it or use another --lab", n.Name, m.part.Plan.Lab)
 			}
 		}
 		active, err := a.NetworkIsActive(net)

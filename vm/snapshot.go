@@ -22,11 +22,11 @@ func snapshotXML(name string) string {
 		`<memory snapshot="internal"/><disks><disk name="vda" snapshot="internal"/><disk name="vdb" snapshot="no"/></disks></domainsnapshot>`
 }
 
-// Snapshot takes the named snapshot of every node of the plan that does
+// Snapshot takes the named snapshot of every node of the part that does
 // not have it yet, and tells how many it took.
-func Snapshot(ctx context.Context, c *Conn, p *plan.Plan, name string) (int, error) {
+func Snapshot(ctx context.Context, c *Conn, part plan.Part, name string) (int, error) {
 	taken := 0
-	for _, n := range p.Nodes {
+	for _, n := range part.Nodes {
 		err := c.Do(ctx, "snapshot "+n.Domain, func(a API) error {
 			dom, err := a.DomainLookupByName(n.Domain)
 			if err != nil {
@@ -53,9 +53,9 @@ func Snapshot(ctx context.Context, c *Conn, p *plan.Plan, name string) (int, err
 // ErrNoSnapshot is a node without the snapshot to go back to.
 var ErrNoSnapshot = errors.New("no snapshot to go back to")
 
-// Revert puts every node of the plan back to the named snapshot, running.
-func Revert(ctx context.Context, c *Conn, p *plan.Plan, name string) error {
-	for _, n := range p.Nodes {
+// Revert puts every node of the part back to the named snapshot, running.
+func Revert(ctx context.Context, c *Conn, part plan.Part, name string) error {
+	for _, n := range part.Nodes {
 		err := c.Do(ctx, "revert "+n.Domain, func(a API) error {
 			dom, err := a.DomainLookupByName(n.Domain)
 			if err != nil {

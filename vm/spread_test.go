@@ -30,7 +30,7 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 	}
 	parts := p.Parts()
 	for i, part := range parts {
-		for _, n := range part.Plan.Networks {
+		for _, n := range part.Networks {
 			x, err := NetworkXML(p.Lab, n)
 			if err != nil {
 				t.Fatal(err)
@@ -51,8 +51,8 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 			}
 		}
 	}
-	x, err := DomainXML(DomainSpec{Lab: "spread", Node: parts[1].Plan.Nodes[0], Type: "qemu", Pool: "labctl",
-		DiskVolume: "d", SeedVolume: "s", ConsoleLog: RemoteConsoleLog("labctl-spread-node2"), MTU: parts[1].Plan.Networks[0].MTU})
+	x, err := DomainXML(DomainSpec{Lab: "spread", Node: parts[1].Nodes[0], Type: "qemu", Pool: "labctl",
+		DiskVolume: "d", SeedVolume: "s", ConsoleLog: RemoteConsoleLog("labctl-spread-node2"), MTU: parts[1].Networks[0].MTU})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
 	part := p.Parts()[1]
 	f := newFake()
 	dir := t.TempDir()
-	m := NewManager(NewConn(f, nil), part.Plan, Options{
-		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCache(t), Dial: fakeSSH, Whole: p,
+	m := NewManager(NewConn(f, nil), part, Options{
+		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCache(t), Dial: fakeSSH,
 	})
 	if err := m.Up(context.Background()); err != nil {
 		t.Fatal(err)

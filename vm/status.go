@@ -37,10 +37,10 @@ var stateNames = map[libvirt.DomainState]string{
 	libvirt.DomainCrashed: "crashed", libvirt.DomainPmsuspended: "suspended",
 }
 
-// Status reports each planned node's domain state and NICs.
-func Status(ctx context.Context, c *Conn, p *plan.Plan) ([]NodeStatus, error) {
+// Status reports the domain state and NICs of each node of the part.
+func Status(ctx context.Context, c *Conn, part plan.Part) ([]NodeStatus, error) {
 	var out []NodeStatus
-	for _, n := range p.Nodes {
+	for _, n := range part.Nodes {
 		s := NodeStatus{Name: n.Name, Domain: n.Domain, State: "absent"}
 		var defined map[string]string // MAC -> network
 		err := c.Do(ctx, "status of "+n.Domain, func(a API) error {
@@ -55,7 +55,7 @@ func Status(ctx context.Context, c *Conn, p *plan.Plan) ([]NodeStatus, error) {
 			if err != nil {
 				return err
 			}
-			if o, ok := ParseOwner(desc); !ok || o.Lab != p.Lab {
+			if o, ok := ParseOwner(desc); !ok || o.Lab != part.Plan.Lab {
 				s.State = "not labctl's"
 				return nil
 			}

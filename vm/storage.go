@@ -16,7 +16,7 @@ import (
 )
 
 func (m *Manager) ensurePool(ctx context.Context) (libvirt.StoragePool, error) {
-	name := m.plan.Libvirt.Pool
+	name := m.part.Plan.Libvirt.Pool
 	var pool libvirt.StoragePool
 	err := m.c.Do(ctx, "storage pool "+name, func(a API) error {
 		var err error
@@ -62,8 +62,7 @@ func (m *Manager) image(ctx context.Context, name string) (images.Entry, error) 
 // base makes sure the pool exists and holds the image, under the
 // machine-wide lock of the pool.
 func (m *Manager) base(ctx context.Context, img images.Entry) (libvirt.StoragePool, string, Boot, error) {
-	p := m.plan
-	unlock, err := lockShared(ctx, p.Libvirt.URI, p.Libvirt.Pool, func(msg string) { m.o.Progress("", msg) })
+	unlock, err := lockShared(ctx, m.part.Hypervisor.URI, m.part.Plan.Libvirt.Pool, func(msg string) { m.o.Progress("", msg) })
 	if err != nil {
 		return libvirt.StoragePool{}, "", Boot{}, err
 	}
@@ -91,7 +90,7 @@ func (m *Manager) Base(ctx context.Context, name string) (string, Boot, error) {
 // DeleteVolumes deletes the volumes of the lab's pool whose names start
 // with prefix and returns their names. A missing pool has none.
 func (m *Manager) DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
-	return deleteVolumes(ctx, m.c, m.plan.Libvirt.Pool, prefix)
+	return deleteVolumes(ctx, m.c, m.part.Plan.Libvirt.Pool, prefix)
 }
 
 // ensureBase uploads the image's disk (and kernel and initrd) into the
@@ -124,7 +123,7 @@ func (m *Manager) ensureBase(ctx context.Context, pool libvirt.StoragePool, e im
 			if !ok {
 				return "", Boot{}, fmt.Errorf("image %s has no %s file", e.Name, pt.role)
 			}
-			m.o.Progress("", fmt.Sprintf("uploading %s %s (%d MiB) into pool %s", e.Name, pt.role, f.Size>>20, m.plan.Libvirt.Pool))
+			m.o.Progress("", fmt.Sprintf("uploading %s %s (%d MiB) into pool %s", e.Name, pt.role, f.Size>>20, m.part.Plan.Libvirt.Pool))
 			if err := m.uploadVolume(ctx, pool, pt.vol, pt.format, m.o.Cache.Abs(f.Path), f.Size); err != nil {
 				return "", Boot{}, fmt.Errorf("upload %s: %w", pt.vol, err)
 			}
@@ -192,7 +191,7 @@ func (m *Manager) uploadVolume(ctx context.Context, pool libvirt.StoragePool, na
 }
 
 func (m *Manager) ensureDisk(ctx context.Context, pool libvirt.StoragePool, basePath string, n plan.Node) error {
-	name := diskVolume(m.plan.Lab, n.Name)
+	name := diskVolume(m.part.Plan.Lab, n.Name)
 	return m.c.Do(ctx, "disk "+name, func(a API) error {
 		if _, err := a.StorageVolLookupByName(pool, name); err == nil {
 			return nil
@@ -218,11 +217,7 @@ func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n pla
 	if err != nil {
 		return err
 	}
-	whole := m.plan
-	if m.o.Whole != nil {
-		whole = m.o.Whole
-	}
-	in := SeedInput{Plan: whole, Node: n, UserKey: userKey, HostKey: hostKey,
+	in := SeedInput{Plan: m.part.Plan, Node: n, UserKey: userKey, HostKey: hostKey,
 		DockerConfig: m.o.DockerConfig, DockerGroup: m.seedDocker}
 	seed, err := MakeSeed(in)
 	if err != nil {
@@ -242,5 +237,5 @@ func (m *Manager) writeSeed(ctx context.Context, pool libvirt.StoragePool, n pla
 		return err
 	}
 	tmp.Close()
-	return m.uploadVolume(ctx, pool, seedVolume(m.plan.Lab, n.Name), "raw", tmp.Name(), int64(iso.Len()))
+	return m.uploadVolume(ctx, pool, seedVolume(m.part.Plan.Lab, n.Name), "raw", tmp.Name(), int64(iso.Len()))
 }

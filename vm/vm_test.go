@@ -188,7 +188,7 @@ func testCacheMeta(t *testing.T, extra map[string]string) *images.Cache {
 
 func testManager(t *testing.T, f *fakeLibvirt, lab string) *Manager {
 	dir := t.TempDir()
-	return NewManager(NewConn(f, nil), testPlan(t, lab), Options{
+	return NewManager(NewConn(f, nil), testPlan(t, lab).Parts()[0], Options{
 		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: lab}, Cache: testCache(t), Dial: fakeSSH,
 	})
 }
@@ -204,7 +204,7 @@ func TestSeedConfiguresDocker(t *testing.T) {
 	}{{nil, false}, {map[string]string{"docker": "installed"}, true}} {
 		f := newFake()
 		dir := t.TempDir()
-		m := NewManager(NewConn(f, nil), testPlan(t, "lab1"), Options{
+		m := NewManager(NewConn(f, nil), testPlan(t, "lab1").Parts()[0], Options{
 			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCacheMeta(t, tc.meta), Dial: fakeSSH,
 			DockerConfig: daemon,
 		})
@@ -279,7 +279,7 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 
 	// Another lab's objects and a foreign domain on our network survive.
 	other := testManager(t, f, "lab2")
-	other.plan.Networks[0].Subnet, other.plan.Networks[1].Subnet = "10.1.0.0/24", "10.2.0.0/24"
+	other.part.Networks[0].Subnet, other.part.Networks[1].Subnet = "10.1.0.0/24", "10.2.0.0/24"
 	if err := other.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -374,9 +374,9 @@ func TestHungLibvirtCallIsBounded(t *testing.T) {
 func TestCreateCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	f := newFake()
 	m := testManager(t, f, "lab1")
-	n := m.plan.Nodes[0]
+	n := m.part.Nodes[0]
 	f.defineInFlight = map[string]bool{
-		m.plan.Networks[0].Name: true, n.Domain: true, diskVolume("lab1", n.Name): true,
+		m.part.Networks[0].Name: true, n.Domain: true, diskVolume("lab1", n.Name): true,
 	}
 	if err := m.Up(context.Background()); err != nil {
 		t.Fatalf("up while creates were in flight: %v", err)
@@ -384,13 +384,13 @@ func TestCreateCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	if len(f.defineInFlight) != 0 {
 		t.Fatalf("the test did not exercise %v", f.defineInFlight)
 	}
-	if f.doms[n.Domain].state != libvirt.DomainRunning || !f.nets[m.plan.Networks[0].Name].active {
+	if f.doms[n.Domain].state != libvirt.DomainRunning || !f.nets[m.part.Networks[0].Name].active {
 		t.Error("the adopted domain or network was not started")
 	}
 	// Another lab's domain appearing under the name is not adopted.
 	f2 := newFake()
 	m2 := testManager(t, f2, "lab1")
-	n2 := m2.plan.Nodes[0]
+	n2 := m2.part.Nodes[0]
 	other, err := DomainXML(DomainSpec{Lab: "lab2", Node: n2, Type: "qemu", Pool: "labctl", DiskVolume: "d", SeedVolume: "s", Boot: Boot{Kernel: "k", Initrd: "i"}})
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +412,7 @@ func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 	if err := m.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dom := m.plan.Nodes[0].Domain
+	dom := m.part.Nodes[0].Domain
 	f.mu.Lock()
 	f.doms[dom].state = libvirt.DomainShutoff
 	f.startInFlight = map[string]bool{dom: true}
@@ -424,7 +424,7 @@ func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 		t.Errorf("%s not running", dom)
 	}
 	// The same for a network.
-	net := m.plan.Networks[0].Name
+	net := m.part.Networks[0].Name
 	f.mu.Lock()
 	f.nets[net].active = false
 	f.startInFlight = map[string]bool{net: true}
@@ -460,7 +460,7 @@ func TestWaitSSHEndsEarlyWhenTheVMStops(t *testing.T) {
 	m.o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return nil, errors.New("connection refused")
 	}
-	n := m.plan.Nodes[0]
+	n := m.part.Nodes[0]
 	f.doms[n.Domain] = &fakeDom{xml: "<domain/>", state: 5}
 	os.MkdirAll(filepath.Join(m.o.StateDir, "console"), 0o700)
 	os.WriteFile(ConsoleLog(m.o.StateDir, n.Name), []byte("line1\nKernel panic - not syncing\n"), 0o600)
@@ -480,7 +480,7 @@ func TestAcceleration(t *testing.T) {
 	if a, err := m.Acceleration(context.Background()); err != nil || a != "qemu" {
 		t.Errorf("no vmx: %s %v", a, err)
 	}
-	m.plan.Libvirt.Acceleration = "kvm"
+	m.part.Plan.Libvirt.Acceleration = "kvm"
 	if _, err := m.Acceleration(context.Background()); err == nil {
 		t.Error("kvm forced on a host without vmx/svm accepted")
 	}
@@ -488,7 +488,7 @@ func TestAcceleration(t *testing.T) {
 	if a, err := m.Acceleration(context.Background()); err != nil || a != "kvm" {
 		t.Errorf("vmx: %s %v", a, err)
 	}
-	m.plan.Libvirt.Acceleration = "qemu"
+	m.part.Plan.Libvirt.Acceleration = "qemu"
 	if a, _ := m.Acceleration(context.Background()); a != "qemu" {
 		t.Errorf("forced qemu: %s", a)
 	}
@@ -521,7 +521,7 @@ func TestKVMModeWarning(t *testing.T) {
 // qemu:// URI used to fall back to the local socket.
 func TestConnectRefusesURIsItCannotHonour(t *testing.T) {
 	t.Setenv("LABCTL_LIBVIRT_SOCKET", filepath.Join(t.TempDir(), "no-daemon-here"))
-	for _, uri := range []string{"qemu://192.0.2.1/system", "qemu+tcp://192.0.2.1/system", "xen:///system", "qemu:///sytem", ""} {
+	for _, uri := range []string{"qemu://192.0.2.1/system", "qemu+tcp://192.0.2.1/system", "xen:///system", "qemu:///sytem", "", "qemu+ssh://root@192.0.2.1/system"} {
 		_, err := Connect(context.Background(), uri)
 		if err == nil || !strings.Contains(err.Error(), "libvirt URI") || strings.Contains(err.Error(), "no-daemon-here") {
 			t.Errorf("Connect(%q): %v; want a URI error before any dial", uri, err)
@@ -620,24 +620,24 @@ func TestSnapshotAndRevert(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := NewConn(f, nil)
-	if n, err := Snapshot(context.Background(), c, m.plan, ReadySnapshot); err != nil || n != len(m.plan.Nodes) {
+	if n, err := Snapshot(context.Background(), c, m.part, ReadySnapshot); err != nil || n != len(m.part.Nodes) {
 		t.Fatalf("first snapshot: %d, %v", n, err)
 	}
-	if n, err := Snapshot(context.Background(), c, m.plan, ReadySnapshot); err != nil || n != 0 {
+	if n, err := Snapshot(context.Background(), c, m.part, ReadySnapshot); err != nil || n != 0 {
 		t.Errorf("a second snapshot was taken: %d, %v", n, err)
 	}
-	x := f.doms[m.plan.Nodes[0].Domain].snaps[ReadySnapshot]
+	x := f.doms[m.part.Nodes[0].Domain].snaps[ReadySnapshot]
 	if !strings.Contains(x, `<memory snapshot="internal"/>`) || !strings.Contains(x, `<disk name="vdb" snapshot="no"/>`) {
 		t.Errorf("snapshot XML: %s", x)
 	}
-	f.doms[m.plan.Nodes[0].Domain].state = libvirt.DomainShutoff
-	if err := Revert(context.Background(), c, m.plan, ReadySnapshot); err != nil {
+	f.doms[m.part.Nodes[0].Domain].state = libvirt.DomainShutoff
+	if err := Revert(context.Background(), c, m.part, ReadySnapshot); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.doms[m.plan.Nodes[0].Domain].state; st != libvirt.DomainRunning {
+	if st := f.doms[m.part.Nodes[0].Domain].state; st != libvirt.DomainRunning {
 		t.Errorf("after revert: state %d", st)
 	}
-	if err := Revert(context.Background(), c, m.plan, "other"); !errors.Is(err, ErrNoSnapshot) {
+	if err := Revert(context.Background(), c, m.part, "other"); !errors.Is(err, ErrNoSnapshot) {
 		t.Errorf("revert to a snapshot never taken: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
 	"gopkg.in/yaml.v3"
@@ -184,6 +185,27 @@ func (w *Runner) Seats() ([]Seat, error) {
 	return out, nil
 }
 
+// Cards writes the access card of every recorded seat into dir (see
+// WriteCards).
+func (w *Runner) Cards(dir string, exercises []*labs.Exercise) ([]Card, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, err
+	}
+	var plans []*plan.Plan
+	dirs := map[string]string{}
+	for _, s := range seats {
+		l, err := w.open(s, "")
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, l.Plan)
+		dirs[s.Lab] = l.Dir()
+		l.Close()
+	}
+	return WriteCards(dir, w.Name, plans, func(lab string) string { return dirs[lab] }, exercises)
+}
+
 func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
 	dir, err := Dir(w.Name)
 	if err != nil {
@@ -197,10 +219,11 @@ func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
 }
 
 // Down removes every seat: those recorded, and any lab named NAME-sNN that
-// owns libvirt objects (also without the record), then the record.
-func (w *Runner) Down(ctx context.Context, conn *vm.Conn) ([]string, error) {
+// owns libvirt objects on a hypervisor of p (also without the record),
+// then the record.
+func (w *Runner) Down(ctx context.Context, p *plan.Plan) ([]string, error) {
 	seats, _ := w.Seats()
-	labsHere, err := vm.Labs(ctx, conn)
+	labsHere, err := lab.LabsOn(ctx, p, lab.Options{Log: w.Log})
 	if err != nil {
 		return nil, err
 	}

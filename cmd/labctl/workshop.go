@@ -13,10 +13,8 @@ import (
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/labs"
-	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
-	"github.com/labctl/labctl/vm"
 	"github.com/labctl/labctl/workshop"
 	"github.com/spf13/cobra"
 )
@@ -193,12 +191,7 @@ func newWorkshopDownCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conn, err := vm.Connect(cmd.Context(), p.Libvirt.URI)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			removed, err := g.workshopRunner(4).Down(cmd.Context(), conn)
+			removed, err := g.workshopRunner(4).Down(cmd.Context(), p)
 			fmt.Fprintf(g.stdout, "workshop %s: removed %d seats %s\n", g.lab, len(removed), strings.Join(removed, " "))
 			return err
 		},
@@ -339,34 +332,11 @@ OpenSSH and strict host key checking; one seat's key opens no other seat.`,
 		Example: `  labctl --lab ws workshop cards ./cards && xdg-open cards/index.html`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w := g.workshopRunner(1)
-			seats, err := w.Seats()
-			if err != nil {
-				return err
-			}
-			var plans []*plan.Plan
-			dirs := map[string]string{}
-			wd, err := workshop.Dir(g.lab)
-			if err != nil {
-				return err
-			}
-			for _, s := range seats {
-				o := g.labOptions("", false)
-				o.Name = s.Lab
-				o.File = workshop.SeatFile(wd, s.N)
-				l, err := lab.Open(o)
-				if err != nil {
-					return err
-				}
-				plans = append(plans, l.Plan)
-				dirs[s.Lab] = l.Dir()
-				l.Close()
-			}
 			c, err := g.catalog()
 			if err != nil {
 				return err
 			}
-			cards, err := workshop.WriteCards(args[0], g.lab, plans, func(lab string) string { return dirs[lab] }, c.All())
+			cards, err := g.workshopRunner(1).Cards(args[0], c.All())
 			if err != nil {
 				return err
 			}
