@@ -8,6 +8,7 @@ import (
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/vm/vmtest"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -89,7 +90,7 @@ nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
 		t.Fatal(err)
 	}
 	part := p.Parts()[1]
-	f := newFake()
+	f := vmtest.New()
 	dir := t.TempDir()
 	m := NewManager(NewConn(f, nil), part, Options{
 		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCache(t), Dial: fakeSSH,
@@ -97,10 +98,10 @@ nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
 	if err := m.Up(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.doms) != 1 || len(f.nets) != 2 {
-		t.Fatalf("hv2's share: %d domains, %d networks; want node3 and the two bridges", len(f.doms), len(f.nets))
+	if len(f.Doms) != 1 || len(f.Nets) != 2 {
+		t.Fatalf("hv2's share: %d domains, %d networks; want node3 and the two bridges", len(f.Doms), len(f.Nets))
 	}
-	iso := f.pools["labctl"][seedVolume("lab1", "node3")]
+	iso := f.Pools["labctl"][seedVolume("lab1", "node3")]
 	for _, want := range []string{"192.168.242.11 node1", "192.168.242.12 node2", "192.168.242.13 node3", "nameserver 192.168.241.2"} {
 		if !bytes.Contains(iso, []byte(want)) {
 			t.Errorf("node3's seed lacks %q", want)

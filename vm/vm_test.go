@@ -22,6 +22,7 @@ import (
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/vm/vmtest"
 	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
 )
@@ -143,50 +144,13 @@ func TestSeedGolden(t *testing.T) {
 	}
 }
 
-// fakeSSH answers like an SSH server's greeting on every dial.
-func fakeSSH(ctx context.Context, network, addr string) (net.Conn, error) {
-	a, b := net.Pipe()
-	go func() {
-		b.Write([]byte("SSH-2.0-fake\r\n"))
-		time.Sleep(100 * time.Millisecond)
-		b.Close()
-	}()
-	return a, nil
-}
+var _ API = (*vmtest.Libvirt)(nil)
 
-func testCache(t *testing.T) *images.Cache {
-	t.Helper()
-	return testCacheMeta(t, nil)
-}
+var fakeSSH = vmtest.SSHGreeting
 
-// testCacheMeta is testCache with extra metadata on the image entry.
-func testCacheMeta(t *testing.T, extra map[string]string) *images.Cache {
-	t.Helper()
-	c, err := images.OpenCache(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []images.File
-	for _, role := range []string{"disk", "kernel", "initrd"} {
-		src := filepath.Join(t.TempDir(), role)
-		os.WriteFile(src, []byte("fake "+role), 0o644)
-		f, err := c.AddFile(src, "vm/debian-12/"+role, role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
-	meta := map[string]string{"boot": "kernel", "cmdline": images.KernelCmdline}
-	for k, v := range extra {
-		meta[k] = v
-	}
-	if err := c.Put(images.Entry{Name: "debian-12", Kind: images.KindVMImage, Files: files, Meta: meta}); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func testCache(t *testing.T) *images.Cache { return vmtest.Cache(t, nil) }
 
-func testManager(t *testing.T, f *fakeLibvirt, lab string) *Manager {
+func testManager(t *testing.T, f *vmtest.Libvirt, lab string) *Manager {
 	dir := t.TempDir()
 	return NewManager(NewConn(f, nil), testPlan(t, lab).Parts()[0], Options{
 		StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: lab}, Cache: testCache(t), Dial: fakeSSH,
@@ -202,18 +166,18 @@ func TestSeedConfiguresDocker(t *testing.T) {
 		meta map[string]string
 		want bool
 	}{{nil, false}, {map[string]string{"docker": "installed"}, true}} {
-		f := newFake()
+		f := vmtest.New()
 		dir := t.TempDir()
 		m := NewManager(NewConn(f, nil), testPlan(t, "lab1").Parts()[0], Options{
-			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: testCacheMeta(t, tc.meta), Dial: fakeSSH,
+			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: vmtest.Cache(t, tc.meta), Dial: fakeSSH,
 			DockerConfig: daemon,
 		})
 		if err := m.Up(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		iso := f.pools["labctl"][seedVolume("lab1", "node2")]
+		iso := f.Pools["labctl"][seedVolume("lab1", "node2")]
 		if len(iso) == 0 {
-			t.Fatalf("no seed volume for node2 (pools: %v)", f.pools)
+			t.Fatalf("no seed volume for node2 (pools: %v)", f.Pools)
 		}
 		gotFile := bytes.Contains(iso, []byte("path: /etc/docker/daemon.json")) && bytes.Contains(iso, daemon[:10])
 		gotGroup := bytes.Contains(iso, []byte("- docker\n"))
@@ -234,40 +198,40 @@ func count(calls []string, prefix string) int {
 }
 
 func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "lab1")
 	ctx := context.Background()
 	if err := m.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.doms) != 3 || len(f.nets) != 2 {
-		t.Fatalf("after up: %d domains, %d networks", len(f.doms), len(f.nets))
+	if len(f.Doms) != 3 || len(f.Nets) != 2 {
+		t.Fatalf("after up: %d domains, %d networks", len(f.Doms), len(f.Nets))
 	}
-	for name, d := range f.doms {
-		if d.state != 1 {
+	for name, d := range f.Doms {
+		if d.State != 1 {
 			t.Errorf("%s not running", name)
 		}
 	}
-	if n := count(f.calls, "upload labctl-base_"); n != 3 {
+	if n := count(f.Calls, "upload labctl-base_"); n != 3 {
 		t.Errorf("%d base uploads, want 3 (disk, kernel, initrd)", n)
 	}
-	before := len(f.calls)
+	before := len(f.Calls)
 	if err := m.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range f.calls[before:] {
+	for _, c := range f.Calls[before:] {
 		if strings.HasPrefix(c, "define") || strings.HasPrefix(c, "create") || strings.HasPrefix(c, "upload") || strings.HasPrefix(c, "start") {
 			t.Errorf("second up changed something: %s", c)
 		}
 	}
 	// A stopped node is started again; a missing one is recreated.
-	f.doms["labctl-lab1-node2"].state = 5
-	delete(f.doms, "labctl-lab1-node3")
-	before = len(f.calls)
+	f.Doms["labctl-lab1-node2"].State = 5
+	delete(f.Doms, "labctl-lab1-node3")
+	before = len(f.Calls)
 	if err := m.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(f.calls[before:], "\n")
+	got := strings.Join(f.Calls[before:], "\n")
 	for _, want := range []string{"start domain labctl-lab1-node2", "define domain labctl-lab1-node3", "start domain labctl-lab1-node3"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("third up did not %s:\n%s", want, got)
@@ -283,7 +247,7 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 	if err := other.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.doms["someone-else"] = &fakeDom{xml: `<domain type="kvm"><name>someone-else</name><devices><interface type="network"><source network="labctl-lab1-hostonly"/></interface></devices></domain>`}
+	f.Doms["someone-else"] = &vmtest.Dom{XML: `<domain type="kvm"><name>someone-else</name><devices><interface type="network"><source network="labctl-lab1-hostonly"/></interface></devices></domain>`}
 	r, err := Down(ctx, m.c, "lab1", "labctl")
 	if err != nil {
 		t.Fatal(err)
@@ -291,21 +255,21 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 	if len(r.Domains) != 3 || len(r.Volumes) != 6 || len(r.Networks) != 1 || len(r.Kept) != 1 {
 		t.Errorf("down: %+v", r)
 	}
-	if _, ok := f.nets["labctl-lab1-hostonly"]; !ok {
+	if _, ok := f.Nets["labctl-lab1-hostonly"]; !ok {
 		t.Error("a network still used by another domain was removed")
 	}
-	for name := range f.doms {
+	for name := range f.Doms {
 		if strings.HasPrefix(name, "labctl-lab1-") {
 			t.Errorf("domain %s left", name)
 		}
 	}
-	for v := range f.pools["labctl"] {
+	for v := range f.Pools["labctl"] {
 		if strings.HasPrefix(v, "labctl_lab1_") {
 			t.Errorf("volume %s left", v)
 		}
 	}
-	if len(f.doms) != 4 { // lab2's three and someone-else
-		t.Errorf("down removed other labs' domains: %d left", len(f.doms))
+	if len(f.Doms) != 4 { // lab2's three and someone-else
+		t.Errorf("down removed other labs' domains: %d left", len(f.Doms))
 	}
 
 	// Base names the pool's copy of an image (what bench --vagrant boots);
@@ -314,12 +278,12 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 	if err != nil || !strings.Contains(disk, "base") {
 		t.Errorf("Base: %q, %v", disk, err)
 	}
-	total := len(f.pools["labctl"])
+	total := len(f.Pools["labctl"])
 	gone, err := other.DeleteVolumes(ctx, "labctl_lab2_")
-	if err != nil || len(gone) == 0 || len(f.pools["labctl"]) != total-len(gone) {
-		t.Errorf("DeleteVolumes: %v, %v; %d of %d volumes left", gone, err, len(f.pools["labctl"]), total)
+	if err != nil || len(gone) == 0 || len(f.Pools["labctl"]) != total-len(gone) {
+		t.Errorf("DeleteVolumes: %v, %v; %d of %d volumes left", gone, err, len(f.Pools["labctl"]), total)
 	}
-	for v := range f.pools["labctl"] {
+	for v := range f.Pools["labctl"] {
 		if strings.HasPrefix(v, "labctl_lab2_") {
 			t.Errorf("volume %s left", v)
 		}
@@ -330,14 +294,14 @@ func TestUpIsIdempotentAndDownRemovesEverything(t *testing.T) {
 }
 
 func TestUpRefusesForeignObjects(t *testing.T) {
-	f := newFake()
-	f.nets["labctl-lab1-nat"] = &fakeNet{xml: `<network><name>labctl-lab1-nat</name></network>`}
+	f := vmtest.New()
+	f.Nets["labctl-lab1-nat"] = &vmtest.Net{XML: `<network><name>labctl-lab1-nat</name></network>`}
 	err := testManager(t, f, "lab1").Up(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not belong to lab lab1") {
 		t.Fatalf("err = %v", err)
 	}
-	f2 := newFake()
-	f2.doms["labctl-lab1-node1"] = &fakeDom{xml: `<domain><name>labctl-lab1-node1</name></domain>`}
+	f2 := vmtest.New()
+	f2.Doms["labctl-lab1-node1"] = &vmtest.Dom{XML: `<domain><name>labctl-lab1-node1</name></domain>`}
 	err = testManager(t, f2, "lab1").Up(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "is not node node1 of lab lab1") {
 		t.Fatalf("err = %v", err)
@@ -345,9 +309,9 @@ func TestUpRefusesForeignObjects(t *testing.T) {
 }
 
 func TestHungLibvirtCallIsBounded(t *testing.T) {
-	f := newFake()
-	f.hang = make(chan struct{})
-	defer close(f.hang)
+	f := vmtest.New()
+	f.Hang = make(chan struct{})
+	defer close(f.Hang)
 	m := testManager(t, f, "lab1")
 	m.c.timeout = 300 * time.Millisecond
 	start := time.Now()
@@ -372,32 +336,32 @@ func TestHungLibvirtCallIsBounded(t *testing.T) {
 // the object (this lab's) is adopted, for networks, volumes and domains;
 // one of another lab is not.
 func TestCreateCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "lab1")
 	n := m.part.Nodes[0]
-	f.defineInFlight = map[string]bool{
+	f.DefineInFlight = map[string]bool{
 		m.part.Networks[0].Name: true, n.Domain: true, diskVolume("lab1", n.Name): true,
 	}
 	if err := m.Up(context.Background()); err != nil {
 		t.Fatalf("up while creates were in flight: %v", err)
 	}
-	if len(f.defineInFlight) != 0 {
-		t.Fatalf("the test did not exercise %v", f.defineInFlight)
+	if len(f.DefineInFlight) != 0 {
+		t.Fatalf("the test did not exercise %v", f.DefineInFlight)
 	}
-	if f.doms[n.Domain].state != libvirt.DomainRunning || !f.nets[m.part.Networks[0].Name].active {
+	if f.Doms[n.Domain].State != libvirt.DomainRunning || !f.Nets[m.part.Networks[0].Name].Active {
 		t.Error("the adopted domain or network was not started")
 	}
 	// Another lab's domain appearing under the name is not adopted.
-	f2 := newFake()
+	f2 := vmtest.New()
 	m2 := testManager(t, f2, "lab1")
 	n2 := m2.part.Nodes[0]
 	other, err := DomainXML(DomainSpec{Lab: "lab2", Node: n2, Type: "qemu", Pool: "labctl", DiskVolume: "d", SeedVolume: "s", Boot: Boot{Kernel: "k", Initrd: "i"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f2.hookDefine = func(name string) {
+	f2.HookDefine = func(name string) {
 		if name == n2.Domain {
-			f2.doms[name] = &fakeDom{xml: other, state: libvirt.DomainShutoff}
+			f2.Doms[name] = &vmtest.Dom{XML: other, State: libvirt.DomainShutoff}
 		}
 	}
 	if err := m2.Up(context.Background()); err == nil || !strings.Contains(err.Error(), "define domain "+n2.Domain) {
@@ -406,41 +370,41 @@ func TestCreateCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
 }
 
 func TestStartCompletedByAnInterruptedUpIsAdopted(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "lab1")
 	ctx := context.Background()
 	if err := m.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
 	dom := m.part.Nodes[0].Domain
-	f.mu.Lock()
-	f.doms[dom].state = libvirt.DomainShutoff
-	f.startInFlight = map[string]bool{dom: true}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Doms[dom].State = libvirt.DomainShutoff
+	f.StartInFlight = map[string]bool{dom: true}
+	f.Mu.Unlock()
 	if err := m.Up(ctx); err != nil {
 		t.Fatalf("second up: %v", err)
 	}
-	if f.doms[dom].state != libvirt.DomainRunning {
+	if f.Doms[dom].State != libvirt.DomainRunning {
 		t.Errorf("%s not running", dom)
 	}
 	// The same for a network.
 	net := m.part.Networks[0].Name
-	f.mu.Lock()
-	f.nets[net].active = false
-	f.startInFlight = map[string]bool{net: true}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Nets[net].Active = false
+	f.StartInFlight = map[string]bool{net: true}
+	f.Mu.Unlock()
 	if err := m.Up(ctx); err != nil {
 		t.Fatalf("up while network %s's start was in flight: %v", net, err)
 	}
-	if !f.nets[net].active {
+	if !f.Nets[net].Active {
 		t.Errorf("%s not active", net)
 	}
 }
 
 func TestCancelledUpStopsPromptly(t *testing.T) {
-	f := newFake()
-	f.hang = make(chan struct{})
-	defer close(f.hang)
+	f := vmtest.New()
+	f.Hang = make(chan struct{})
+	defer close(f.Hang)
 	m := testManager(t, f, "lab1")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -455,13 +419,13 @@ func TestCancelledUpStopsPromptly(t *testing.T) {
 }
 
 func TestWaitSSHEndsEarlyWhenTheVMStops(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "lab1")
 	m.o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return nil, errors.New("connection refused")
 	}
 	n := m.part.Nodes[0]
-	f.doms[n.Domain] = &fakeDom{xml: "<domain/>", state: 5}
+	f.Doms[n.Domain] = &vmtest.Dom{XML: "<domain/>", State: 5}
 	os.MkdirAll(filepath.Join(m.o.StateDir, "console"), 0o700)
 	os.WriteFile(ConsoleLog(m.o.StateDir, n.Name), []byte("line1\nKernel panic - not syncing\n"), 0o600)
 	start := time.Now()
@@ -475,7 +439,7 @@ func TestWaitSSHEndsEarlyWhenTheVMStops(t *testing.T) {
 }
 
 func TestAcceleration(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "lab1")
 	if a, err := m.Acceleration(context.Background()); err != nil || a != "qemu" {
 		t.Errorf("no vmx: %s %v", a, err)
@@ -484,7 +448,7 @@ func TestAcceleration(t *testing.T) {
 	if _, err := m.Acceleration(context.Background()); err == nil {
 		t.Error("kvm forced on a host without vmx/svm accepted")
 	}
-	f.kvmCaps = true
+	f.KVMCaps = true
 	if a, err := m.Acceleration(context.Background()); err != nil || a != "kvm" {
 		t.Errorf("vmx: %s %v", a, err)
 	}
@@ -567,7 +531,7 @@ func TestConnectToAHungDaemonIsBounded(t *testing.T) {
 // fails the same way at once; the same failure on a live connection is an
 // ordinary error.
 func TestLibvirtdGoneIsErrLost(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	gone := make(chan struct{})
 	c := NewConn(f, nil)
 	c.URI = "qemu:///system"
@@ -598,7 +562,7 @@ func TestLibvirtdGoneIsErrLost(t *testing.T) {
 
 // Labs finds every lab that owns a domain or network, without any state.
 func TestLabsFoundByMetadata(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	for _, lab := range []string{"ws-s01", "ws-s02"} {
 		if err := testManager(t, f, lab).Up(context.Background()); err != nil {
 			t.Fatal(err)
@@ -614,7 +578,7 @@ func TestLabsFoundByMetadata(t *testing.T) {
 // out), and reverting brings a stopped node back running; a node without
 // the snapshot says what is missing.
 func TestSnapshotAndRevert(t *testing.T) {
-	f := newFake()
+	f := vmtest.New()
 	m := testManager(t, f, "ws-s01")
 	if err := m.Up(context.Background()); err != nil {
 		t.Fatal(err)
@@ -626,15 +590,15 @@ func TestSnapshotAndRevert(t *testing.T) {
 	if n, err := Snapshot(context.Background(), c, m.part, ReadySnapshot); err != nil || n != 0 {
 		t.Errorf("a second snapshot was taken: %d, %v", n, err)
 	}
-	x := f.doms[m.part.Nodes[0].Domain].snaps[ReadySnapshot]
+	x := f.Doms[m.part.Nodes[0].Domain].Snaps[ReadySnapshot]
 	if !strings.Contains(x, `<memory snapshot="internal"/>`) || !strings.Contains(x, `<disk name="vdb" snapshot="no"/>`) {
 		t.Errorf("snapshot XML: %s", x)
 	}
-	f.doms[m.part.Nodes[0].Domain].state = libvirt.DomainShutoff
+	f.Doms[m.part.Nodes[0].Domain].State = libvirt.DomainShutoff
 	if err := Revert(context.Background(), c, m.part, ReadySnapshot); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.doms[m.part.Nodes[0].Domain].state; st != libvirt.DomainRunning {
+	if st := f.Doms[m.part.Nodes[0].Domain].State; st != libvirt.DomainRunning {
 		t.Errorf("after revert: state %d", st)
 	}
 	if err := Revert(context.Background(), c, m.part, "other"); !errors.Is(err, ErrNoSnapshot) {

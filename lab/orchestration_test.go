@@ -1,0 +1,349 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/vm"
+	"github.com/labctl/labctl/vm/vmtest"
+)
+
+// fakeHypervisor is one hypervisor of a lab with an in-memory libvirt: it
+// records the tunnels made and removed, and can fail where a test says.
+type fakeHypervisor struct {
+	hv plan.Hypervisor
+	lv *vmtest.Libvirt
+
+	mu         sync.Mutex
+	stitched   int
+	tunnels    bool  // the lab's VXLAN devices exist
+	stitchErr  error // Stitch fails with it
+	open       int   // connections open
+	tunnelPort error // CheckTunnelPort fails with it
+}
+
+func (h *fakeHypervisor) Libvirt(ctx context.Context) (*vm.Conn, error) {
+	c := vm.NewConn(h.lv, nil)
+	c.URI = h.hv.URI
+	return c, nil
+}
+
+func (h *fakeHypervisor) CheckTunnelPort(ctx context.Context, port int) error { return h.tunnelPort }
+
+func (h *fakeHypervisor) Links(ctx context.Context, lab string) ([]string, error) { return nil, nil }
+
+func (h *fakeHypervisor) Stitch(ctx context.Context, p *plan.Plan) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stitchErr != nil {
+		return h.stitchErr
+	}
+	h.stitched++
+	h.tunnels = true
+	return nil
+}
+
+func (h *fakeHypervisor) Unstitch(ctx context.Context, lab string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.tunnels {
+		return nil, nil
+	}
+	h.tunnels = false
+	return []string{plan.TunnelDevice(lab, plan.RoleNAT), plan.TunnelDevice(lab, plan.RoleHostOnly)}, nil
+}
+
+func (h *fakeHypervisor) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return vmtest.SSHGreeting(ctx, network, addr)
+}
+
+func (h *fakeHypervisor) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.open--
+	return nil
+}
+
+func (h *fakeHypervisor) domains() []string {
+	h.lv.Mu.Lock()
+	defer h.lv.Mu.Unlock()
+	var out []string
+	for d := range h.lv.Doms {
+		out = append(out, d)
+	}
+	return out
+}
+
+func (h *fakeHypervisor) networks() int {
+	h.lv.Mu.Lock()
+	defer h.lv.Mu.Unlock()
+	return len(h.lv.Nets)
+}
+
+// twoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
+// node2 on hv2, both reached over SSH, in a state and cache directory of
+// the test's own. down, when set, makes hv2 unreachable.
+type twoHypervisors struct {
+	file     string
+	hvs      map[string]*fakeHypervisor
+	mu       sync.Mutex
+	refuse   map[string]error // hypervisor name -> why it cannot be reached
+	openings int
+}
+
+const twoHVTopology = `hypervisors:
+  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@hv2.test/system", address: 198.51.100.2}
+nodes:
+  - {name: node1, hypervisor: hv1}
+  - {name: node2, hypervisor: hv2}
+`
+
+func newTwoHypervisors(t *testing.T) *twoHypervisors {
+	t.Helper()
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	c := vmtest.Cache(t, nil)
+	t.Setenv("LABCTL_CACHE_DIR", c.Dir)
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(twoHVTopology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &twoHypervisors{file: file, hvs: map[string]*fakeHypervisor{}, refuse: map[string]error{}}
+}
+
+func (w *twoHypervisors) open(ctx context.Context, hv plan.Hypervisor) (Hypervisor, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.refuse[hv.Name]; err != nil {
+		return nil, err
+	}
+	h := w.hvs[hv.Name]
+	if h == nil {
+		h = &fakeHypervisor{hv: hv, lv: vmtest.New()}
+		w.hvs[hv.Name] = h
+	}
+	h.mu.Lock()
+	h.open++
+	h.mu.Unlock()
+	w.openings++
+	return h, nil
+}
+
+func (w *twoHypervisors) lab(t *testing.T) *Lab {
+	t.Helper()
+	l, err := Open(Options{Name: "two", File: w.file, Lock: "test", OpenHypervisor: w.open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func (w *twoHypervisors) hv(name string) *fakeHypervisor {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.hvs[name] == nil {
+		w.hvs[name] = &fakeHypervisor{hv: plan.Hypervisor{Name: name}, lv: vmtest.New()}
+	}
+	return w.hvs[name]
+}
+
+// Up brings each node up on its own hypervisor, the networks on both
+// (addresses and DHCP only on the gateway), the tunnels on both, the seeds
+// from the whole lab; Status names each node's hypervisor; Down removes
+// everything from both and the state.
+func TestUpAndDownOverTwoHypervisors(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	l := w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	hv1, hv2 := w.hv("hv1"), w.hv("hv2")
+	if d := hv1.domains(); len(d) != 1 || d[0] != "labctl-two-node1" {
+		t.Errorf("hv1 runs %v, want node1 only", d)
+	}
+	if d := hv2.domains(); len(d) != 1 || d[0] != "labctl-two-node2" {
+		t.Errorf("hv2 runs %v, want node2 only", d)
+	}
+	for _, h := range []*fakeHypervisor{hv1, hv2} {
+		if h.networks() != 2 || h.stitched != 1 {
+			t.Errorf("%s: %d networks, stitched %d times; want 2 and 1", h.hv.Name, h.networks(), h.stitched)
+		}
+	}
+	for name, n := range hv1.lv.Nets {
+		if !strings.Contains(n.XML, "<ip ") {
+			t.Errorf("hv1 (the gateway): network %s has no address", name)
+		}
+	}
+	for name, n := range hv2.lv.Nets {
+		if strings.Contains(n.XML, "<ip ") || strings.Contains(n.XML, "<dhcp") {
+			t.Errorf("hv2: network %s carries the gateway's address or DHCP:\n%s", name, n.XML)
+		}
+	}
+	// node2's seed, made on hv2, lists node1 (the whole lab).
+	seed := hv2.lv.Pools["labctl"]["labctl_two_node2-seed.iso"]
+	n1 := l.Plan.Nodes[0].Addr(plan.RoleHostOnly)
+	if !bytes.Contains(seed, []byte(n1+" node1")) {
+		t.Errorf("node2's seed lacks node1 (%s)", n1)
+	}
+	// The ssh config jumps through the gateway, which is remote.
+	cfg, err := os.ReadFile(filepath.Join(l.Dir(), "ssh_config"))
+	if err != nil || !strings.Contains(string(cfg), "ProxyJump labctl-two-hv1") {
+		t.Errorf("ssh config (%v):\n%s", err, cfg)
+	}
+	st, err := l.Status(ctx)
+	if err != nil || len(st) != 2 || st[0].Hypervisor != "hv1" || st[1].Hypervisor != "hv2" || st[0].State != "running" || st[1].State != "running" {
+		t.Errorf("status %+v: %v", st, err)
+	}
+
+	removed, err := l.Down(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed.Domains) != 2 || len(removed.Tunnels) != 4 {
+		t.Errorf("down removed %+v; want 2 domains and 4 tunnel devices", removed)
+	}
+	for _, h := range []*fakeHypervisor{hv1, hv2} {
+		if len(h.domains()) != 0 || h.networks() != 0 || h.tunnels {
+			t.Errorf("%s after down: domains %v, %d networks, tunnels %v", h.hv.Name, h.domains(), h.networks(), h.tunnels)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir(), "state.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state left after down: %v", err)
+	}
+}
+
+// A hypervisor that fails during up fails it, naming that hypervisor;
+// the other carries on, and up again converges.
+func TestUpWithAFailingPartCarriesOnAfterwards(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	w.hv("hv2").stitchErr = errors.New("VXLAN tunnels: ip: RTNETLINK answers: Operation not permitted")
+	l := w.lab(t)
+	err := l.Up(ctx, UpOptions{NoProvision: true})
+	if err == nil || !strings.Contains(err.Error(), "hypervisor hv2 (qemu+ssh://root@hv2.test/system): VXLAN tunnels") || strings.Contains(err.Error(), "hypervisor hv1") {
+		t.Fatalf("up with hv2's tunnels failing: %v", err)
+	}
+	if d := w.hv("hv1").domains(); len(d) != 1 {
+		t.Errorf("hv1 did not carry on: %v", d)
+	}
+	if d := w.hv("hv2").domains(); len(d) != 0 {
+		t.Errorf("hv2 made nodes before its tunnels: %v", d)
+	}
+	w.hv("hv2").stitchErr = nil
+	l.Close()
+	l = w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if d := w.hv("hv2").domains(); len(d) != 1 {
+		t.Errorf("hv2 after up again: %v", d)
+	}
+}
+
+// An unreachable hypervisor stops up before anything is created on any;
+// down does what it can: the reachable one cleaned, the other named with
+// what is left there, the state kept; down again once it answers
+// finishes.
+func TestUnreachableHypervisor(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	gone := errors.New("hypervisor hv2: dial tcp: connect: no route to host")
+	w.refuse["hv2"] = gone
+	l := w.lab(t)
+	err := l.Up(ctx, UpOptions{NoProvision: true})
+	if !errors.Is(err, gone) || !strings.Contains(err.Error(), "nothing was created") {
+		t.Fatalf("up with hv2 unreachable: %v", err)
+	}
+	if hv1 := w.hv("hv1"); len(hv1.domains()) != 0 || hv1.networks() != 0 || hv1.stitched != 0 {
+		t.Errorf("up created things on hv1 while hv2 was unreachable: %v, %d networks", hv1.domains(), hv1.networks())
+	}
+	l.Close()
+
+	delete(w.refuse, "hv2")
+	l = w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	w.refuse["hv2"] = gone
+	l = w.lab(t)
+	_, err = l.Down(ctx)
+	if !errors.Is(err, gone) || !strings.Contains(err.Error(), "left there") {
+		t.Fatalf("down with hv2 unreachable: %v", err)
+	}
+	if hv1 := w.hv("hv1"); len(hv1.domains()) != 0 || hv1.networks() != 0 || hv1.tunnels {
+		t.Errorf("hv1 not cleaned: %v", hv1.domains())
+	}
+	if d := w.hv("hv2").domains(); len(d) != 1 {
+		t.Errorf("hv2 (unreachable) changed: %v", d)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir(), "state.json")); err != nil {
+		t.Errorf("state not kept after a partial down: %v", err)
+	}
+	l.Close()
+
+	delete(w.refuse, "hv2")
+	l = w.lab(t)
+	if _, err := l.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.hv("hv2").domains(); len(d) != 0 {
+		t.Errorf("hv2 after down again: %v", d)
+	}
+	l.Close()
+	for name, h := range w.hvs {
+		if h.open != 0 {
+			t.Errorf("%s: %d connections left open", name, h.open)
+		}
+	}
+}
+
+// A topology with only libvirt.uri of another machine goes the same way as
+// a spread lab: one implicit hypervisor opened through OpenHypervisor, the
+// nodes reached through it and the ssh config jumping through it.
+func TestLoneRemoteURIIsOneHypervisor(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	if err := os.WriteFile(w.file, []byte("libvirt: {uri: \"qemu+ssh://ops@solo.test:2222/system\"}\nnodes: [{name: node1}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var seen []plan.Hypervisor
+	l, err := Open(Options{Name: "solo", File: w.file, Lock: "test", OpenHypervisor: func(ctx context.Context, hv plan.Hypervisor) (Hypervisor, error) {
+		seen = append(seen, hv)
+		return w.open(ctx, hv)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Name != "" || seen[0].URI != "qemu+ssh://ops@solo.test:2222/system" || !seen[0].Gateway {
+		t.Fatalf("hypervisors opened: %+v", seen)
+	}
+	if d := w.hv("").domains(); len(d) != 1 || d[0] != "labctl-solo-node1" {
+		t.Errorf("domains %v", d)
+	}
+	cfg, err := os.ReadFile(filepath.Join(l.Dir(), "ssh_config"))
+	for _, want := range []string{"Host labctl-solo-hypervisor", "HostName solo.test", "Port 2222", "User ops", "ProxyJump labctl-solo-hypervisor"} {
+		if err != nil || !strings.Contains(string(cfg), want) {
+			t.Errorf("ssh config lacks %q (%v):\n%s", want, err, cfg)
+		}
+	}
+	dial, err := l.dial(ctx)
+	if err != nil || dial == nil {
+		t.Errorf("nodes are not reached through the hypervisor: %v", err)
+	}
+}
