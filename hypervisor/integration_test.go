@@ -32,7 +32,8 @@ nodes:
 // nodes through the gateway's SSH connection (up waits for SSH and
 // installs Docker that way), and plain OpenSSH must reach both nodes with
 // the lab's ssh config (ProxyJump through the gateway, every host key
-// checked strictly). Before that, a program holding the tunnel port on hv2,
+// checked strictly). Then a lab with only libvirt.uri of hv2 goes the same
+// way (loneRemoteURI). Before that, a program holding the tunnel port on hv2,
 // then a stray bridge with the lab's bridge name there, stop `up` in its
 // preflight, naming hv2, with nothing created anywhere.
 func TestRemoteGatewayForReal(t *testing.T) {
@@ -125,5 +126,57 @@ func TestRemoteGatewayForReal(t *testing.T) {
 	}
 	if out, stderr, err := c.Run(ctx, "down"); err != nil || !strings.Contains(out, "removed 1 domains") {
 		t.Errorf("down again (err=%v): %s%s", err, out, stderr)
+	}
+
+	loneRemoteURI(t, ctx, c, hv2)
+}
+
+// loneRemoteURI brings up a lab whose topology has only libvirt.uri of
+// hv2 (no hypervisors:): the same path as a spread lab's - hv2's pin made
+// above, labctl's own SSH connection (the user's default key), the nodes
+// reached through it and the ssh config jumping through it.
+func loneRemoteURI(t *testing.T, ctx context.Context, c *testlab.CLI, hv2 *testlab.Hypervisor) {
+	home := t.TempDir()
+	key, err := os.ReadFile(hv2.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "solo.yaml")
+	if err := os.WriteFile(file, []byte("libvirt: {uri: \""+hv2.URI+"\"}\nimage: debian-12-docker\nnodes: [{name: node1}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	solo := *c
+	solo.Lab, solo.File = itLab+"-solo", file
+	solo.ExtraEnv = append(append([]string(nil), c.ExtraEnv...), "HOME="+home)
+	start := time.Now()
+	_, stderr, err := solo.Run(ctx, "up")
+	if err != nil {
+		t.Fatalf("up of a lab with only libvirt.uri %s: %v\n%s", hv2.URI, err, stderr)
+	}
+	t.Logf("TIMING up (1 node, libvirt.uri of hv2 alone): %s", time.Since(start).Round(time.Second))
+	if strings.Contains(stderr, "first contact") {
+		t.Errorf("hv2's key, pinned by the spread lab, was trusted anew:\n%s", stderr)
+	}
+	if out, _, err := solo.Run(ctx, "exec", "node1", "--", "hostname; docker info --format '{{.ServerVersion}}'"); err != nil || !strings.HasPrefix(out, "node1\n") || !strings.Contains(out, "20.10") {
+		t.Errorf("exec node1 through hv2 (err=%v):\n%s", err, out)
+	}
+	if doms, _ := hv2.Virsh("list", "--name"); !strings.Contains(doms, plan.DomainName(solo.Lab, "node1")) {
+		t.Errorf("node1 is not on hv2: %q", doms)
+	}
+	cfg := filepath.Join(solo.LabDir(), "ssh_config")
+	if out, err := exec.Command("ssh", "-G", "-F", cfg, "node1").CombinedOutput(); err != nil || !strings.Contains(string(out), "proxyjump labctl-"+solo.Lab+"-hypervisor") {
+		t.Errorf("ssh -G node1 of the lone-URI lab (err=%v):\n%s", err, out)
+	}
+	if out, stderr, err := solo.Run(ctx, "down"); err != nil || !strings.Contains(out, "removed 1 domains") {
+		t.Errorf("down of the lone-URI lab (err=%v): %s%s", err, out, stderr)
+	}
+	if doms, _ := hv2.Virsh("list", "--all", "--name"); strings.Contains(doms, "labctl-"+solo.Lab) {
+		t.Errorf("left on hv2: %q", doms)
 	}
 }
