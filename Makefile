@@ -56,7 +56,7 @@ fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./inventory -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./plan -run '^$$' -fuzz FuzzPlan -fuzztime $(FUZZTIME)
-	$(GO) test ./labs -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME)
+	$(GO) test ./exercise/labfile -run '^$$' -fuzz FuzzParseFile -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
-	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/state"
 )
 
@@ -166,10 +167,10 @@ func benchRun(ctx context.Context, say func(string), o Options, mode string, par
 	if err == nil && withLabs {
 		say(fmt.Sprintf("bench: %s: lab run all", mode))
 		ls := time.Now()
-		var reps []labs.Report
-		reps, err = l.RunLabs(ctx, labs.All(), RunOptions{})
+		var reps []exercise.Report
+		reps, err = l.RunLabs(ctx, catalog.All(), RunOptions{})
 		r.LabsS = round2(time.Since(ls).Seconds())
-		r.Passed, r.Failed = labs.Totals(reps)
+		r.Passed, r.Failed = exercise.Totals(reps)
 	}
 	say(fmt.Sprintf("bench: %s: down", mode))
 	ds := time.Now()

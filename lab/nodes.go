@@ -10,9 +10,9 @@ import (
 	dnetwork "github.com/docker/docker/api/types/network"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/inventory"
-	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/transport"
@@ -26,7 +26,7 @@ func (l *Lab) PinFile() string { return filepath.Join(l.dir.Path, "inventory_kno
 // trusted on first use and pinned in PinFile). This is the one place
 // that decides where nodes come from. The function returned closes the
 // connections.
-func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
+func (l *Lab) Nodes(ctx context.Context) (*exercise.Env, func(), error) {
 	if l.o.Inventory == "" {
 		if err := l.requireUp(); err != nil {
 			return nil, nil, err
@@ -35,7 +35,7 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		env, closeEnv, err := labs.Connect(ctx, l.Plan, l.Keys(), labs.LocalHost{Dial: dial})
+		env, closeEnv, err := exercise.Connect(ctx, l.Plan, l.Keys(), exercise.LocalHost{Dial: dial})
 		if err != nil {
 			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", l.Name, err)
 		}
@@ -46,14 +46,14 @@ func (l *Lab) Nodes(ctx context.Context) (*labs.Env, func(), error) {
 		return nil, nil, err
 	}
 	kh := &transport.KnownHosts{Path: l.PinFile()}
-	env, closeEnv, err := labs.ConnectTargets(ctx, q, func(n plan.Node) (transport.Target, error) {
+	env, closeEnv, err := exercise.ConnectTargets(ctx, q, func(n plan.Node) (transport.Target, error) {
 		h, _ := inv.Host(n.Name)
 		return inv.Target(h, kh, func(node, fp string) {
 			if l.o.FirstContact != nil {
 				l.o.FirstContact(node, fp, kh.Path)
 			}
 		})
-	}, labs.LocalHost{})
+	}, exercise.LocalHost{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("inventory %s: %w", l.o.Inventory, err)
 	}

@@ -3,7 +3,7 @@ package lab
 import (
 	"context"
 
-	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/exercise"
 )
 
 // RunOptions tune RunLabs.
@@ -18,14 +18,14 @@ type RunOptions struct {
 // returns their reports; each lab's time is recorded as a phase. It stops
 // early only when ctx ends. It needs the lab locked: labs change the
 // nodes.
-func (l *Lab) RunLabs(ctx context.Context, run []*labs.Exercise, o RunOptions) ([]labs.Report, error) {
+func (l *Lab) RunLabs(ctx context.Context, run []*exercise.Exercise, o RunOptions) ([]exercise.Report, error) {
 	for _, x := range run {
-		if err := labs.Fits(x, l.Plan); err != nil && o.Unfit != nil {
+		if err := exercise.Fits(x, l.Plan); err != nil && o.Unfit != nil {
 			o.Unfit(err)
 		}
 	}
-	reps, err := l.each(ctx, run, func(env *labs.Env, x *labs.Exercise) labs.Report {
-		rep := labs.RunLab(ctx, env, x, labs.Options{Keep: o.Keep, Progress: l.o.Progress})
+	reps, err := l.each(ctx, run, func(env *exercise.Env, x *exercise.Exercise) exercise.Report {
+		rep := exercise.RunLab(ctx, env, x, exercise.Options{Keep: o.Keep, Progress: l.o.Progress})
 		l.recordPhase("lab "+x.Name, "", rep.Start(), rep.Duration, rep.Err())
 		return rep
 	})
@@ -40,21 +40,21 @@ func (l *Lab) RunLabs(ctx context.Context, run []*labs.Exercise, o RunOptions) (
 // verify what a student built. stage 0 means every stage. What the
 // checks' own actions change is taken back; open the lab locked all the
 // same, so that they never meet a lab run.
-func (l *Lab) CheckLabs(ctx context.Context, run []*labs.Exercise, stage int) ([]labs.Report, error) {
-	return l.each(ctx, run, func(env *labs.Env, x *labs.Exercise) labs.Report {
-		return labs.RunChecks(ctx, env, x, labs.CheckOptions{Stage: stage, Progress: l.o.Progress})
+func (l *Lab) CheckLabs(ctx context.Context, run []*exercise.Exercise, stage int) ([]exercise.Report, error) {
+	return l.each(ctx, run, func(env *exercise.Env, x *exercise.Exercise) exercise.Report {
+		return exercise.RunChecks(ctx, env, x, exercise.CheckOptions{Stage: stage, Progress: l.o.Progress})
 	})
 }
 
 // each connects to the nodes and does one exercise after another, until
 // ctx ends.
-func (l *Lab) each(ctx context.Context, run []*labs.Exercise, do func(*labs.Env, *labs.Exercise) labs.Report) ([]labs.Report, error) {
+func (l *Lab) each(ctx context.Context, run []*exercise.Exercise, do func(*exercise.Env, *exercise.Exercise) exercise.Report) ([]exercise.Report, error) {
 	env, closeEnv, err := l.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer closeEnv()
-	var reps []labs.Report
+	var reps []exercise.Report
 	for _, x := range run {
 		reps = append(reps, do(env, x))
 		if ctx.Err() != nil {

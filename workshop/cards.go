@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 )
@@ -43,7 +43,7 @@ type CardLab struct {
 // NewCard makes seat s's card; the ssh commands use the key and
 // known_hosts files in the card's folder (relative to where the student
 // saved it), so plain OpenSSH works and checks the host key.
-func NewCard(workshop string, n int, p *plan.Plan, exercises []*labs.Exercise) Card {
+func NewCard(workshop string, n int, p *plan.Plan, exercises []*exercise.Exercise) Card {
 	folder := fmt.Sprintf("seat-%02d", n)
 	c := Card{Workshop: workshop, Seat: n, Lab: p.Lab, Folder: folder}
 	for _, nd := range p.Nodes {
@@ -52,7 +52,7 @@ func NewCard(workshop string, n int, p *plan.Plan, exercises []*labs.Exercise) C
 				folder, folder, p.User, nd.Addr(plan.RoleHostOnly))})
 	}
 	for _, e := range exercises {
-		if labs.Fits(e, p) == nil {
+		if exercise.Fits(e, p) == nil {
 			c.Labs = append(c.Labs, CardLab{e.Name, e.Title})
 		}
 	}
@@ -62,7 +62,7 @@ func NewCard(workshop string, n int, p *plan.Plan, exercises []*labs.Exercise) C
 // WriteCards writes, under dir, one folder per seat (the card as HTML,
 // text and JSON, the seat's private key and known_hosts) and an index page
 // for the instructor. keyDir gives each seat's lab state directory.
-func WriteCards(dir, workshop string, plans []*plan.Plan, keyDir func(lab string) string, exercises []*labs.Exercise) ([]Card, error) {
+func WriteCards(dir, workshop string, plans []*plan.Plan, keyDir func(lab string) string, exercises []*exercise.Exercise) ([]Card, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}

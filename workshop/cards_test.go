@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/plan"
 )
 
@@ -37,7 +37,7 @@ func TestCardsInChromium(t *testing.T) {
 		plans = append(plans, s.Plan)
 	}
 	out := t.TempDir()
-	cards, err := WriteCards(out, "ws", plans, func(lab string) string { return filepath.Join(stateDirs, lab) }, labs.All())
+	cards, err := WriteCards(out, "ws", plans, func(lab string) string { return filepath.Join(stateDirs, lab) }, catalog.All())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/exercise"
 )
 
 // Matrix is seats x checks: a column per check (lab and check), a row per
@@ -26,7 +26,7 @@ type MatrixRow struct {
 	Cells          []string
 	Passed, Failed int
 	Error          string
-	Failures       []labs.Report
+	Failures       []exercise.Report
 }
 
 // NewMatrix lays the seats' reports out as a matrix.
@@ -50,7 +50,7 @@ func NewMatrix(workshop string, srs []SeatReport) Matrix {
 			for _, c := range r.Checks {
 				got[r.Lab+": "+c.Check] = map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
 			}
-			if _, f := labs.Totals([]labs.Report{r}); f > 0 {
+			if _, f := exercise.Totals([]exercise.Report{r}); f > 0 {
 				row.Failures = append(row.Failures, r)
 			}
 		}
@@ -61,7 +61,7 @@ func NewMatrix(workshop string, srs []SeatReport) Matrix {
 			}
 			row.Cells = append(row.Cells, v)
 		}
-		row.Passed, row.Failed = labs.Totals(sr.Reports)
+		row.Passed, row.Failed = exercise.Totals(sr.Reports)
 		if sr.Error != "" {
 			row.Failed++
 		}

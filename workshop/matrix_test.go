@@ -7,21 +7,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/labs"
 )
 
 // The matrix lines seats up against checks (a seat whose lab could not
 // run gets "-"), and its page, in a real browser, shows who failed what
 // with the evidence and hint.
 func TestMatrixInChromium(t *testing.T) {
-	ok := labs.Result{Check: "milk pings bread", Expect: labs.ExpectSuccess, Passed: true}
-	bad := labs.Result{Check: "milk pings bread", Expect: labs.ExpectSuccess, Hint: "is bread running?",
-		Evidence: []labs.Evidence{{Node: "node1", Where: "container milk", Command: "ping -c 2 -W 2 bread", Output: "bad address", Exit: 1}}}
+	ok := exercise.Result{Check: "milk pings bread", Expect: exercise.ExpectSuccess, Passed: true}
+	bad := exercise.Result{Check: "milk pings bread", Expect: exercise.ExpectSuccess, Hint: "is bread running?",
+		Evidence: []exercise.Evidence{{Node: "node1", Where: "container milk", Command: "ping -c 2 -W 2 bread", Output: "bad address", Exit: 1}}}
 	srs := []SeatReport{
-		{Seat: 1, Lab: "ws-s01", Reports: []labs.Report{{Lab: "bridge", Passed: true, Checks: []labs.Result{ok}}}},
-		{Seat: 2, Lab: "ws-s02", Reports: []labs.Report{{Lab: "bridge", Checks: []labs.Result{bad}}}},
-		{Seat: 3, Lab: "ws-s03", Reports: []labs.Report{{Lab: "bridge", SetupError: "docker does not answer"}}},
+		{Seat: 1, Lab: "ws-s01", Reports: []exercise.Report{{Lab: "bridge", Passed: true, Checks: []exercise.Result{ok}}}},
+		{Seat: 2, Lab: "ws-s02", Reports: []exercise.Report{{Lab: "bridge", Checks: []exercise.Result{bad}}}},
+		{Seat: 3, Lab: "ws-s03", Reports: []exercise.Report{{Lab: "bridge", SetupError: "docker does not answer"}}},
 	}
 	m := NewMatrix("ws", srs)
 	if len(m.Columns) != 1 || strings.Join(m.Rows[0].Cells, ",") != "pass" || strings.Join(m.Rows[1].Cells, ",") != "FAIL" || strings.Join(m.Rows[2].Cells, ",") != "-" || !m.Failed() {

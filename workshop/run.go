@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
@@ -187,7 +187,7 @@ func (w *Runner) Seats() ([]Seat, error) {
 
 // Cards writes the access card of every recorded seat into dir (see
 // WriteCards).
-func (w *Runner) Cards(dir string, exercises []*labs.Exercise) ([]Card, error) {
+func (w *Runner) Cards(dir string, exercises []*exercise.Exercise) ([]Card, error) {
 	seats, err := w.Seats()
 	if err != nil {
 		return nil, err
@@ -336,16 +336,16 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 
 // SeatReport is one seat's reports of a check.
 type SeatReport struct {
-	Seat    int           `json:"seat"`
-	Lab     string        `json:"lab"`
-	Reports []labs.Report `json:"reports"`
-	Error   string        `json:"error,omitempty"`
+	Seat    int               `json:"seat"`
+	Lab     string            `json:"lab"`
+	Reports []exercise.Report `json:"reports"`
+	Error   string            `json:"error,omitempty"`
 }
 
 // Check runs the exercises on every seat at once (Parallel at a time):
 // built and taken down as 'lab run' does, or with checkOnly only their
 // checks against what each student built.
-func (w *Runner) Check(ctx context.Context, run []*labs.Exercise, checkOnly bool) ([]SeatReport, error) {
+func (w *Runner) Check(ctx context.Context, run []*exercise.Exercise, checkOnly bool) ([]SeatReport, error) {
 	seats, err := w.Seats()
 	if err != nil {
 		return nil, err

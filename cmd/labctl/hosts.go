@@ -10,15 +10,15 @@ import (
 
 	"github.com/labctl/labctl/internal/atomicfile"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/inventory"
-	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
 
 // openNodes connects to the nodes the labs run on (the lab's VMs, or the
 // --inventory hosts) without locking the lab: for commands that only look
 // or act inside the nodes.
-func (g *globals) openNodes(ctx context.Context) (*labs.Env, func(), error) {
+func (g *globals) openNodes(ctx context.Context) (*exercise.Env, func(), error) {
 	l, err := g.openLab("", false)
 	if err != nil {
 		return nil, nil, err

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +28,7 @@ through. Every lab removes what it created, also when a check fails.`,
 
 // catalog is the built-in exercises and the lab files of --labs (or
 // $LABCTL_LABS).
-func (g *globals) catalog() (*labs.Catalog, error) {
+func (g *globals) catalog() (*catalog.Catalog, error) {
 	paths := g.labFiles
 	if len(paths) == 0 {
 		for _, p := range strings.Split(os.Getenv("LABCTL_LABS"), ":") {
@@ -37,7 +37,7 @@ func (g *globals) catalog() (*labs.Catalog, error) {
 			}
 		}
 	}
-	return labs.NewCatalog(paths)
+	return catalog.NewCatalog(paths)
 }
 
 func newLabLsCmd(g *globals) *cobra.Command {

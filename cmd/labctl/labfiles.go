@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/exercise/labfile"
 	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/labs"
 	"github.com/spf13/cobra"
 )
 
@@ -52,7 +53,7 @@ state.`,
 			}
 			for _, x := range run {
 				if !x.CheckOnly {
-					return usageErr("lab check: %s: %v", x.Name, labs.ErrNoCheckOnly)
+					return usageErr("lab check: %s: %v", x.Name, exercise.ErrNoCheckOnly)
 				}
 			}
 			// Locked: the checks' own actions must not meet a lab run.
@@ -85,7 +86,7 @@ reported with its file, line and field path. Nothing is run.`,
   labctl lab validate ./course/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fs, err := labs.LoadPaths(args)
+			fs, err := labfile.LoadPaths(args)
 			if err != nil {
 				return err
 			}
@@ -121,7 +122,7 @@ file is not overwritten.`,
 		Example: `  labctl lab new tea-house && labctl lab run ./tea-house.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := labs.NewFile(args[0])
+			data, err := labfile.NewFile(args[0])
 			if err != nil {
 				return usageErr("lab new: %v", err)
 			}
@@ -153,7 +154,7 @@ func newLabSchemaCmd(g *globals) *cobra.Command {
 		Short: "Print the JSON Schema of lab files (for editors)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := g.stdout.Write(labs.Schema())
+			_, err := g.stdout.Write(labfile.Schema())
 			return err
 		},
 	}
@@ -172,7 +173,7 @@ func (rf *reportFiles) flags(cmd *cobra.Command) {
 
 // renderReports prints lab reports as the flags ask (text or JSON, JUnit,
 // HTML), and returns exit status 1 when a check failed.
-func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []labs.Report, rf reportFiles, interrupted bool) error {
+func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []exercise.Report, rf reportFiles, interrupted bool) error {
 	if rf.junit != "" {
 		if err := writeJUnit(rf.junit, reps); err != nil {
 			return err
@@ -184,25 +185,25 @@ func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []labs.Rep
 		}
 	}
 	if g.output == "json" {
-		p, f := labs.Totals(reps)
+		p, f := exercise.Totals(reps)
 		if err := json.NewEncoder(g.stdout).Encode(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
 			return err
 		}
 	} else {
-		labs.WriteText(g.stdout, reps)
+		exercise.WriteText(g.stdout, reps)
 	}
-	if _, f := labs.Totals(reps); f > 0 || interrupted {
+	if _, f := exercise.Totals(reps); f > 0 || interrupted {
 		return &exitError{code: 1}
 	}
 	return nil
 }
 
-func writeJUnit(path string, reps []labs.Report) error {
+func writeJUnit(path string, reps []exercise.Report) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := labs.WriteJUnit(f, reps); err != nil {
+	if err := exercise.WriteJUnit(f, reps); err != nil {
 		f.Close()
 		return err
 	}
@@ -211,15 +212,15 @@ func writeJUnit(path string, reps []labs.Report) error {
 
 // writeHTML writes the self-contained report page, with the lab's picture
 // when Graphviz is there to draw it.
-func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []labs.Report) error {
-	page := labs.HTMLPage{Title: "labctl: lab " + l.Name, Lab: l.Name, Reports: reps, Made: time.Now()}
+func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []exercise.Report) error {
+	page := exercise.HTMLPage{Title: "labctl: lab " + l.Name, Lab: l.Name, Reports: reps, Made: time.Now()}
 	if svg, err := graph.SVG(ctx, graph.DOT(l.Plan, nil)); err == nil {
 		if i := bytes.Index(svg, []byte("<svg")); i >= 0 {
 			page.Picture = template.HTML(svg[i:])
 		}
 	}
 	var b bytes.Buffer
-	if err := labs.WriteHTML(&b, page); err != nil {
+	if err := exercise.WriteHTML(&b, page); err != nil {
 		return err
 	}
 	return atomicfile.Write(path, b.Bytes(), 0o644)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/exercise/overlay"
 	"github.com/spf13/cobra"
 )
 
@@ -39,12 +39,12 @@ also lists the swarm's nodes ('docker node ls').`,
 				return err
 			}
 			defer closeEnv()
-			st := labs.SwarmStatus(ctx, env)
-			var members []labs.Member
+			st := overlay.SwarmStatus(ctx, env)
+			var members []overlay.Member
 			var from string
 			for _, ns := range st {
 				if ns.Role == "manager" {
-					members, err = labs.SwarmMembers(ctx, env.Nodes[ns.Node].Docker())
+					members, err = overlay.SwarmMembers(ctx, env.Nodes[ns.Node].Docker())
 					if err != nil {
 						return fmt.Errorf("%s: list the swarm's nodes: %w", ns.Node, err)
 					}
@@ -66,7 +66,7 @@ also lists the swarm's nodes ('docker node ls').`,
 					return err
 				}
 				if from != "" {
-					fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n%s\n", from, labs.MembersTable(members))
+					fmt.Fprintf(g.stdout, "\nnodes of the swarm (from %s):\n%s\n", from, overlay.MembersTable(members))
 				}
 				return nil
 			})
@@ -90,7 +90,7 @@ left as it is, unless --all.`,
 				return err
 			}
 			defer closeEnv()
-			if err := labs.LeaveSwarm(ctx, env, all); err != nil {
+			if err := overlay.LeaveSwarm(ctx, env, all); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stderr, "no node of the lab is in a labctl swarm")

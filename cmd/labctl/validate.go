@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/labctl/labctl/labs"
+	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
@@ -101,8 +102,8 @@ func validateOne(lab, file string, host *plan.Host) validateResult {
 		r.Clashes = plan.Preflight(p, *host)
 	}
 	r.Valid = len(r.Clashes) == 0
-	for _, l := range labs.All() {
-		if err := labs.Fits(l, p); err != nil {
+	for _, l := range catalog.All() {
+		if err := exercise.Fits(l, p); err != nil {
 			r.LabsThatCannotRun = append(r.LabsThatCannotRun, err.Error())
 		}
 	}

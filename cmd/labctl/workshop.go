@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/labs"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/workshop"
@@ -314,7 +314,7 @@ func writeMatrix(g *globals, m workshop.Matrix) {
 			fmt.Fprintf(g.stdout, "  %s\n", r.Error)
 		}
 		if len(r.Failures) > 0 {
-			labs.WriteText(g.stdout, r.Failures)
+			exercise.WriteText(g.stdout, r.Failures)
 		}
 	}
 }

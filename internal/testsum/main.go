@@ -35,7 +35,7 @@ type Summary struct {
 	Skips                   []string
 }
 
-// checksLine is the last line of a lab report (labs.WriteText).
+// checksLine is the last line of a lab report (exercise.WriteText).
 var checksLine = regexp.MustCompile(`^\s*(?:[a-z_]+\.go:\d+: )?(\d+) passed, (\d+) failed\s*$`)
 
 // Read consumes the event stream, copying the output to w.

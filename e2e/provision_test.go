@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
+	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/transport"
+)
+
+const provLab = "itest-prov"
+
+// TestProvisionForReal brings up the default three-node lab with `labctl
+// up` inside the harness's namespace and checks what the provision issue
+// promises: OpenSSH with the lab's ssh config (strict host key checking)
+// runs `docker info` on every node, the Docker API answers over SSH, the
+// busybox and nginx images are there, the VLAN sub-interfaces exist, a
+// second `up` is quick and changes nothing, and no private key material
+// appears in any log or state file.
+func TestProvisionForReal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: provLab, Tools: []string{"ssh"},
+		Images: []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"}})
+	env, c, work := h.Env, h.CLI, h.Work
+	home := filepath.Join(work, "home")
+	os.MkdirAll(home, 0o700)
+	c.ExtraEnv = []string{"HOME=" + home}
+	labctl := func(args ...string) (string, string, error) { return c.Run(ctx, args...) }
+
+	labDir := c.LabDir()
+	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
+	tp, _ := topology.Load("")
+	plan, _ := plan.New(provLab, tp)
+	k := keys.Lab{Dir: labDir, Lab: provLab}
+
+	// The first `up`, with a fault: sshd on node2 is stopped, and every
+	// SSH session there killed, once Docker's installation has begun;
+	// sshd comes back 20 s later. labctl must connect again and finish
+	// the install, leaving no half-installed package and no partial
+	// upload.
+	victim := plan.Nodes[1]
+	start := time.Now()
+	up := c.Cmd(ctx, "up", "-v")
+	var upOut, upErr testenv.Buffer
+	up.Stdout, up.Stderr = &upOut, &upErr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	upDone := make(chan error, 1)
+	go func() { upDone <- up.Wait() }()
+	injected := false
+	var upErrV error
+wait:
+	for {
+		select {
+		case upErrV = <-upDone:
+			break wait
+		case <-time.After(500 * time.Millisecond):
+		}
+		if !injected && strings.Contains(upErr.String(), victim.Name+" ") && installing(upErr.String(), victim.Name) {
+			injected = true
+			stopSSHD(t, ctx, env, plan, k, victim)
+		}
+	}
+	t.Logf("labctl up -v (err=%v):\n%s", upErrV, testlab.LastLines(upErr.String(), 40))
+	if upErrV != nil {
+		t.Fatalf("up: %v", upErrV)
+	}
+	t.Logf("TIMING up with provisioning (3 nodes, sshd stopped for 20 s on %s): %s", victim.Name, time.Since(start).Round(time.Second))
+	if !injected {
+		t.Fatalf("the fault was never injected: %s never logged the install", victim.Name)
+	}
+	if !strings.Contains(upErr.String(), "the SSH connection was lost") || !strings.Contains(upErr.String(), "connecting again to carry on") {
+		t.Errorf("up did not say that it lost %s's connection and connected again", victim.Name)
+	}
+	vc, err := provision.Connect(ctx, plan, k, victim, env.Dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := vc.Run(ctx, "dpkg --audit; find ~/.labctl -name '*.part'; systemctl is-active ssh; dpkg-query -W -f '${Status}' docker.io")
+	vc.Close()
+	t.Logf("%s after the fault: dpkg --audit, partial files, sshd, docker.io:\n%s", victim.Name, out)
+	if err != nil || strings.TrimSpace(string(out)) != "active\ninstall ok installed" {
+		t.Errorf("%s is not cleanly installed after the fault (err=%v):\n%s", victim.Name, err, out)
+	}
+
+	// OpenSSH, strict host key checking, the lab's config: docker info and
+	// the VLAN interfaces on every node; the Docker CLI's ssh:// transport
+	// needs nothing more than this config either.
+	for _, n := range plan.Nodes {
+		cmd := env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", n.SSHAlias,
+			"docker info --format '{{.ServerVersion}}' && docker image ls --format '{{.Repository}}:{{.Tag}}' && ip -br link show ens33.20 && ip -br link show ens33.30")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: ssh: %v\n%s", n.Name, err, out)
+		}
+		for _, want := range []string{"busybox:latest", "nginx:latest", "ens33.20@ens33", "ens33.30@ens33"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: ssh output lacks %q:\n%s", n.Name, want, out)
+			}
+		}
+	}
+
+	// The Docker API through the pinned SSH connection.
+	for _, n := range plan.Nodes {
+		c, err := provision.Connect(ctx, plan, k, n, env.Dial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc, err := transport.DockerClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := dc.ServerVersion(ctx)
+		if err != nil {
+			t.Fatalf("%s: API: %v", n.Name, err)
+		}
+		imgs, err := dc.ImageList(ctx, image.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tags []string
+		for _, im := range imgs {
+			tags = append(tags, im.RepoTags...)
+		}
+		t.Logf("%s: Docker %s, API %s, images %v", n.Name, v.Version, dc.ClientVersion(), tags)
+		if !contains(tags, "busybox:latest") || !contains(tags, "nginx:latest") {
+			t.Errorf("%s: images %v", n.Name, tags)
+		}
+		dc.Close()
+		c.Close()
+	}
+
+	// A host key that is not the pinned one is refused by OpenSSH too.
+	bad := filepath.Join(work, "bad_known_hosts")
+	other, _ := keys.Generate("impostor")
+	os.WriteFile(bad, []byte(plan.Nodes[0].SSHAlias+" "+other.AuthorizedKey()+"\n"), 0o600)
+	out, err = env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+bad, plan.Nodes[0].SSHAlias, "true").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HOST IDENTIFICATION HAS CHANGED") {
+		t.Errorf("ssh with a wrong pinned key: err=%v\n%s", err, out)
+	}
+
+	// A second up is quick and changes nothing.
+	start = time.Now()
+	_, stderr, err := labctl("up", "-v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING second up: %s", time.Since(start).Round(time.Second))
+	for _, changed := range []string{"creating disk", "starting", "installing", "offline bundle", "loading image", "writing /etc/docker/daemon.json"} {
+		if strings.Contains(stderr, changed) {
+			t.Errorf("second up did %q:\n%s", changed, stderr)
+		}
+	}
+
+	// Modes, and no secrets in logs or state files.
+	assertMode(t, labDir, 0o700)
+	assertMode(t, filepath.Join(labDir, "id_ed25519"), 0o600)
+	secrets := [][]byte{}
+	for _, f := range append([]string{filepath.Join(labDir, "id_ed25519")}, globHostKeys(labDir)...) {
+		data, _ := os.ReadFile(f)
+		if body := pemBody(data); len(body) > 0 {
+			secrets = append(secrets, body)
+		}
+	}
+	if len(secrets) < 4 {
+		t.Fatalf("found %d private keys to look for", len(secrets))
+	}
+	filepath.Walk(labDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || strings.Contains(p, "hostkeys") || filepath.Base(p) == "id_ed25519" {
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		for _, s := range secrets {
+			if bytes.Contains(data, s) {
+				t.Errorf("%s contains private key material", p)
+			}
+		}
+		return nil
+	})
+}
+
+// installing tells whether node has logged the start of Docker's
+// installation.
+func installing(log, node string) bool {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, " "+node+" ") && strings.Contains(l, "installing docker.io") {
+			return true
+		}
+	}
+	return false
+}
+
+// stopSSHD stops sshd on the node and kills every SSH session there, from
+// a transient systemd unit that starts sshd again 20 s later.
+func stopSSHD(t *testing.T, ctx context.Context, env *testlab.Env, plan *plan.Plan, k keys.Lab, n plan.Node) {
+	t.Helper()
+	c, err := provision.Connect(ctx, plan, k, n, env.Dial)
+	if err != nil {
+		t.Fatalf("connect to %s to stop sshd: %v", n.Name, err)
+	}
+	defer c.Close()
+	// From a file: systemd would expand the $ of a command line itself.
+	script := `sleep 1; systemctl stop ssh; for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sshd ] && kill -9 ${p#/proc/}; done; sleep 20; systemctl start ssh`
+	if out, err := c.Run(ctx, "echo "+base64.StdEncoding.EncodeToString([]byte(script))+" | base64 -d > /tmp/labctl-fault.sh && sudo systemd-run --collect --unit=labctl-fault-sshd sh /tmp/labctl-fault.sh"); err != nil {
+		t.Fatalf("%s: systemd-run: %v: %s", n.Name, err, out)
+	}
+	t.Logf("FAULT sshd on %s stopped, its sessions killed, for 20 s", n.Name)
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func assertMode(t *testing.T, p string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != want {
+		t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+	}
+}
+
+func globHostKeys(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "hostkeys", "*_key"))
+	return m
+}
+
+// pemBody returns a line from the middle of a PEM key: a piece of the
+// secret that would show up if the key leaked anywhere.
+func pemBody(data []byte) []byte {
+	lines := bytes.Split(data, []byte("\n"))
+	if len(lines) < 4 {
+		return nil
+	}
+	return lines[2]
+}

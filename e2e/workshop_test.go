@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
+	"github.com/labctl/labctl/workshop"
+)
+
+// One node per seat, from the Docker-ready image.
+const seatTopology = `image: debian-12-docker
+nodes:
+  - name: node1
+outside:
+  address: ` + testlab.UpstreamAddr + `
+`
+
+// TestWorkshopForReal: two seats of one node each, up at once; access
+// cards rendered in Chromium; each card's ssh command works with plain
+// OpenSSH and the other seat's key is refused; status and a seats x checks
+// matrix all passing; one seat broken on purpose shows failing in both
+// with evidence; down leaves nothing.
+func TestWorkshopForReal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: "itws", Topology: seatTopology, Upstream: true, Tools: []string{"ssh", "chromium"},
+		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
+	c := h.CLI
+	t.Cleanup(func() {
+		c.Run(context.Background(), "workshop", "down")
+		for _, l := range []string{"itws-s01", "itws-s02"} {
+			if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		}
+	})
+	start := time.Now()
+	if _, _, err := c.Run(ctx, "workshop", "up", "--seats", "2"); err != nil {
+		t.Fatalf("workshop up: %v", err)
+	}
+	t.Logf("TIMING workshop up (2 seats x 1 node, at once): %s", time.Since(start).Round(time.Second))
+
+	// Access cards, rendered in a real browser.
+	cards := filepath.Join(h.Work, "cards")
+	if _, _, err := c.Run(ctx, "workshop", "cards", cards); err != nil {
+		t.Fatalf("workshop cards: %v", err)
+	}
+	var card [2]workshop.Card
+	for i := range card {
+		folder := filepath.Join(cards, []string{"seat-01", "seat-02"}[i])
+		data, err := os.ReadFile(filepath.Join(folder, "card.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(data, &card[i])
+		dom, _ := testenv.RenderInChromium(t, filepath.Join(folder, "card.html"))
+		text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(dom, " ")), " ")
+		if !strings.Contains(text, card[i].Nodes[0].SSH) || !strings.Contains(text, card[i].Lab) {
+			t.Errorf("card %d in Chromium lacks its ssh command %q", i+1, card[i].Nodes[0].SSH)
+		}
+	}
+	// Each card's command works with plain OpenSSH, from the cards' folder.
+	sshFrom := func(cmdline string) (string, error) {
+		args := append(strings.Fields(cmdline), "-o", "BatchMode=yes", "hostname")
+		cmd := h.Env.Command(ctx, args[0], args[1:]...)
+		cmd.Dir = cards
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for i := range card {
+		if out, err := sshFrom(card[i].Nodes[0].SSH); err != nil || !strings.Contains(out, "node1") {
+			t.Errorf("seat %d's ssh command: %v\n%s", i+1, err, out)
+		}
+	}
+	// Seat 2's key does not open seat 1.
+	wrong := strings.Replace(card[0].Nodes[0].SSH, "-i seat-01/", "-i seat-02/", 1)
+	if out, err := sshFrom(wrong); err == nil || !strings.Contains(out, "Permission denied") {
+		t.Errorf("seat 2's key opened seat 1: %v\n%s", err, out)
+	}
+
+	// Status and the matrix, all passing.
+	out, _, err := c.Run(ctx, "workshop", "status")
+	if err != nil || strings.Count(out, " running ") != 2 || strings.Count(out, " yes ") != 2 {
+		t.Errorf("workshop status (err=%v):\n%s", err, out)
+	}
+	start = time.Now()
+	page := filepath.Join(h.Work, "matrix.html")
+	out, _, err = c.Run(ctx, "workshop", "check", "bridge", "--html", page)
+	t.Logf("TIMING workshop check bridge (2 seats): %s\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil || !regexp.MustCompile(`(?m)^1 +(pass +){6}6 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^2 +(pass +){6}6 +0$`).MatchString(out) {
+		t.Errorf("workshop check bridge: not 2 x 6 passing (err=%v)", err)
+	}
+	if dom, _ := testenv.RenderInChromium(t, page); !strings.Contains(dom, "2 seats x 6 checks") || strings.Count(dom, `class="pass"`) != 12 {
+		t.Errorf("the matrix page in Chromium: %d passing cells", strings.Count(dom, `class="pass"`))
+	}
+
+	// Seat 2 broken on purpose: Docker stopped. The seat is a lab of its
+	// own, whose topology labctl recorded.
+	seat2 := *c
+	seat2.Lab, seat2.File = "itws-s02", ""
+	if _, stderr, err := seat2.Run(ctx, "exec", "node1", "--", "sudo systemctl stop docker.socket docker"); err != nil {
+		t.Fatalf("stop docker on seat 2: %v\n%s", err, stderr)
+	}
+	out, _, err = c.Run(ctx, "workshop", "status")
+	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +node1 +running +yes +no`).MatchString(out) {
+		t.Errorf("status with seat 2's Docker stopped (err=%v):\n%s", err, out)
+	}
+	out, _, err = c.Run(ctx, "workshop", "check", "none")
+	t.Logf("workshop check none, seat 2 broken:\n%s", testlab.FailuresExpected(out))
+	if err == nil || !regexp.MustCompile(`(?m)^1 +pass +pass +2 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^2 +- +- +0 +1$`).MatchString(out) || !strings.Contains(out, "seat 2 (itws-s02)") {
+		t.Errorf("the matrix does not show seat 2 failing (err=%v)", err)
+	}
+
+	// Reset brings seat 2 back, from its snapshot, fast.
+	start = time.Now()
+	out, stderr, err := c.Run(ctx, "workshop", "reset", "2")
+	t.Logf("TIMING workshop reset (1 node): %s\n%s%s", time.Since(start).Round(100*time.Millisecond), out, stderr)
+	if err != nil {
+		t.Fatalf("workshop reset: %v", err)
+	}
+	out, _, err = c.Run(ctx, "workshop", "status")
+	if err != nil || strings.Count(out, " yes ") != 2 {
+		t.Errorf("status after the reset (err=%v):\n%s", err, out)
+	}
+	if clock, _, err := seat2.Run(ctx, "exec", "node1", "--", "date +%s"); err == nil {
+		var sec int64
+		fmt.Sscan(clock, &sec)
+		if d := time.Since(time.Unix(sec, 0)); d > time.Minute || d < -time.Minute {
+			t.Errorf("seat 2's clock is %s off after the reset", d)
+		}
+	}
+	out, _, err = c.Run(ctx, "workshop", "check", "none")
+	if err != nil || !regexp.MustCompile(`(?m)^2 +pass +pass +2 +0$`).MatchString(out) {
+		t.Errorf("a lab on seat 2 after the reset (err=%v):\n%s", err, out)
+	}
+
+	// Down: nothing of either seat is left.
+	if out, _, err := c.Run(ctx, "workshop", "down"); err != nil || !strings.Contains(out, "removed 2 seats") {
+		t.Errorf("workshop down: %v\n%s", err, out)
+	}
+	for _, l := range []string{"itws-s01", "itws-s02"} {
+		if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
+			t.Errorf("after workshop down, %s left: %v", l, left)
+		}
+	}
+}

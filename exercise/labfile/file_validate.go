@@ -1,0 +1,281 @@
+// Validating lab files: every problem at once, each with its line and
+// field path.
+
+package labfile
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/topology"
+)
+
+var (
+	labNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	onRE      = regexp.MustCompile(`^(host|node([1-9][0-9]?))$`)
+	valueRE   = regexp.MustCompile(`\$\{([a-z][a-z0-9_.]*)\}`)
+)
+
+// problems collects validation problems with lines.
+type problems struct {
+	f  *File
+	ps topology.Problems
+}
+
+func (p *problems) add(path, format string, a ...any) {
+	p.ps = append(p.ps, topology.Problem{File: p.f.file, Line: p.line(path), Path: path, Msg: fmt.Sprintf(format, a...)})
+}
+
+// line is the line of path, or of the nearest enclosing path that has one.
+func (p *problems) line(path string) int {
+	for path != "" {
+		if l, ok := p.f.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func (f *File) validate() topology.Problems {
+	p := &problems{f: f}
+	if !labNameRE.MatchString(f.Name) {
+		p.add("name", "%s is not a lab name: lower-case letters, digits and -, at most 40", topology.Quote(f.Name))
+	}
+	if strings.TrimSpace(f.Title) == "" {
+		p.add("title", "missing: one line saying what the exercise is about")
+	}
+	if f.Nodes < 1 || f.Nodes > 99 {
+		p.add("nodes", "%d: an exercise needs 1 to 99 nodes", f.Nodes)
+	}
+	if len(f.Checks) == 0 {
+		p.add("checks", "missing: an exercise proves something with one check or more")
+	}
+	known := map[string]bool{} // captured so far
+	for i, s := range f.Steps {
+		path := fmt.Sprintf("steps[%d]", i)
+		if strings.TrimSpace(s.Title) == "" {
+			p.add(path+".title", "missing: say what the step does")
+		}
+		f.checkOn(p, path+".on", s.On)
+		if s.Run == "" && s.Undo != "" {
+			p.add(path+".undo", "an undo without a run")
+		}
+		if s.Run == "" && len(s.Networks) == 0 && len(s.Containers) == 0 && len(s.Capture) == 0 {
+			p.add(path, "the step does nothing: give networks, containers, run or capture")
+		}
+		if s.On == "host" && (len(s.Networks) > 0 || len(s.Containers) > 0) {
+			p.add(path+".on", "networks and containers run on nodes, not on the host")
+		}
+		for j, n := range s.Networks {
+			np := fmt.Sprintf("%s.networks[%d]", path, j)
+			if n.Name == "" {
+				p.add(np+".name", "missing")
+			}
+			switch n.Driver {
+			case "", "bridge", "macvlan", "ipvlan":
+			default:
+				p.add(np+".driver", "%s: use bridge, macvlan or ipvlan", topology.Quote(n.Driver))
+			}
+			for k, on := range n.On {
+				f.checkOn(p, fmt.Sprintf("%s.on[%d]", np, k), on)
+			}
+			f.checkValues(p, np+".name", known, n.Name)
+			for k, sn := range n.Subnets {
+				f.checkFields(p, fmt.Sprintf("%s.subnets[%d]", np, k), known, map[string]string{"subnet": sn.Subnet, "gateway": sn.Gateway})
+			}
+			f.checkFields(p, np+".options", known, n.Options)
+		}
+		for j, c := range s.Containers {
+			f.checkContainer(p, fmt.Sprintf("%s.containers[%d]", path, j), c, known)
+		}
+		f.checkValues(p, path+".run", known, s.Run)
+		f.checkValues(p, path+".undo", known, s.Undo)
+		for j, c := range s.Capture {
+			cp := fmt.Sprintf("%s.capture[%d]", path, j)
+			f.checkValues(p, cp+".run", known, c.Run)
+			f.checkCaptureName(p, cp+".name", c.Name)
+			known[c.Name] = true
+		}
+	}
+	groups := map[string]bool{}
+	for i, c := range f.Checks {
+		path := fmt.Sprintf("checks[%d]", i)
+		if strings.TrimSpace(c.Name) == "" {
+			p.add(path+".name", "missing: the claim the check proves")
+		}
+		if c.Expect != "" && c.Expect != exercise.ExpectSuccess && c.Expect != exercise.ExpectFailure {
+			p.add(path+".expect", "%s: use succeeds or fails", topology.Quote(c.Expect))
+		}
+		if c.Stage < 0 {
+			p.add(path+".stage", "%d: stages are 1, 2, ...", c.Stage)
+		}
+		for j, a := range c.Do {
+			ap := fmt.Sprintf("%s.do[%d]", path, j)
+			f.checkOn(p, ap+".on", a.On)
+			n := 0
+			for _, set := range []bool{a.Run != "", a.UndoGroup != "", len(a.Containers) > 0, a.Remove != ""} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				p.add(ap, "an action is one of run (with undo, group), undo_group, containers, remove")
+			}
+			if a.Undo != "" && a.Run == "" || a.Group != "" && a.Undo == "" || a.Capture != "" && (a.Run == "" || a.Undo != "") {
+				p.add(ap, "undo goes with run, group with undo, capture with a run that has no undo")
+			}
+			if a.Group != "" {
+				groups[a.Group] = true
+			}
+			if a.UndoGroup != "" && !groups[a.UndoGroup] {
+				p.add(ap+".undo_group", "%s: no earlier action names this group", topology.Quote(a.UndoGroup))
+			}
+			for k, ct := range a.Containers {
+				f.checkContainer(p, fmt.Sprintf("%s.containers[%d]", ap, k), ct, known)
+			}
+			f.checkFields(p, ap, known, map[string]string{"run": a.Run, "undo": a.Undo, "remove": a.Remove})
+			if a.Capture != "" {
+				f.checkCaptureName(p, ap+".capture", a.Capture)
+				known[a.Capture] = true
+			}
+		}
+		probes := append([]FileProbe{c.FileProbe}, c.Also...)
+		for j, pr := range probes {
+			pp := path
+			if j > 0 {
+				pp = fmt.Sprintf("%s.also[%d]", path, j-1)
+			}
+			f.checkProbe(p, pp, pr, known)
+			if pr.Capture != "" {
+				f.checkCaptureName(p, pp+".capture", pr.Capture)
+				known[pr.Capture] = true
+			}
+		}
+	}
+	return p.ps
+}
+
+var captureNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+func (f *File) checkCaptureName(p *problems, path, name string) {
+	if !captureNameRE.MatchString(name) || isPlanValue(name) {
+		p.add(path, "%s: a name of lower-case letters, digits and _ that is not a value of the plan (node1, nat, ...)", topology.Quote(name))
+	}
+}
+
+func (f *File) checkOn(p *problems, path, on string) {
+	if on == "" {
+		return
+	}
+	m := onRE.FindStringSubmatch(on)
+	if m == nil {
+		p.add(path, "%s: use node1, node2, ... (the topology's first, second, ... node) or host", topology.Quote(on))
+		return
+	}
+	if m[2] != "" {
+		if i, _ := strconv.Atoi(m[2]); i > f.Nodes {
+			p.add(path, "%s, but the exercise says it needs %d node(s) (nodes:)", on, f.Nodes)
+		}
+	}
+}
+
+func (f *File) checkContainer(p *problems, path string, c FileContainer, known map[string]bool) {
+	if c.Name == "" {
+		p.add(path+".name", "missing")
+	}
+	if c.Image == "" {
+		p.add(path+".image", "missing: busybox or nginx")
+	}
+	f.checkOn(p, path+".on", c.On)
+	if c.On == "host" {
+		p.add(path+".on", "containers run on nodes")
+	}
+	f.checkFields(p, path, known, map[string]string{"name": c.Name, "network": c.Network, "ip": c.IP})
+}
+
+func (f *File) checkProbe(p *problems, path string, pr FileProbe, known map[string]bool) {
+	kinds := 0
+	for _, s := range []string{pr.Run, pr.Ping, pr.HTTP, pr.Logs} {
+		if s != "" {
+			kinds++
+		}
+	}
+	if pr.Packets != nil {
+		kinds++
+		pk := pr.Packets
+		if pk.Iface == "" || pk.Filter == "" {
+			p.add(path+".packets", "iface and filter are needed")
+		}
+		if pk.Count < 0 || pk.Count > 100 {
+			p.add(path+".packets.count", "%d: 1 to 100 packets", pk.Count)
+		}
+		if pr.In != "" || pr.On == "host" {
+			p.add(path+".packets", "a capture runs on a node: leave in out, on: a node")
+		}
+		if pk.While == nil {
+			p.add(path+".packets.while", "missing: the probe that sends the traffic")
+		} else {
+			if pk.While.Packets != nil {
+				p.add(path+".packets.while", "the traffic is a run, ping, http or logs probe, not another capture")
+			}
+			f.checkProbe(p, path+".packets.while", *pk.While, known)
+		}
+		f.checkFields(p, path+".packets", known, map[string]string{"iface": pk.Iface, "filter": pk.Filter})
+	}
+	if kinds != 1 {
+		p.add(path, "a probe is exactly one of run, ping, http, logs, packets")
+	}
+	f.checkOn(p, path+".on", pr.On)
+	if pr.HTTP != "" && (pr.On != "" && pr.On != "host" || pr.In != "") {
+		p.add(path+".http", "http fetches from the host: leave on and in out")
+	}
+	if pr.In != "" && pr.On == "host" {
+		p.add(path+".in", "containers are on nodes, not on the host")
+	}
+	if pr.Logs != "" && pr.In != "" {
+		p.add(path+".logs", "logs names the container itself: leave in out")
+	}
+	if pr.Retry < 0 || pr.Retry > 60 {
+		p.add(path+".retry", "%d: 1 to 60 tries", pr.Retry)
+	}
+	if pr.Match != "" {
+		if _, err := regexp.Compile(valueRE.ReplaceAllString(pr.Match, "x")); err != nil {
+			p.add(path+".match", "not a regular expression: %v", err)
+		}
+	}
+	f.checkFields(p, path, known, map[string]string{"in": pr.In, "run": pr.Run, "ping": pr.Ping, "http": pr.HTTP, "logs": pr.Logs, "contains": pr.Contains, "match": pr.Match, "note": pr.Note})
+	for i, s := range pr.ContainsAll {
+		f.checkValues(p, fmt.Sprintf("%s.contains_all[%d]", path, i), known, s)
+	}
+}
+
+// checkFields checks the ${name}s of a struct's string fields, each at its
+// own path (path.yamlkey).
+func (f *File) checkFields(p *problems, path string, known map[string]bool, fields map[string]string) {
+	for k, v := range fields {
+		f.checkValues(p, path+"."+k, known, v)
+	}
+}
+
+// checkValues reports ${name}s that are neither values of the plan nor
+// captured earlier.
+func (f *File) checkValues(p *problems, path string, known map[string]bool, ss ...string) {
+	for _, s := range ss {
+		for _, m := range valueRE.FindAllStringSubmatch(s, -1) {
+			if known[m[1]] {
+				continue
+			}
+			if err := checkPlanValue(m[1], f.Nodes); err != nil {
+				p.add(path, "${%s}: %v", m[1], err)
+			}
+		}
+	}
+}

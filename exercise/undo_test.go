@@ -1,0 +1,41 @@
+package exercise
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// A named undo group runs once: early when a check asks (UndoGroup), or
+// at teardown in the place where the group was first used.
+func TestUndoGroups(t *testing.T) {
+	var ran []string
+	rec := func(s string) func(context.Context) error {
+		return func(context.Context) error { ran = append(ran, s); return nil }
+	}
+	r := &Run{}
+	r.OnUndo("first", rec("first"))
+	r.OnUndoIn("router", "addr", rec("router addr"))
+	r.OnUndo("middle", rec("middle"))
+	r.OnUndoIn("router", "rule", rec("router rule"))
+	r.OnUndo("last", rec("last"))
+	if err := r.teardown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ran, ", "); got != "last, middle, router rule, router addr, first" {
+		t.Errorf("teardown order: %s", got)
+	}
+	ran = nil
+	r = &Run{}
+	r.OnUndoIn("router", "addr", rec("router addr"))
+	r.OnUndo("container", rec("container"))
+	if err := r.UndoGroup(context.Background(), "router"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.teardown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ran, ", "); got != "router addr, container" {
+		t.Errorf("early undo then teardown: %s", got)
+	}
+}
