@@ -202,46 +202,16 @@ func (f *File) checkContainer(p *problems, path string, c FileContainer, known m
 }
 
 func (f *File) checkProbe(p *problems, path string, pr FileProbe, known map[string]bool) {
-	kinds := 0
-	for _, s := range []string{pr.Run, pr.Ping, pr.HTTP, pr.Logs} {
-		if s != "" {
-			kinds++
-		}
+	kinds := kindsOf(pr)
+	for _, k := range kinds {
+		k.check(f, p, path, pr, known)
 	}
-	if pr.Packets != nil {
-		kinds++
-		pk := pr.Packets
-		if pk.Iface == "" || pk.Filter == "" {
-			p.add(path+".packets", "iface and filter are needed")
-		}
-		if pk.Count < 0 || pk.Count > 100 {
-			p.add(path+".packets.count", "%d: 1 to 100 packets", pk.Count)
-		}
-		if pr.In != "" || pr.On == "host" {
-			p.add(path+".packets", "a capture runs on a node: leave in out, on: a node")
-		}
-		if pk.While == nil {
-			p.add(path+".packets.while", "missing: the probe that sends the traffic")
-		} else {
-			if pk.While.Packets != nil {
-				p.add(path+".packets.while", "the traffic is a run, ping, http or logs probe, not another capture")
-			}
-			f.checkProbe(p, path+".packets.while", *pk.While, known)
-		}
-		f.checkFields(p, path+".packets", known, map[string]string{"iface": pk.Iface, "filter": pk.Filter})
-	}
-	if kinds != 1 {
-		p.add(path, "a probe is exactly one of run, ping, http, logs, packets")
+	if len(kinds) != 1 {
+		p.add(path, "a probe is exactly one of %s", kindKeys())
 	}
 	f.checkOn(p, path+".on", pr.On)
-	if pr.HTTP != "" && (pr.On != "" && pr.On != "host" || pr.In != "") {
-		p.add(path+".http", "http fetches from the host: leave on and in out")
-	}
 	if pr.In != "" && pr.On == "host" {
 		p.add(path+".in", "containers are on nodes, not on the host")
-	}
-	if pr.Logs != "" && pr.In != "" {
-		p.add(path+".logs", "logs names the container itself: leave in out")
 	}
 	if pr.Retry < 0 || pr.Retry > 60 {
 		p.add(path+".retry", "%d: 1 to 60 tries", pr.Retry)
