@@ -20,7 +20,6 @@ import (
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/exercise/overlay"
-	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
@@ -372,7 +371,24 @@ func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, 
 	if err != nil {
 		t.Errorf("graph --live --format svg: %v", err)
 	}
-	for _, id := range graph.NodeIDs(lp) {
+	// The graph's stable node IDs (its SVG <title>s): every network, VLAN
+	// and interface of the plan.
+	var ids []string
+	for _, n := range lp.Networks {
+		ids = append(ids, "net:"+n.Role)
+	}
+	for _, v := range lp.VLANs {
+		ids = append(ids, fmt.Sprintf("vlan:%d", v.ID))
+	}
+	for _, n := range lp.Nodes {
+		for _, nic := range n.NICs {
+			ids = append(ids, "nic:"+n.Name+":"+nic.Guest)
+		}
+		for _, v := range n.VLANs {
+			ids = append(ids, "nic:"+n.Name+":"+v.Name)
+		}
+	}
+	for _, id := range ids {
 		if !strings.Contains(svg, "<title>"+id+"</title>") {
 			t.Errorf("the live SVG has no %s", id)
 		}

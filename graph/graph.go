@@ -178,7 +178,7 @@ func SVG(ctx context.Context, dot string) ([]byte, error) {
 func netID(role string) string        { return "net:" + role }
 func vlanID(id int) string            { return fmt.Sprintf("vlan:%d", id) }
 func nicID(node, iface string) string { return "nic:" + node + ":" + iface }
-func NodeIDs(p *plan.Plan) []string { // every graph node the plan gives
+func nodeIDs(p *plan.Plan) []string { // every graph node the plan gives
 	var out []string
 	for _, n := range p.Networks {
 		out = append(out, netID(n.Role))

@@ -71,7 +71,7 @@ func TestSVGHasEveryNodeAndVLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	titles := svgTitles(t, svg)
-	for _, id := range NodeIDs(p) {
+	for _, id := range nodeIDs(p) {
 		if !titles[id] {
 			t.Errorf("the SVG has no node %q", id)
 		}

@@ -401,9 +401,6 @@ func (p *Plan) Net(role string) *Net {
 	return nil
 }
 
-// Spread reports whether the lab spans several hypervisors.
-func (p *Plan) Spread() bool { return p.Tunnels != nil }
-
 // Part is the share of a lab on one hypervisor: the whole lab (seeds list
 // every node; names, pool and image are the lab's), the nodes that run
 // there and the lab's networks as that hypervisor's libvirtd makes them.

@@ -34,7 +34,7 @@ func spreadPlan(t *testing.T, lab, src string) *Plan {
 
 func TestSpreadPlanPartsAndTunnels(t *testing.T) {
 	p := spreadPlan(t, "demo", spreadTopology)
-	if !p.Spread() || p.Tunnels.Port != topology.DefaultTunnelPort || p.Tunnels.MTU != 1450 || len(p.Tunnels.Segments) != 2 {
+	if p.Tunnels == nil || p.Tunnels.Port != topology.DefaultTunnelPort || p.Tunnels.MTU != 1450 || len(p.Tunnels.Segments) != 2 {
 		t.Fatalf("tunnels: %+v", p.Tunnels)
 	}
 	nat, ho := p.Tunnels.Segments[0], p.Tunnels.Segments[1]
@@ -98,7 +98,7 @@ func TestVNIsStablePerLabAndDistinct(t *testing.T) {
 
 func TestOneHypervisorNoTunnels(t *testing.T) {
 	p := spreadPlan(t, "solo", "hypervisors:\n  - {name: far, uri: \"qemu+ssh://root@host/system\"}\nnodes: [{name: n1}]\n")
-	if p.Spread() || p.Net(RoleNAT).MTU != 0 {
+	if p.Tunnels != nil || p.Net(RoleNAT).MTU != 0 {
 		t.Errorf("one hypervisor: tunnels %+v, MTU %d", p.Tunnels, p.Net(RoleNAT).MTU)
 	}
 	parts := p.Parts()

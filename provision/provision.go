@@ -1,3 +1,8 @@
+// Package provision makes a lab's nodes ready for the labs, over SSH only:
+// pinned host keys and an ssh config for people, remote commands and SFTP
+// uploads for labctl, Docker installed online or from the offline bundle,
+// the busybox and nginx images loaded, and the Docker API reachable
+// through the SSH connection. It knows nothing of how the nodes were made.
 package provision
 
 import (

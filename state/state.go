@@ -130,11 +130,10 @@ type State struct {
 	Topology string `json:"topology,omitempty"` // file the lab was brought up from, "" for the default
 	// TopologySHA256 is the file's content hash at that up: a later
 	// command given a changed file says so instead of acting on a mix.
-	TopologySHA256 string            `json:"topology_sha256,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	Phases         []Phase           `json:"phases,omitempty"`
-	Extra          map[string]string `json:"extra,omitempty"`
+	TopologySHA256 string    `json:"topology_sha256,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Phases         []Phase   `json:"phases,omitempty"`
 	// Impaired is the link impairment labctl put on nodes' interfaces
 	// ("node1/ens33": "delay 100ms loss 5%"), for status and lab run.
 	Impaired map[string]string `json:"impaired,omitempty"`

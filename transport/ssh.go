@@ -1,8 +1,9 @@
-// Package provision makes a lab's nodes ready for the labs, over SSH only:
-// pinned host keys and an ssh config for people, remote commands and SFTP
-// uploads for labctl, Docker installed online or from the offline bundle,
-// the busybox and nginx images loaded, and the Docker API reachable
-// through the SSH connection. It knows nothing of how the nodes were made.
+// Package transport is labctl's one way to a node or a hypervisor: SSH
+// with a pinned host key (trusted on first use where the caller allows it,
+// kept in a KnownHosts file), keepalives and a lost connection named as
+// such, commands and streams, SFTP uploads verified on the far side, and
+// the Docker API through the SSH connection. Every package that talks to a
+// node dials with its DialFunc type.
 package transport
 
 import (

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/transport"
 )
 
 // SeedScript is the name of the first-boot script on the seed disk.
@@ -35,10 +36,10 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 		if !strings.HasSuffix(content, "\n") {
 			content += "\n"
 		}
-		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s <<'%s'\n%s%s\nchmod %s %s\n", shq(dirOf(path)), shq(path), eof, content, eof, mode, shq(path))
+		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s <<'%s'\n%s%s\nchmod %s %s\n", transport.Quote(dirOf(path)), transport.Quote(path), eof, content, eof, mode, transport.Quote(path))
 		return nil
 	}
-	fmt.Fprintf(&b, "hostname %s\n", shq(n.Hostname))
+	fmt.Fprintf(&b, "hostname %s\n", transport.Quote(n.Hostname))
 	if err := put("/etc/hostname", "0644", n.Hostname); err != nil {
 		return "", err
 	}
@@ -54,7 +55,7 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 	if err := put("/etc/ssh/ssh_host_ed25519_key.pub", "0644", in.HostKey.AuthorizedKey()+" root@"+n.Hostname); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&b, "id -u %[1]s >/dev/null 2>&1 || useradd -m -s /bin/bash -c 'labctl lab user' %[1]s\nusermod -a -G %[2]s %[1]s\npasswd -q -l %[1]s\n", shq(user), shq(strings.Join(groups, ",")))
+	fmt.Fprintf(&b, "id -u %[1]s >/dev/null 2>&1 || useradd -m -s /bin/bash -c 'labctl lab user' %[1]s\nusermod -a -G %[2]s %[1]s\npasswd -q -l %[1]s\n", transport.Quote(user), transport.Quote(strings.Join(groups, ",")))
 	if err := put("/etc/sudoers.d/90-labctl-"+user, "0440", user+" ALL=(ALL) NOPASSWD:ALL"); err != nil {
 		return "", err
 	}
@@ -62,7 +63,7 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 	if err := put(home+"/.ssh/authorized_keys", "0600", in.UserKey); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&b, "chmod 0700 %[1]s\nchown -R %[2]s: %[1]s\n", shq(home+"/.ssh"), shq(user))
+	fmt.Fprintf(&b, "chmod 0700 %[1]s\nchown -R %[2]s: %[1]s\n", transport.Quote(home+"/.ssh"), transport.Quote(user))
 	// NICs: named by udev before this runs; renamed here, by MAC, as
 	// cloud-init would; netplan's .link files name them on later boots.
 	nics := append([]plan.NIC(nil), n.NICs...)
@@ -86,7 +87,7 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 }
 `)
 	for _, nic := range nics {
-		fmt.Fprintf(&b, "rename %s %s\n", shq(nic.MAC), shq(nic.Guest))
+		fmt.Fprintf(&b, "rename %s %s\n", transport.Quote(nic.MAC), transport.Quote(nic.Guest))
 	}
 	// netplan wants the network-config under a network: key.
 	np := "network:\n" + indent(strings.TrimRight(string(netcfg), "\n"), "    ")
@@ -109,4 +110,3 @@ func dirOf(p string) string {
 }
 
 // shq quotes s for a POSIX shell.
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -186,31 +186,3 @@ func (s *Seed) ISO(w io.Writer) error {
 	}
 	return iw.WriteTo(w, "cidata")
 }
-
-// Redacted returns the user-data with the host private key replaced, for
-// logs, golden files and error messages: secrets never leave the seed.
-func (s *Seed) Redacted() []byte { return redact(s.UserData) }
-
-// RedactedScript is the first-boot script with the private key replaced.
-func (s *Seed) RedactedScript() []byte { return redact(s.Script) }
-
-func redact(b []byte) []byte {
-	lines := strings.Split(string(b), "\n")
-	out := lines[:0]
-	skipping := false
-	for _, l := range lines {
-		if strings.Contains(l, "-----BEGIN OPENSSH PRIVATE KEY-----") {
-			out = append(out, strings.Replace(l, "-----BEGIN OPENSSH PRIVATE KEY-----", "(private key redacted)", 1))
-			skipping = true
-			continue
-		}
-		if skipping {
-			if strings.Contains(l, "-----END OPENSSH PRIVATE KEY-----") {
-				skipping = false
-			}
-			continue
-		}
-		out = append(out, l)
-	}
-	return []byte(strings.Join(out, "\n"))
-}
