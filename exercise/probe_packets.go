@@ -26,7 +26,7 @@ func (r *Run) Packets(ctx context.Context, node, iface, filter string, count int
 	if count <= 0 {
 		count = 4
 	}
-	cmd := fmt.Sprintf("sudo timeout 20 tcpdump -i %s -e -nn -l -c %d %s 2>/dev/null; s=$?; [ $s = 124 ] && s=0; exit $s", transport.Quote(iface), count, transport.Quote(filter))
+	cmd := "sudo timeout 20 " + Tcpdump(iface, filter, count, false) + " 2>/dev/null; s=$?; [ $s = 124 ] && s=0; exit $s"
 	ev := Evidence{Node: node, Where: "node", Command: fmt.Sprintf("tcpdump -i %s -e -nn -c %d '%s'", iface, count, filter)}
 	type result struct {
 		o   Output
@@ -62,4 +62,23 @@ func DecodedLines(out string) []string {
 		}
 	}
 	return lines
+}
+
+// Tcpdump is the command line of a capture on a node's interface (without
+// sudo): decoded lines with link-level headers (MACs, 802.1q tags), or
+// pcap on stdout; count 0 captures until tcpdump is stopped.
+func Tcpdump(iface, filter string, count int, pcap bool) string {
+	cmd := "tcpdump -i " + transport.Quote(iface)
+	if pcap {
+		cmd += " -U -w -"
+	} else {
+		cmd += " -e -nn -l"
+	}
+	if count > 0 {
+		cmd += fmt.Sprintf(" -c %d", count)
+	}
+	if filter != "" {
+		cmd += " " + transport.Quote(filter)
+	}
+	return cmd
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/labctl/labctl/transport"
+	"github.com/labctl/labctl/lab"
 	"github.com/spf13/cobra"
 )
 
@@ -33,23 +32,11 @@ on the node cleanly; --count N stops after N packets.`,
 			if count < 0 {
 				return usageErr("--count %d: 1 or more (0: until Ctrl-C)", count)
 			}
-			tcpdump := "exec sudo tcpdump -i " + transport.Quote(iface)
-			if write != "" {
-				tcpdump += " -U -w -"
-			} else {
-				tcpdump += " -e -nn -l"
-			}
-			if count > 0 {
-				tcpdump += fmt.Sprintf(" -c %d", count)
-			}
-			if filter != "" {
-				tcpdump += " " + transport.Quote(filter)
-			}
-			c, err := g.nodeClient(cmd.Context(), node)
+			l, err := g.openLab("", false)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer l.Close()
 			var out io.Writer = g.stdout
 			var f *os.File
 			if write != "" && write != "-" {
@@ -59,10 +46,10 @@ on the node cleanly; --count N stops after N packets.`,
 				defer os.Remove(write + ".part")
 				out = f
 			}
-			err = c.StreamInterruptible(cmd.Context(), tcpdump, out, g.stderr)
-			var ee *transport.ExitError
-			if errors.As(err, &ee) && ee.Status == 127 {
-				err = fmt.Errorf("%s has no tcpdump (images built before it was added: 'labctl image build' again, or apt-get install tcpdump on the node)", node)
+			err = l.Capture(cmd.Context(), node, iface, filter, count, write != "", out, g.stderr)
+			var nn *lab.NoNodeError
+			if errors.As(err, &nn) {
+				return usageErr("%v", err)
 			}
 			if f != nil {
 				if cerr := f.Close(); err == nil && cerr != nil {

@@ -124,11 +124,11 @@ func newExecCmd(g *globals) *cobra.Command {
   labctl exec node2 -- ip -br addr`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.nodeClient(cmd.Context(), args[0])
+			c, done, err := g.nodeClient(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer done()
 			err = c.Stream(cmd.Context(), strings.Join(args[1:], " "), os.Stdin, g.stdout, g.stderr)
 			var ee *transport.ExitError
 			if errors.As(err, &ee) {
@@ -163,21 +163,21 @@ func newCpCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				c, err := g.nodeClient(ctx, dstNode)
+				c, done, err := g.nodeClient(ctx, dstNode)
 				if err != nil {
 					return err
 				}
-				defer c.Close()
+				defer done()
 				if strings.HasSuffix(dstPath, "/") {
 					dstPath += filepath.Base(args[0])
 				}
 				return c.Upload(ctx, f, fi.Size(), dstPath, fi.Mode().Perm())
 			default:
-				c, err := g.nodeClient(ctx, srcNode)
+				c, done, err := g.nodeClient(ctx, srcNode)
 				if err != nil {
 					return err
 				}
-				defer c.Close()
+				defer done()
 				dst := args[1]
 				if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
 					dst = filepath.Join(dst, filepath.Base(srcPath))
@@ -202,16 +202,23 @@ func newCpCmd(g *globals) *cobra.Command {
 }
 
 // nodeClient connects to a node of the lab over SSH with the pinned key.
-func (g *globals) nodeClient(ctx context.Context, node string) (*transport.Client, error) {
+// nodeClient connects to a node; done closes the connection and then the
+// lab, which stays open meanwhile: a node behind a remote gateway is
+// reached through the lab's connection to that hypervisor.
+func (g *globals) nodeClient(ctx context.Context, node string) (c *transport.Client, done func(), err error) {
 	l, err := g.openLab("", false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer l.Close()
-	c, err := l.Node(ctx, node)
+	c, err = l.Node(ctx, node)
 	var nn *lab.NoNodeError
 	if errors.As(err, &nn) {
-		return nil, usageErr("%v", err)
+		l.Close()
+		return nil, nil, usageErr("%v", err)
 	}
-	return c, err
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); l.Close() }, nil
 }

@@ -39,3 +39,15 @@ func TestUndoGroups(t *testing.T) {
 		t.Errorf("early undo then teardown: %s", got)
 	}
 }
+
+// The capture command quotes what it is given for sh, whatever it holds.
+func TestTcpdumpQuotes(t *testing.T) {
+	got := Tcpdump("ens33", "icmp and host 1.2.3.4'; touch /tmp/x; '", 5, false)
+	want := `tcpdump -i 'ens33' -e -nn -l -c 5 'icmp and host 1.2.3.4'\''; touch /tmp/x; '\'''`
+	if got != want {
+		t.Errorf("Tcpdump:\n got %s\nwant %s", got, want)
+	}
+	if got := Tcpdump("ens34", "", 0, true); got != "tcpdump -i 'ens34' -U -w -" {
+		t.Errorf("pcap until stopped: %s", got)
+	}
+}
