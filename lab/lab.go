@@ -1,8 +1,8 @@
 // Package lab is labctl as a library: a lab is the set of VMs, networks,
 // keys and state brought up from one topology under one name. Open it
 // once - by name and topology file, the one way every command, the
-// benchmark and the tests use - and then Up, Down, Status, Nodes or
-// RunLabs. The exercises a lab runs are package labs; cmd/labctl only
+// benchmark (package bench) and the tests use - and then Up, Down,
+// Status, Nodes or RunLabs. The exercises a lab runs are package labs; cmd/labctl only
 // parses flags and renders what these calls return.
 package lab
 
@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/labctl/labctl/vm"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
@@ -284,4 +286,27 @@ func (l *Lab) requireUp() error {
 		return fmt.Errorf("lab %s is not up (no state in %s: never brought up, or taken down): run 'labctl up --lab %s' first", l.Name, l.dir.Path, l.Name)
 	}
 	return err
+}
+
+// Cache is the image cache the lab's images come from.
+func (l *Lab) Cache() (*images.Cache, error) {
+	if err := l.openCache(); err != nil {
+		return nil, err
+	}
+	return l.cache, nil
+}
+
+// GatewayVMs is the VM manager of the lab's share on its gateway
+// hypervisor: what the benchmark puts images into the lab's pool with
+// (Base, as Up does) and removes another tool's volumes from it with
+// (DeleteVolumes).
+func (l *Lab) GatewayVMs(ctx context.Context) (*vm.Manager, error) {
+	if err := l.openCache(); err != nil {
+		return nil, err
+	}
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return vm.NewManager(parts[0].conn, parts[0].Part, vm.Options{Cache: l.cache, Progress: l.o.Progress}), nil
 }

@@ -13,9 +13,10 @@ import (
 // What provisioning puts on every node from the image cache: the offline
 // Docker bundle (when Docker is installed from it) and the container
 // images the labs run. bench --vagrant gives Vagrant's nodes the same.
-const dockerBundle = "docker.io-debian-12"
+const DockerBundle = "docker.io-debian-12"
 
-var labImages = []string{"busybox", "nginx"}
+// LabImages are the container images loaded on every node.
+var LabImages = []string{"busybox", "nginx"}
 
 // UpOptions tune Up.
 type UpOptions struct {
@@ -84,7 +85,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			Plan: l.Plan, Keys: l.Keys(), Progress: l.o.Progress, Phase: l.recordPhase, Parallel: o.Parallel, Log: l.o.Log, Dial: dial,
 			Docker: provision.DockerOptions{
 				Plan: l.Plan, Cache: l.cache, Mode: o.Docker,
-				Bundle: dockerBundle, Images: labImages,
+				Bundle: DockerBundle, Images: LabImages,
 			},
 		})
 	}

@@ -8,8 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/labctl/labctl/bench"
+
 	"github.com/labctl/labctl/internal/atomicfile"
-	"github.com/labctl/labctl/lab"
 
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,7 @@ docker.io-debian-12, busybox and nginx in the cache.`,
 			if withVagrant {
 				return runCompare(cmd, g, runs, counts, subnet, report)
 			}
-			rep, err := lab.Bench(cmd.Context(), lab.BenchOptions{
+			rep, err := bench.Run(cmd.Context(), bench.Options{
 				Lab: g.labOptions("", true), Runs: runs, Labs: !noLabs, Sequential: sequential, Single: single,
 				Say: func(m string) { fmt.Fprintln(g.stderr, m) },
 			})
@@ -111,7 +112,7 @@ docker.io-debian-12, busybox and nginx in the cache.`,
 }
 
 // writeBenchReport writes the report as JSON to path ("" for none).
-func writeBenchReport(path string, rep lab.BenchReport) error { return writeJSONReport(path, rep) }
+func writeBenchReport(path string, rep bench.Report) error { return writeJSONReport(path, rep) }
 
 // writeJSONReport writes v as indented JSON to path ("" for none).
 func writeJSONReport(path string, rep any) error {
@@ -127,7 +128,7 @@ func writeJSONReport(path string, rep any) error {
 
 // runCompare is bench --vagrant.
 func runCompare(cmd *cobra.Command, g *globals, runs int, counts []int, subnet, report string) error {
-	rep, err := lab.CompareVagrant(cmd.Context(), lab.CompareOptions{
+	rep, err := bench.CompareVagrant(cmd.Context(), bench.CompareOptions{
 		Lab: g.labOptions("", true), Runs: runs, Counts: counts, Subnet: subnet,
 		Say: func(m string) { fmt.Fprintln(g.stderr, m) }, Out: g.stderr,
 	})
@@ -145,7 +146,7 @@ func runCompare(cmd *cobra.Command, g *globals, runs int, counts []int, subnet, 
 }
 
 // printCompare writes the medians, the targets and the memory as text.
-func printCompare(w io.Writer, rep lab.CompareReport) {
+func printCompare(w io.Writer, rep bench.CompareReport) {
 	fmt.Fprintf(w, "%s, %d CPUs, %s, %s virtualisation, %s\n", rep.CPUModel, rep.CPUs, rep.Kernel, rep.Virtualisation, rep.Vagrant)
 	fmt.Fprintf(w, "started %s; lab %s\n\n", rep.Started.Format(time.RFC3339), rep.Lab)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -1,4 +1,4 @@
-package lab
+package bench
 
 import (
 	"bufio"
@@ -15,13 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/lab"
+
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vagrant"
-	"github.com/labctl/labctl/vm"
 )
 
 // The images the comparison boots: labctl's Docker-ready image, and its
@@ -41,10 +42,10 @@ const (
 
 // CompareOptions say what CompareVagrant measures.
 type CompareOptions struct {
-	Lab    Options // the lab's name and topology; the bench uses its first nodes
-	Runs   int     // rounds; each measures every variant at every node count
-	Counts []int   // node counts (default: 1 and all the topology's nodes)
-	Subnet string  // Vagrant's management network (default 192.168.121.0/24)
+	Lab    lab.Options // the lab's name and topology; the bench uses its first nodes
+	Runs   int         // rounds; each measures every variant at every node count
+	Counts []int       // node counts (default: 1 and all the topology's nodes)
+	Subnet string      // Vagrant's management network (default 192.168.121.0/24)
 	Say    func(string)
 	Out    io.Writer // Vagrant's own output; nil drops it
 }
@@ -119,7 +120,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if o.Subnet == "" {
 		o.Subnet = "192.168.121.0/24"
 	}
-	l, err := Open(o.Lab)
+	l, err := lab.Open(o.Lab)
 	if err != nil {
 		return rep, err
 	}
@@ -140,17 +141,18 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 			return rep, fmt.Errorf("bench: %d nodes: the topology has %d", n, len(t.Nodes))
 		}
 	}
-	accel, err := l.benchable(ctx)
+	accel, err := benchable(ctx, l)
 	if err != nil {
 		return rep, err
 	}
 	rep = CompareReport{Lab: p.Lab, Virtualisation: accel, CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: kernelRelease(), Vagrant: version, Started: time.Now().UTC()}
 
 	// Everything Vagrant needs, made before any timing starts.
-	if err := l.openCache(); err != nil {
+	cache, err := l.Cache()
+	if err != nil {
 		return rep, err
 	}
-	work, err := l.cache.TempDir("vagrant-bench-")
+	work, err := cache.TempDir("vagrant-bench-")
 	if err != nil {
 		return rep, err
 	}
@@ -170,17 +172,16 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 		return rep, err
 	}
 	o.Say("bench: making the Vagrant box from " + PlainImage)
-	if err := vagrant.BuildBox(ctx, l.cache, PlainImage, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
+	if err := vagrant.BuildBox(ctx, cache, PlainImage, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
 		return rep, err
 	}
-	if spec.Archives, spec.Packages, err = vagrant.BundleTar(ctx, l.cache, dockerBundle, labImages, spec.Bundle, discard(o.Out)); err != nil {
+	if spec.Archives, spec.Packages, err = vagrant.BundleTar(ctx, cache, lab.DockerBundle, lab.LabImages, spec.Bundle, discard(o.Out)); err != nil {
 		return rep, err
 	}
-	parts, err := l.openParts(ctx, true)
+	mgr, err := l.GatewayVMs(ctx)
 	if err != nil {
 		return rep, err
 	}
-	mgr := vm.NewManager(parts[0].conn, p.Parts()[0], vm.Options{Cache: l.cache, Progress: l.o.Progress})
 	// Both images in the pool before any timing, as after a first up.
 	if _, _, err := mgr.Base(ctx, DockerReadyImage); err != nil {
 		return rep, err
@@ -257,7 +258,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 
 // compareChecks refuses what the comparison cannot measure fairly, before
 // anything is made, and returns Vagrant's version.
-func compareChecks(l *Lab, o CompareOptions) (string, error) {
+func compareChecks(l *lab.Lab, o CompareOptions) (string, error) {
 	if u := l.Plan.Libvirt.URI; u != "qemu:///system" {
 		return "", fmt.Errorf("bench --vagrant: libvirt.uri is %s: the comparison runs both tools on this machine's qemu:///system", u)
 	}
@@ -285,7 +286,7 @@ func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, imag
 	lo := o.Lab
 	lo.Topology = &one
 	var mem []NodeMemory
-	br, err := benchRun(ctx, o.Say, lo, image, n, false, func(l *Lab) error {
+	br, err := benchRun(ctx, o.Say, lo, image, n, false, func(l *lab.Lab) error {
 		for _, node := range l.Plan.Nodes {
 			c, err := l.Node(ctx, node.Name)
 			if err != nil {

@@ -1,4 +1,10 @@
-package lab
+// Package bench measures labctl on this machine, above the library it
+// measures (package lab): Run brings a lab up (all nodes at once, one at a
+// time, the first node alone), runs every exercise and takes it down,
+// phase by phase, with medians and ratios; CompareVagrant (vagrant.go)
+// brings up the same nodes with labctl and with vagrant-libvirt side by
+// side, the yardstick.
+package bench
 
 import (
 	"context"
@@ -7,15 +13,17 @@ import (
 	"sort"
 	"time"
 
+	"github.com/labctl/labctl/lab"
+
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/state"
 )
 
-// BenchRun is one measured Up (and, for the first concurrent run, the
+// Round is one measured Up (and, for the first concurrent run, the
 // labs) followed by Down.
-type BenchRun struct {
+type Round struct {
 	Mode     string        `json:"mode"` // concurrent, sequential, single
 	Nodes    int           `json:"nodes"`
 	Parallel int           `json:"parallel"`
@@ -27,14 +35,14 @@ type BenchRun struct {
 	DownS    float64       `json:"down_seconds"`
 }
 
-// BenchReport is what Bench measured.
-type BenchReport struct {
+// Report is what Bench measured.
+type Report struct {
 	Lab            string             `json:"lab"`
 	Image          string             `json:"image"`
 	Virtualisation string             `json:"virtualisation"`
 	CPUs           int                `json:"host_cpus"`
 	Started        time.Time          `json:"started"`
-	Runs           []BenchRun         `json:"runs"`
+	Runs           []Round            `json:"runs"`
 	Median         map[string]float64 `json:"median_up_seconds"` // per mode
 	// SeqOverConc is the median one-at-a-time time divided by the median
 	// concurrent time: above 1 means concurrent is faster.
@@ -46,43 +54,43 @@ type BenchReport struct {
 	Modes []string `json:"modes"`
 }
 
-// BenchOptions say what Bench measures.
-type BenchOptions struct {
-	Lab        Options // the lab (Name, File or Topology, Progress, Log); Bench locks it
-	Runs       int     // runs per mode (medians over them)
-	Labs       bool    // run every lab in the first concurrent run
-	Sequential bool    // also measure one node at a time (--parallel 1)
-	Single     bool    // also measure the first node alone
+// Options say what Bench measures.
+type Options struct {
+	Lab        lab.Options // the lab (Name, File or Topology, Progress, Log); Bench locks it
+	Runs       int         // runs per mode (medians over them)
+	Labs       bool        // run every lab in the first concurrent run
+	Sequential bool        // also measure one node at a time (--parallel 1)
+	Single     bool        // also measure the first node alone
 	Say        func(string)
 }
 
-// Bench brings the lab up, runs every lab, and takes it down again,
+// Run brings the lab up, runs every lab, and takes it down again,
 // measuring each phase, in each mode asked for, Runs times; the report
 // gives medians and ratios. It creates and removes the lab, so it refuses
 // a lab that exists already. The report is returned also on failure, with
 // the runs done so far.
-func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
+func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Say == nil {
 		o.Say = func(string) {}
 	}
 	if o.Runs < 1 {
-		return BenchReport{}, fmt.Errorf("bench: %d runs: must be 1 or more", o.Runs)
+		return Report{}, fmt.Errorf("bench: %d runs: must be 1 or more", o.Runs)
 	}
-	l, err := Open(o.Lab)
+	l, err := lab.Open(o.Lab)
 	if err != nil {
-		return BenchReport{}, err
+		return Report{}, err
 	}
-	virt, err := l.benchable(ctx)
+	virt, err := benchable(ctx, l)
 	t, p := l.Topology, l.Plan
 	l.Close()
 	if err != nil {
-		return BenchReport{}, err
+		return Report{}, err
 	}
-	rep := BenchReport{Lab: p.Lab, Image: t.Image, Virtualisation: virt, CPUs: runtime.NumCPU(), Started: time.Now().UTC(), Median: map[string]float64{}}
+	rep := Report{Lab: p.Lab, Image: t.Image, Virtualisation: virt, CPUs: runtime.NumCPU(), Started: time.Now().UTC(), Median: map[string]float64{}}
 	type mode struct {
 		name     string
 		parallel int
-		opts     Options
+		opts     lab.Options
 		labs     bool
 	}
 	whole := o.Lab
@@ -130,7 +138,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchReport, error) {
 
 // benchable refuses a lab that exists (a benchmark creates and removes
 // its lab) and says how the VMs are virtualised.
-func (l *Lab) benchable(ctx context.Context) (string, error) {
+func benchable(ctx context.Context, l *lab.Lab) (string, error) {
 	st, err := l.Status(ctx)
 	virt, verr := l.Virtualisation(ctx)
 	if err != nil || verr != nil {
@@ -146,18 +154,18 @@ func (l *Lab) benchable(ctx context.Context) (string, error) {
 
 // benchRun is one Up (with the labs when asked), then Down; after, when
 // set, runs between them (on success) to measure the lab that is up.
-func benchRun(ctx context.Context, say func(string), o Options, mode string, parallel int, withLabs bool, after func(*Lab) error) (BenchRun, error) {
-	r := BenchRun{Mode: mode, Parallel: parallel}
+func benchRun(ctx context.Context, say func(string), o lab.Options, mode string, parallel int, withLabs bool, after func(*lab.Lab) error) (Round, error) {
+	r := Round{Mode: mode, Parallel: parallel}
 	o.Lock = "labctl bench"
 	o.AllowChangedTopology = true
-	l, err := Open(o)
+	l, err := lab.Open(o)
 	if err != nil {
 		return r, err
 	}
 	defer l.Close()
 	say(fmt.Sprintf("bench: %s: up --parallel %d", mode, parallel))
 	start := time.Now()
-	err = l.Up(ctx, UpOptions{Parallel: parallel})
+	err = l.Up(ctx, lab.UpOptions{Parallel: parallel})
 	r.UpS = round2(time.Since(start).Seconds())
 	r.Phases = l.State().Phases
 	r.Nodes = countNodes(r.Phases)
@@ -168,7 +176,7 @@ func benchRun(ctx context.Context, say func(string), o Options, mode string, par
 		say(fmt.Sprintf("bench: %s: lab run all", mode))
 		ls := time.Now()
 		var reps []exercise.Report
-		reps, err = l.RunLabs(ctx, catalog.All(), RunOptions{})
+		reps, err = l.RunLabs(ctx, catalog.All(), lab.RunOptions{})
 		r.LabsS = round2(time.Since(ls).Seconds())
 		r.Passed, r.Failed = exercise.Totals(reps)
 	}
