@@ -2,8 +2,9 @@
 // keys and state brought up from one topology under one name. Open it
 // once - by name and topology file, the one way every command, the
 // benchmark (package bench) and the tests use - and then Up, Down,
-// Status, Nodes or RunLabs. The exercises a lab runs are package labs; cmd/labctl only
-// parses flags and renders what these calls return.
+// Status, Nodes or RunLabs. The exercises a lab runs are package exercise
+// and those below it; cmd/labctl only parses flags and renders what these
+// calls return.
 package lab
 
 import (
