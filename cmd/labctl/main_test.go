@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/lab"
 
 	"github.com/labctl/labctl/internal/golden"
 
@@ -174,7 +175,7 @@ nodes:
 	if code != 1 {
 		t.Errorf("json exit %d", code)
 	}
-	var res []validateResult
+	var res []lab.Validation
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -1,26 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/labctl/labctl/exercise"
-	"github.com/labctl/labctl/exercise/catalog"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
-
-type validateResult struct {
-	File     string             `json:"file"`
-	Valid    bool               `json:"valid"`
-	Error    string             `json:"error,omitempty"`
-	Problems []topology.Problem `json:"problems,omitempty"`
-	Clashes  []plan.Clash       `json:"clashes,omitempty"`
-	// LabsThatCannotRun says which built-in labs this (valid) topology
-	// cannot host, and why.
-	LabsThatCannotRun []string `json:"labs_that_cannot_run,omitempty"`
-}
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var noHost bool
@@ -50,10 +36,10 @@ default is checked. The exit status is 0 only when everything is valid.`,
 				}
 				host = &h
 			}
-			var results []validateResult
+			var results []lab.Validation
 			failed := 0
 			for _, f := range files {
-				r := validateOne(g.lab, f, host)
+				r := lab.Validate(g.lab, f, host)
 				if !r.Valid {
 					failed++
 				}
@@ -78,39 +64,7 @@ default is checked. The exit status is 0 only when everything is valid.`,
 	return cmd
 }
 
-func validateOne(lab, file string, host *plan.Host) validateResult {
-	r := validateResult{File: file}
-	if file == "" {
-		r.File = "(default)"
-	}
-	t, err := topology.Load(file)
-	var ps topology.Problems
-	switch {
-	case errors.As(err, &ps):
-		r.Problems = ps
-		return r
-	case err != nil:
-		r.Error = err.Error()
-		return r
-	}
-	p, err := plan.New(lab, t)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	if host != nil {
-		r.Clashes = plan.Preflight(p, *host)
-	}
-	r.Valid = len(r.Clashes) == 0
-	for _, l := range catalog.All() {
-		if err := exercise.Fits(l, p); err != nil {
-			r.LabsThatCannotRun = append(r.LabsThatCannotRun, err.Error())
-		}
-	}
-	return r
-}
-
-func printValidate(g *globals, r validateResult) {
+func printValidate(g *globals, r lab.Validation) {
 	switch {
 	case r.Error != "":
 		fmt.Fprintf(g.stderr, "%s\n", r.Error)
