@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labctl/labctl/internal/strictyaml"
+
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh"
@@ -61,7 +63,7 @@ func Load(path string) (*Inventory, error) {
 // Parse decodes an inventory.
 func Parse(path string, data []byte) (*Inventory, error) {
 	var inv Inventory
-	lines, err := topology.DecodeStrict(path, data, "inventory", "user, key, hosts",
+	lines, err := strictyaml.Decode(path, data, "inventory", "user, key, hosts",
 		"write one from 'labctl hosts import --vagrant', or see 'labctl hosts --help' for the format", &inv)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/labctl/labctl/internal/strictyaml"
+
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/topology"
 )
@@ -148,7 +150,7 @@ func (f *File) Path() string { return f.file }
 // problem at once, each with its line and field path - and validates it.
 func ParseFile(filename string, data []byte) (*File, error) {
 	var f File
-	lines, err := topology.DecodeStrict(filename, data, "lab", "title, explain, steps, checks, ...", "start from `labctl lab new NAME`", &f)
+	lines, err := strictyaml.Decode(filename, data, "lab", "title, explain, steps, checks, ...", "start from `labctl lab new NAME`", &f)
 	if err != nil {
 		return nil, err
 	}

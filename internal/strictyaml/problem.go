@@ -1,11 +1,11 @@
-package topology
+package strictyaml
 
 import (
 	"fmt"
 	"strings"
 )
 
-// Problem is one thing wrong with a topology, tied to a field path such as
+// Problem is one thing wrong with a file, tied to a field path such as
 // nodes[1].memory and, when known, to a line of the file.
 type Problem struct {
 	File string `json:"file,omitempty"`

@@ -1,0 +1,59 @@
+package strictyaml
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+type doc struct {
+	Name  string `yaml:"name"`
+	Count int    `yaml:"count"`
+	Items []struct {
+		ID string `yaml:"id"`
+	} `yaml:"items"`
+}
+
+// Every problem at once, each with its line and path; lines of fields for
+// later checks; the bounds and document shape said plainly.
+func TestDecode(t *testing.T) {
+	var d doc
+	_, err := Decode("f.yaml", []byte("name: x\ncoutn: 1\nitems:\n  - id: a\n  - idd: b\ncount: 1.5\n"), "thing", "name, count", "write one", &d)
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 3 {
+		t.Fatalf("%v", err)
+	}
+	want := []string{
+		`f.yaml:2: coutn: unknown field (did you mean "count"?)`,
+		`f.yaml:5: items[1].idd: unknown field (did you mean "id"?)`,
+		`f.yaml:6: count: must be a whole number, not "1.5"`,
+	}
+	for i, w := range want {
+		if ps[i].String() != w {
+			t.Errorf("problem %d: %s, want %s", i, ps[i], w)
+		}
+	}
+	lines, err := Decode("f.yaml", []byte("name: x\nitems:\n  - id: a\n"), "thing", "name, count", "write one", &d)
+	if err != nil || lines["items[0].id"] != 3 || d.Items[0].ID != "a" {
+		t.Errorf("lines %v, %+v, %v", lines, d, err)
+	}
+	for src, msg := range map[string]string{
+		"":                   "f.yaml: the file is empty; write one",
+		"name: a\n---\nb: 1": "f.yaml:2: a second YAML document; a thing file holds exactly one",
+		"- a\n":              "f.yaml:1: the thing must be a mapping of fields (name, count), not a list",
+		"name: a\nname: b\n": "f.yaml:2",
+	} {
+		if _, err := Decode("f.yaml", []byte(src), "thing", "name, count", "write one", &d); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v, want %q", src, err, msg)
+		}
+	}
+	if _, err := Decode("f.yaml", make([]byte, MaxFileSize+1), "thing", "", "", &d); err == nil || !strings.Contains(err.Error(), "at most 1024 KiB") {
+		t.Errorf("a file over the size: %v", err)
+	}
+}
+
+func TestQuoteCutsLongValues(t *testing.T) {
+	if q := Quote(strings.Repeat("é", 100)); !strings.HasSuffix(q, "... (200 bytes)") || len(q) > 70 {
+		t.Errorf("Quote: %s", q)
+	}
+}
