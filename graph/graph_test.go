@@ -13,21 +13,10 @@ import (
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 )
 
-func defaultPlan(t *testing.T) *plan.Plan {
-	t.Helper()
-	tp, err := topology.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.New("default", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func defaultPlan(t *testing.T) *plan.Plan { return plantest.New(t, "default", "") }
 
 // svgTitles returns the <title> of every node <g> in an SVG from dot.
 func svgTitles(t *testing.T, svg []byte) map[string]bool {
@@ -139,19 +128,7 @@ func TestReadmePicture(t *testing.T) {
 // A spread lab's picture says which hypervisor each node runs on and that
 // its networks span them.
 func TestSpreadLabShowsHypervisors(t *testing.T) {
-	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
-  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
-  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
-nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	p, err := plan.New("spread", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plantest.New(t, "spread", plantest.TwoHypervisors)
 	for name, out := range map[string]string{"dot": DOT(p, nil), "mermaid": Mermaid(p, nil)} {
 		if !strings.Contains(out, "hypervisors hv1, hv2 (networks joined by VXLAN, UDP 4792, MTU 1450)") {
 			t.Errorf("%s: no hypervisors label:\n%s", name, out)

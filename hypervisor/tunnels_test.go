@@ -10,7 +10,7 @@ import (
 
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 )
 
 func run(t *testing.T, args ...string) string {
@@ -23,22 +23,12 @@ func run(t *testing.T, args ...string) string {
 }
 
 func testPlan(t *testing.T, port int) *plan.Plan {
-	t.Helper()
-	tp, err := topology.Parse("t.yaml", []byte(fmt.Sprintf(`hypervisors:
+	return plantest.New(t, "tuntest", fmt.Sprintf(`hypervisors:
   - {name: a, uri: "qemu:///system", address: 198.51.100.1}
   - {name: b, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
 tunnels: {port: %d}
 nodes: [{name: n1}, {name: n2, hypervisor: b}]
-`, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	p, err := plan.New("tuntest", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+`, port))
 }
 
 // Two network namespaces stand for two hypervisors joined by a veth (the

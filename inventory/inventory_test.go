@@ -15,23 +15,13 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/plan/plantest"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/transport"
 	"golang.org/x/crypto/ssh"
 )
 
-func testPlan(t testing.TB) *plan.Plan {
-	t.Helper()
-	tp, err := topology.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.New("inv", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func testPlan(t testing.TB) *plan.Plan { return plantest.New(t, "inv", "") }
 
 func writeKey(t *testing.T, dir string) (string, ssh.Signer) {
 	t.Helper()

@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -115,12 +116,7 @@ func LabsOn(ctx context.Context, p *plan.Plan, o Options) ([]string, error) {
 		}
 		return err
 	})
-	out := make([]string, 0, len(seen))
-	for l := range seen {
-		out = append(out, l)
-	}
-	sort.Strings(out)
-	return out, err
+	return slices.Sorted(maps.Keys(seen)), err
 }
 
 // openParts connects to every hypervisor of the lab at once (once): the

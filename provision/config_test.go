@@ -17,25 +17,15 @@ import (
 
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/plan/plantest"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-func testPlan(t *testing.T) *plan.Plan {
-	tp, err := topology.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.New("default", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func testPlan(t *testing.T) *plan.Plan { return plantest.New(t, "default", "") }
 
 func TestSSHConfigGolden(t *testing.T) {
 	got := SSHConfig(testPlan(t), "/home/u/.local/state/labctl/labs/default", nil)

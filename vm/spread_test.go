@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/keys"
-	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 	"github.com/labctl/labctl/vm/vmtest"
 	"libvirt.org/go/libvirtxml"
 )
@@ -16,19 +15,7 @@ import (
 // NAT and DHCP, the other's are bare bridges; both carry the lowered MTU,
 // and so do the nodes' NICs.
 func TestSpreadNetworkAndDomainXML(t *testing.T) {
-	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
-  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
-  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
-nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	p, err := plan.New("spread", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plantest.New(t, "spread", plantest.TwoHypervisors)
 	parts := p.Parts()
 	for i, part := range parts {
 		for _, n := range part.Networks {
@@ -76,19 +63,11 @@ nodes: [{name: node1}, {name: node2, hypervisor: hv2}]
 // /etc/hosts and the gateway as the resolver, which that hypervisor's
 // networks do not have.
 func TestPartUpSeedsFromTheWholeLab(t *testing.T) {
-	tp, err := topology.Parse("t.yaml", []byte(`hypervisors:
+	p := plantest.New(t, "lab1", `hypervisors:
   - {name: hv1, uri: "qemu:///system", address: 198.51.100.1}
   - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2}
 nodes: [{name: node1}, {name: node2}, {name: node3, hypervisor: hv2}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	p, err := plan.New("lab1", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	part := p.Parts()[1]
 	f := vmtest.New()
 	dir := t.TempDir()

@@ -21,24 +21,13 @@ import (
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 	"github.com/labctl/labctl/vm/vmtest"
 	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
 )
 
-func testPlan(t *testing.T, lab string) *plan.Plan {
-	t.Helper()
-	tp, err := topology.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.New(lab, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func testPlan(t *testing.T, lab string) *plan.Plan { return plantest.New(t, lab, "") }
 
 func TestNetworkXMLGolden(t *testing.T) {
 	p := testPlan(t, "default")

@@ -23,7 +23,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 )
 
 // Docker keeps containers and networks in memory; a command run in a
@@ -186,33 +186,11 @@ func (n *Node) Sh(ctx context.Context, cmd string) (exercise.Output, error) {
 // Env is the default topology's plan with three fake nodes; node1 is
 // returned too.
 func Env(t testing.TB) (*exercise.Env, *Node) {
-	tp, err := topology.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.New("t", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plantest.New(t, "t", "")
 	n1 := &Node{ID: "node1", D: NewDocker()}
 	env := &exercise.Env{Plan: p, Nodes: map[string]exercise.Node{"node1": n1, "node2": &Node{ID: "node2", D: NewDocker()}, "node3": &Node{ID: "node3", D: NewDocker()}}}
 	return env, n1
 }
 
 // Plan is the plan of lab t from a topology's text, defaults applied.
-func Plan(t testing.TB, src string) *plan.Plan {
-	t.Helper()
-	tp, err := topology.Parse("t.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	if ps := topology.Validate(tp); len(ps) > 0 {
-		t.Fatal(ps)
-	}
-	p, err := plan.New("t", tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func Plan(t testing.TB, src string) *plan.Plan { return plantest.New(t, "t", src) }
