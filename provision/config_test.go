@@ -28,7 +28,10 @@ import (
 func testPlan(t *testing.T) *plan.Plan { return plantest.New(t, "default", "") }
 
 func TestSSHConfigGolden(t *testing.T) {
-	got := SSHConfig(testPlan(t), "/home/u/.local/state/labctl/labs/default", nil)
+	got, err := SSHConfig(testPlan(t), "/home/u/.local/state/labctl/labs/default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	golden.Check(t, filepath.Join("testdata", "ssh_config"), got)
 	for _, must := range []string{"StrictHostKeyChecking yes", "IdentitiesOnly yes", "ForwardAgent no", "ForwardX11 no", "HostName 192.168.242.12"} {
 		if !bytes.Contains(got, []byte(must)) {
@@ -367,7 +370,11 @@ func TestSSHConfigJumpsThroughARemoteGateway(t *testing.T) {
 	dir := t.TempDir()
 	j := &Jump{Alias: "labctl-default-hv1", HostName: "192.0.2.7", Port: "2222", User: "ops", Identity: "/keys/hv key", KnownHosts: "/state/hypervisors_known_hosts"}
 	cfg := filepath.Join(dir, "ssh_config")
-	if err := os.WriteFile(cfg, SSHConfig(testPlan(t), dir, j), 0o600); err != nil {
+	data, err := SSHConfig(testPlan(t), dir, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	resolve := func(host string) string {
@@ -387,5 +394,45 @@ func TestSSHConfigJumpsThroughARemoteGateway(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the jump host lacks %q:\n%s", strings.TrimSpace(want), got)
 		}
+	}
+}
+
+// Hostile values never become config lines of their own: a line break, a
+// quote or a backslash is refused with nothing written, a % outside a path
+// is refused, and a path keeps its spaces and its % as the literal %%
+// (ssh -G shows the value before expanding tokens, which turns %% into %).
+func TestSSHConfigRefusesWhatItCannotWrite(t *testing.T) {
+	p := testPlan(t)
+	for name, j := range map[string]Jump{
+		"user with a new Host block": {Alias: "j", HostName: "192.0.2.7", Port: "22", User: "x\nHost *\n  ProxyCommand touch /tmp/pwned", KnownHosts: "/k"},
+		"host with a quote":          {Alias: "j", HostName: `192.0.2.7" ProxyCommand=x`, Port: "22", KnownHosts: "/k"},
+		"host with a token":          {Alias: "j", HostName: "%h.example", Port: "22", KnownHosts: "/k"},
+		"identity with a new line":   {Alias: "j", HostName: "192.0.2.7", Port: "22", Identity: "/k\nProxyCommand x", KnownHosts: "/k"},
+		"alias with a backslash":     {Alias: `j\`, HostName: "192.0.2.7", Port: "22", KnownHosts: "/k"},
+		"an empty port":              {Alias: "j", HostName: "192.0.2.7", KnownHosts: "/k"},
+	} {
+		if out, err := SSHConfig(p, "/state", &j); err == nil || out != nil {
+			t.Errorf("%s: written (err=%v):\n%s", name, err, out)
+		}
+	}
+	testenv.Tool(t, "ssh")
+	dir := filepath.Join(t.TempDir(), "state 100% mine")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, err := SSHConfig(p, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ssh", "-G", "-F", cfg, p.Nodes[0].SSHAlias).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\nidentityfile "+strings.ReplaceAll(filepath.Join(dir, "id_ed25519"), "%", "%%")+"\n") {
+		t.Errorf("ssh -G (err=%v) does not read the path back as written:\n%s", err, out)
+	}
+	if _, err := includeLine("/home/u/state*/ssh_config"); err == nil {
+		t.Error("an Include of a path with a glob")
 	}
 }

@@ -64,44 +64,90 @@ type Jump struct {
 // OpenSSH (`ssh node1`) and the Docker CLI (`docker -H ssh://node1`) use it
 // as it is; the host key is checked strictly against the lab's known_hosts.
 // With jump, every node is reached through that host (ProxyJump), whose
-// key is checked as strictly against labctl's pin.
-func SSHConfig(p *plan.Plan, labDir string, jump *Jump) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
+// key is checked as strictly against labctl's pin. Every value goes
+// through ConfigValue: one that an ssh config cannot hold as it is is an
+// error, and nothing is written.
+func SSHConfig(p *plan.Plan, labDir string, jump *Jump) ([]byte, error) {
+	w := &configWriter{}
+	fmt.Fprintf(&w.b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
 	if jump != nil {
-		fmt.Fprintf(&b, "\n# the gateway hypervisor, which reaches the lab's networks\nHost %s\n", jump.Alias)
-		fmt.Fprintf(&b, "  HostName %s\n  Port %s\n", jump.HostName, jump.Port)
+		w.b.WriteString("\n# the gateway hypervisor, which reaches the lab's networks\n")
+		w.set("Host", jump.Alias, false)
+		w.set("  HostName", jump.HostName, false)
+		w.set("  Port", jump.Port, false)
 		if jump.User != "" {
-			fmt.Fprintf(&b, "  User %s\n", jump.User)
+			w.set("  User", jump.User, false)
 		}
 		if jump.Identity != "" {
-			fmt.Fprintf(&b, "  IdentityFile %s\n", quoteConfig(jump.Identity))
+			w.set("  IdentityFile", jump.Identity, true)
 		}
-		fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", quoteConfig(jump.KnownHosts))
-		b.WriteString("  StrictHostKeyChecking yes\n  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+		w.set("  UserKnownHostsFile", jump.KnownHosts, true)
+		w.b.WriteString("  StrictHostKeyChecking yes\n  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
 	}
 	for _, n := range p.Nodes {
-		fmt.Fprintf(&b, "\nHost %s\n", n.SSHAlias)
+		w.b.WriteString("\n")
+		w.set("Host", n.SSHAlias, false)
 		if jump != nil {
-			fmt.Fprintf(&b, "  ProxyJump %s\n", jump.Alias)
+			w.set("  ProxyJump", jump.Alias, false)
 		}
-		fmt.Fprintf(&b, "  HostName %s\n", HostOnlyAddr(n))
-		fmt.Fprintf(&b, "  User %s\n", p.User)
-		fmt.Fprintf(&b, "  IdentityFile %s\n", quoteConfig(filepath.Join(labDir, "id_ed25519")))
-		b.WriteString("  IdentitiesOnly yes\n")
-		fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", quoteConfig(filepath.Join(labDir, KnownHostsFile)))
-		b.WriteString("  StrictHostKeyChecking yes\n")
-		fmt.Fprintf(&b, "  HostKeyAlias %s\n", n.SSHAlias)
-		b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+		w.set("  HostName", HostOnlyAddr(n), false)
+		w.set("  User", p.User, false)
+		w.set("  IdentityFile", filepath.Join(labDir, "id_ed25519"), true)
+		w.b.WriteString("  IdentitiesOnly yes\n")
+		w.set("  UserKnownHostsFile", filepath.Join(labDir, KnownHostsFile), true)
+		w.b.WriteString("  StrictHostKeyChecking yes\n")
+		w.set("  HostKeyAlias", n.SSHAlias, false)
+		w.b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
 	}
-	return b.Bytes()
+	if w.err != nil {
+		return nil, fmt.Errorf("lab %s's ssh config: %w", p.Lab, w.err)
+	}
+	return w.b.Bytes(), nil
 }
 
-func quoteConfig(s string) string {
-	if strings.ContainsAny(s, " \t\"") {
-		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+// configWriter writes ssh config lines; the first value that cannot be
+// written is kept as the error.
+type configWriter struct {
+	b   bytes.Buffer
+	err error
+}
+
+func (w *configWriter) set(key, value string, path bool) {
+	v, err := ConfigValue(value, path)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("%s: %w", strings.TrimSpace(key), err)
+		}
+		return
 	}
-	return s
+	fmt.Fprintf(&w.b, "%s %s\n", key, v)
+}
+
+// ConfigValue is the one way a value is written into an ssh config: as it
+// is, or in double quotes when it holds a space or a character the config
+// reads otherwise. A value with a line break, another control character,
+// a double quote or a backslash cannot be written and is refused; so is %
+// outside a path (OpenSSH expands %-tokens), while a path (path set) has
+// its % written as %%, the literal.
+func ConfigValue(v string, path bool) (string, error) {
+	if v == "" {
+		return "", errors.New("an empty value")
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+			return "", fmt.Errorf("%q cannot be written in an ssh config (a line break, control character, double quote or backslash)", v)
+		}
+	}
+	if strings.Contains(v, "%") {
+		if !path {
+			return "", fmt.Errorf("%q: a %% in an ssh config value is a token OpenSSH expands", v)
+		}
+		v = strings.ReplaceAll(v, "%", "%%")
+	}
+	if strings.ContainsAny(v, " \t#='") {
+		return `"` + v + `"`, nil
+	}
+	return v, nil
 }
 
 // WriteSSHFiles writes the lab's known_hosts and ssh config.
@@ -113,7 +159,11 @@ func WriteSSHFiles(p *plan.Plan, d *state.Dir, jump *Jump) error {
 	if err := atomicfile.Write(d.Join(KnownHostsFile), kh, 0o600); err != nil {
 		return err
 	}
-	return atomicfile.Write(d.Join(SSHConfigFile), SSHConfig(p, d.Path, jump), 0o600)
+	cfg, err := SSHConfig(p, d.Path, jump)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(d.Join(SSHConfigFile), cfg, 0o600)
 }
 
 // PinnedKey returns the node's pinned host key.
@@ -140,8 +190,14 @@ func throughLink(path string) (string, error) {
 	return real, err
 }
 
-func includeLine(labConfig string) string {
-	return "Include " + quoteConfig(labConfig)
+// includeLine is the Include of the lab's config; Include reads globs,
+// so a path with one cannot be included as it is.
+func includeLine(labConfig string) (string, error) {
+	if strings.ContainsAny(labConfig, "*?[%") {
+		return "", fmt.Errorf("%s: a path with *, ?, [ or %% cannot be included in an ssh config as it is; set XDG_STATE_HOME to a plainer directory", labConfig)
+	}
+	v, err := ConfigValue(labConfig, false)
+	return "Include " + v, err
 }
 
 // InstallInclude adds an Include of the lab's ssh config at the top of the
@@ -155,7 +211,10 @@ func InstallInclude(userConfig, labConfig string) (changed bool, err error) {
 	if userConfig, err = throughLink(userConfig); err != nil {
 		return false, err
 	}
-	line := includeLine(labConfig)
+	line, err := includeLine(labConfig)
+	if err != nil {
+		return false, err
+	}
 	old, err := os.ReadFile(userConfig)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
@@ -193,7 +252,10 @@ func UninstallInclude(userConfig, labConfig string) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	line := includeLine(labConfig)
+	line, err := includeLine(labConfig)
+	if err != nil {
+		return false, err
+	}
 	lines := strings.SplitAfter(string(old), "\n")
 	var out []string
 	for _, l := range lines {

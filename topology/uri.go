@@ -5,7 +5,10 @@ package topology
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -39,13 +42,67 @@ func CheckLibvirtURI(uri string) error {
 			return fmt.Errorf("%s: qemu:/// is the local daemon and takes no user; a remote one over SSH: qemu+ssh://user@host%s", Quote(uri), u.Path)
 		}
 	case "qemu+ssh":
-		if u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "-") {
+		if u.Hostname() == "" {
 			return fmt.Errorf("%s: qemu+ssh needs a host name or address: qemu+ssh://user@host/system", Quote(uri))
+		}
+		if !hostName(u.Hostname()) {
+			return fmt.Errorf("%s: %s is not a host name (letters, digits and -, in labels joined by dots) or an IP address", Quote(uri), Quote(u.Hostname()))
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || p[0] == '0' {
+				return fmt.Errorf("%s: port %s: 1 to 65535", Quote(uri), Quote(p))
+			}
+		} else if strings.HasSuffix(u.Host, ":") {
+			return fmt.Errorf("%s: an empty port after the host; write the port or leave the ':' out", Quote(uri))
+		}
+		if u.User != nil {
+			if _, set := u.User.Password(); set {
+				return fmt.Errorf("%s: a password in the URI is not supported (it would be kept in files and shown by plan); log in with a key (hypervisors[].identity, or your ~/.ssh key)", redactURI(u))
+			}
+			if !loginRE.MatchString(u.User.Username()) {
+				return fmt.Errorf("%s: %s is not a user name to log in as (letters, digits, '.', '_' or '-', not starting with '-' or '.', at most 32)", Quote(uri), Quote(u.User.Username()))
+			}
 		}
 	default:
 		return fmt.Errorf("%s: transport %s is not supported; %s", Quote(uri), Quote(u.Scheme), hint)
 	}
 	return nil
+}
+
+// loginRE is a user name to log in as over SSH: what useradd accepts,
+// without anything an ssh config or a shell would read (spaces, quotes,
+// %, newlines).
+var loginRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._-]{0,31}$`)
+
+// hostName tells an IP address (v4, or v6 without a zone) or an RFC 1123
+// host name: labels of letters, digits and '-' (not at either end), at
+// most 63 bytes each and 253 in all.
+func hostName(h string) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	if len(h) > 253 || strings.HasSuffix(h, ".") {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	// All digits and dots is an IPv4 address that did not parse.
+	return strings.Trim(h, "0123456789.") != ""
+}
+
+// redactURI is the URI with its password replaced, for messages.
+func redactURI(u *url.URL) string {
+	c := *u
+	c.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return Quote(c.String())
 }
 
 // checkMirror accepts what Docker accepts as a registry mirror (an http
