@@ -165,22 +165,46 @@ type Node struct {
 	ID string  // the node's name
 	D  *Docker // its Docker
 	mu sync.Mutex
-	// Cmds are the shell commands run on the node, in order. A command
-	// containing "exit 7" fails (exit 7, stderr "boom"); every other one
-	// prints "ok".
-	Cmds []string
+	// Cmds are the shell commands run on the node, in order. Answer, when
+	// set, answers them; otherwise a command containing "exit 7" fails
+	// (exit 7, stderr "boom") and every other one prints "ok".
+	Cmds   []string
+	Answer func(cmd string) exercise.Output
 }
 
-func (n *Node) Name() string               { return n.ID }
+func (n *Node) Name() string { return n.ID }
+
 func (n *Node) Docker() exercise.DockerAPI { return n.D }
+
 func (n *Node) Sh(ctx context.Context, cmd string) (exercise.Output, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.Cmds = append(n.Cmds, cmd)
+	if n.Answer != nil {
+		return n.Answer(cmd), nil
+	}
 	if strings.Contains(cmd, "exit 7") {
 		return exercise.Output{Exit: 7, Stderr: "boom"}, nil
 	}
 	return exercise.Output{Stdout: "ok\n"}, nil
+}
+
+// Host is the machine labctl runs on, faked: it records the commands and
+// fetches it is given and answers "ok".
+type Host struct {
+	mu   sync.Mutex
+	Cmds []string
+}
+
+func (h *Host) Sh(ctx context.Context, cmd string) (exercise.Output, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Cmds = append(h.Cmds, cmd)
+	return exercise.Output{Stdout: "ok\n"}, nil
+}
+
+func (h *Host) HTTPGet(ctx context.Context, url string) (exercise.Output, error) {
+	return h.Sh(ctx, "GET "+url)
 }
 
 // Env is the default topology's plan with three fake nodes; node1 is

@@ -85,7 +85,9 @@ func (r run) fileProbe(ctx context.Context, p FileProbe) (bool, exercise.Evidenc
 		}
 	}
 	if p.Capture != "" {
-		r.Set(p.Capture, strings.TrimSpace(strings.Split(ev.Output, "\n")[0]))
+		if err := r.keep(p.Capture, strings.Split(ev.Output, "\n")[0]); err != nil {
+			return false, ev, err
+		}
 	}
 	ev.Note = v.note
 	return ok, ev, nil

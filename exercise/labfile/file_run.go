@@ -136,7 +136,9 @@ func runFileStep(ctx context.Context, r run, s FileStep) error {
 		if o.Exit != 0 {
 			return fmt.Errorf("capture %s: `%s` exited with %d: %s", c.Name, cmd, o.Exit, strings.TrimSpace(o.Stderr))
 		}
-		r.Set(c.Name, strings.TrimSpace(o.Stdout))
+		if err := r.keep(c.Name, o.Stdout); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -269,7 +271,9 @@ func (r run) fileAction(ctx context.Context, a FileAction) (exercise.Evidence, e
 				err = fmt.Errorf("exit %d: %s", o.Exit, strings.TrimSpace(o.Stderr))
 			}
 			ev.Output, ev.Exit = o.Text(), o.Exit
-			r.Set(a.Capture, strings.TrimSpace(o.Stdout))
+			if err == nil {
+				err = r.keep(a.Capture, o.Stdout)
+			}
 			return ev, err
 		}
 		return ev, r.hostSh(ctx, run, undo, a.Group)
@@ -284,7 +288,9 @@ func (r run) fileAction(ctx context.Context, a FileAction) (exercise.Evidence, e
 		return ev, fmt.Errorf("%s: `%s` exited with %d: %s", node, run, o.Exit, strings.TrimSpace(o.Stderr+o.Stdout))
 	}
 	if a.Capture != "" {
-		r.Set(a.Capture, strings.TrimSpace(o.Stdout))
+		if err := r.keep(a.Capture, o.Stdout); err != nil {
+			return ev, err
+		}
 	}
 	if undo != "" {
 		r.UndoSh(a.Group, node+": "+undo, n.Sh, undo)

@@ -196,3 +196,56 @@ func TestNewFileValidatesAndRuns(t *testing.T) {
 		t.Errorf("left behind on solo: %v %v", solo.D.Containers, solo.D.Networks)
 	}
 }
+
+// A value captured on a node, where the student is root, goes into later
+// commands as it is; one that is more than an address, MAC, number or
+// name is refused, and nothing that uses it runs - on the host least of
+// all.
+func TestHostileCaptureRunsNothing(t *testing.T) {
+	f, err := ParseFile("t.yaml", []byte(`
+title: capture and use
+checks:
+  - name: the host pings what node1 says
+    do:
+      - run: cat /tmp/addr
+        capture: addr
+    on: host
+    run: ping -c 1 ${addr}
+  - name: node1 says its address
+    run: cat /tmp/addr
+    capture: addr2
+  - name: the host uses it
+    on: host
+    run: echo ${addr2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, evil := range []string{"1.2.3.4; touch /tmp/pwned", "$(id)", "`id`", "\nrm -rf /", "a b", "\x1b]0;owned\x07", strings.Repeat("1", 300)} {
+		env, n1 := exercisetest.Env(t)
+		n1.Answer = func(cmd string) exercise.Output { return exercise.Output{Stdout: evil + "\n"} }
+		host := &exercisetest.Host{}
+		env.Host = host
+		rep := exercise.RunChecks(context.Background(), env, f.Exercise(), exercise.CheckOptions{})
+		if len(host.Cmds) != 0 {
+			t.Errorf("%q: the host ran %q", evil, host.Cmds)
+		}
+		for i, c := range rep.Checks {
+			if c.Passed {
+				t.Errorf("%q: check %d passed", evil, i)
+			}
+		}
+		if !strings.Contains(rep.Checks[0].Error+rep.Checks[0].Evidence[0].Output, "capture addr: the value read is not an address") {
+			t.Errorf("%q: check 0 does not say why: %+v", evil, rep.Checks[0])
+		}
+	}
+	// A plain address is kept and used.
+	env, n1 := exercisetest.Env(t)
+	n1.Answer = func(cmd string) exercise.Output { return exercise.Output{Stdout: "192.168.241.92\n"} }
+	host := &exercisetest.Host{}
+	env.Host = host
+	exercise.RunChecks(context.Background(), env, f.Exercise(), exercise.CheckOptions{})
+	if len(host.Cmds) != 2 || host.Cmds[0] != "ping -c 1 192.168.241.92" {
+		t.Errorf("host ran %q", host.Cmds)
+	}
+}

@@ -128,3 +128,28 @@ func prefixLen(subnet string) string {
 	_, l, _ := strings.Cut(subnet, "/")
 	return l
 }
+
+// capturedRE is what a captured value may hold: an address, a MAC, a
+// number, a name, a path. It is read from a node, where students are root,
+// and goes into later commands - on the host too - as it is.
+var capturedRE = regexp.MustCompile(`^[A-Za-z0-9._:/@%+,=-]{0,256}$`)
+
+// keep stores a captured value as ${name}, trimmed; one that holds more
+// (spaces, quotes, $, ;, escapes, new lines, over 256 bytes) is refused:
+// it would run as a command wherever ${name} is used.
+func (r run) keep(name, out string) error {
+	v := strings.TrimSpace(out)
+	if !capturedRE.MatchString(v) {
+		return fmt.Errorf("capture %s: the value read is not an address, MAC, number or name (%s): a captured value goes into later commands as it is, so it may hold only letters, digits and . _ : / @ %% + , = - (at most 256)", name, strconv.QuoteToASCII(abbrev(v, 60)))
+	}
+	r.Set(name, v)
+	return nil
+}
+
+// abbrev cuts s to at most n bytes, for messages.
+func abbrev(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
