@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,33 @@ func TestWorkshopForReal(t *testing.T) {
 	t.Logf("workshop check none, seat 2 broken:\n%s", testlab.FailuresExpected(out))
 	if err == nil || !regexp.MustCompile(`(?m)^1 +pass +pass +2 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^2 +- +- +0 +1$`).MatchString(out) || !strings.Contains(out, "seat 2 (itws-s02)") {
 		t.Errorf("the matrix does not show seat 2 failing (err=%v)", err)
+	}
+
+	// Seat 2's student makes docker print for ever: the check of that
+	// seat stops at its deadline, marked, while seat 1's passes, and
+	// labctl's memory stays bounded.
+	if _, stderr, err := seat2.Run(ctx, "exec", "node1", "--", "sudo mv /usr/bin/docker /usr/bin/docker.real && printf '#!/bin/sh\\nexec yes\\n' | sudo tee /usr/bin/docker >/dev/null && sudo chmod +x /usr/bin/docker"); err != nil {
+		t.Fatalf("replace docker on seat 2: %v\n%s", err, stderr)
+	}
+	lf := filepath.Join(t.TempDir(), "docker-answers.yaml")
+	os.WriteFile(lf, []byte("title: docker answers\nchecks:\n  - name: docker ps answers\n    run: docker ps --format '{{.ID}}'\n    timeout: 600\n"), 0o644)
+	start = time.Now()
+	cmd := c.Cmd(ctx, "workshop", "check", lf, "--check-only", "--seat-timeout", "30s")
+	var mout strings.Builder
+	cmd.Stdout = &mout
+	err = cmd.Run()
+	took := time.Since(start)
+	var maxRSS int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		maxRSS = ru.Maxrss // KiB
+	}
+	out = mout.String()
+	t.Logf("TIMING workshop check with seat 2's docker printing for ever: %s, labctl max RSS %d MiB\n%s", took.Round(time.Second), maxRSS>>10, testlab.FailuresExpected(out))
+	if err == nil || took > 2*time.Minute || !regexp.MustCompile(`(?m)^1 +pass +1 +0$`).MatchString(out) || !strings.Contains(out, "timed out: the seat's checks did not finish within 30s") {
+		t.Errorf("workshop check with a docker that never ends (err=%v, %s)", err, took)
+	}
+	if maxRSS > 300<<10 {
+		t.Errorf("labctl grew to %d MiB reading a seat that prints for ever", maxRSS>>10)
 	}
 
 	// Reset brings seat 2 back, from its snapshot, fast.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +34,7 @@ func (n *sshNode) Docker() DockerAPI { return n.d }
 const sbinPath = "PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin; export PATH; "
 
 func (n *sshNode) Sh(ctx context.Context, cmd string) (Output, error) {
-	var out, errb strings.Builder
+	var out, errb capped
 	err := n.c.Stream(ctx, sbinPath+cmd, nil, &out, &errb)
 	o := Output{Stdout: out.String(), Stderr: errb.String()}
 	var ee *transport.ExitError
@@ -82,7 +81,8 @@ func (h LocalHost) HTTPGet(ctx context.Context, url string) (Output, error) {
 func (h LocalHost) Sh(ctx context.Context, cmd string) (Output, error) {
 	argv := append(append([]string{}, h.Wrap...), "sh", "-c", sbinPath+cmd)
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out, errb strings.Builder
+	c.WaitDelay = time.Second // a child that keeps the pipes open does not hold the probe
+	var out, errb capped
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
 	o := Output{Stdout: out.String(), Stderr: errb.String()}

@@ -1,7 +1,6 @@
 package exercise
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -147,7 +146,7 @@ func dockerExec(ctx context.Context, d DockerAPI, ctr string, argv []string) (Ou
 		return Output{}, fmt.Errorf("exec in %s: %w", ctr, err)
 	}
 	defer att.Close()
-	var out, errb bytes.Buffer
+	var out, errb capped
 	done := make(chan error, 1)
 	go func() {
 		_, err := stdcopy.StdCopy(&out, &errb, att.Reader)

@@ -155,6 +155,10 @@ type Check struct {
 	Stage int
 	// Hint says what a student should do when the check fails.
 	Hint string
+	// Timeout bounds the check, its actions and probes together
+	// (DefaultCheckTimeout when 0): a check still running then fails as
+	// timed out, and the run goes on.
+	Timeout time.Duration
 }
 
 // Run is one execution of a lab: it carries the environment and the undo
@@ -385,9 +389,18 @@ func (r *Run) check(ctx context.Context, c Check) (res Result) {
 			res = Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Duration: time.Since(start), Error: fmt.Sprintf("labctl bug, please report: %v", p)}
 		}
 	}()
-	ok, ev, err := c.Do(ctx, r)
+	limit := c.Timeout
+	if limit <= 0 {
+		limit = DefaultCheckTimeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	ok, ev, err := c.Do(cctx, r)
 	res = Result{Lab: r.Lab.Name, Check: c.Name, Expect: c.Expect, Evidence: ev, Duration: time.Since(start)}
 	switch {
+	case ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded):
+		res.TimedOut = true
+		res.Error = fmt.Sprintf("timed out: the check did not finish within %s (a command on a node that never ends?)", limit)
 	case err != nil:
 		res.Error = err.Error()
 	case c.Expect == ExpectFailure:

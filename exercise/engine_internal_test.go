@@ -1,7 +1,9 @@
 package exercise
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,32 @@ func TestTcpdumpQuotes(t *testing.T) {
 	}
 	if got := Tcpdump("ens34", "", 0, true); got != "tcpdump -i 'ens34' -U -w -" {
 		t.Errorf("pcap until stopped: %s", got)
+	}
+}
+
+// Output past MaxOutput is counted, not kept: a command that prints for
+// ever costs bounded memory.
+func TestCappedKeepsTheStart(t *testing.T) {
+	var c capped
+	chunk := bytes.Repeat([]byte("y\n"), 32<<10)
+	for i := 0; i < 200; i++ { // 12.5 MiB
+		if n, err := c.Write(chunk); n != len(chunk) || err != nil {
+			t.Fatalf("write: %d %v", n, err)
+		}
+	}
+	s := c.String()
+	if c.b.Len() != MaxOutput || !strings.HasSuffix(s, fmt.Sprintf("... (%d more bytes not kept)", 200*len(chunk)-MaxOutput)) {
+		t.Errorf("kept %d bytes, ends %q", c.b.Len(), s[len(s)-60:])
+	}
+}
+
+// What a node printed reaches the terminal shown, not obeyed: the text
+// report writes escape sequences as \x1b.
+func TestWriteTextShowsEscapes(t *testing.T) {
+	var b bytes.Buffer
+	WriteText(&b, []Report{{Lab: "t", Checks: []Result{{Check: "c\x1b]0;owned\x07", Expect: ExpectSuccess,
+		Evidence: []Evidence{{Node: "node1", Where: "node", Command: "docker ps", Output: "\x1b[2J\x1b[Hall good\rPASS"}}}}}})
+	if out := b.String(); strings.ContainsAny(out, "\x1b\x07\r") || !strings.Contains(out, `\x1b[2J\x1b[Hall good\x0dPASS`) {
+		t.Errorf("%q", out)
 	}
 }

@@ -287,3 +287,29 @@ func TestTeardownFailureIsReported(t *testing.T) {
 		t.Errorf("teardown %q, passed %v, duration %s", rep.Teardown, rep.Passed, rep.Duration)
 	}
 }
+
+// A check whose command never ends on the node fails as timed out at its
+// deadline, and the checks after it still run.
+func TestCheckDeadline(t *testing.T) {
+	env, n1 := exercisetest.Env(t)
+	n1.Hang = true
+	ran := false
+	lab := &exercise.Exercise{Name: "t", Title: "t", MinNodes: 1, CheckOnly: true, Checks: []exercise.Check{
+		{Name: "hangs", Expect: exercise.ExpectSuccess, Timeout: 200 * time.Millisecond, Do: func(ctx context.Context, r *exercise.Run) (bool, []exercise.Evidence, error) {
+			return exercise.One(r.OnNode(ctx, "node1", "docker ps", ""))
+		}},
+		{Name: "after", Expect: exercise.ExpectSuccess, Do: func(ctx context.Context, r *exercise.Run) (bool, []exercise.Evidence, error) {
+			ran = true
+			return true, nil, nil
+		}},
+	}}
+	start := time.Now()
+	rep := exercise.RunChecks(context.Background(), env, lab, exercise.CheckOptions{})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	c := rep.Checks[0]
+	if c.Passed || !c.TimedOut || !strings.Contains(c.Error, "timed out: the check did not finish within 200ms") || !ran || !rep.Checks[1].Passed {
+		t.Errorf("report: %+v", rep)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/labctl/labctl/internal/termtext"
 )
 
 // Totals counts checks over reports; a lab whose setup failed counts as one
@@ -32,7 +34,8 @@ func Totals(reps []Report) (passed, failed int) {
 
 // WriteText prints the results table, the evidence of every failed check,
 // and the closing "N passed, N failed" line.
-func WriteText(w io.Writer, reps []Report) {
+func WriteText(out io.Writer, reps []Report) {
+	w := termtext.Writer(out)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LAB\tCHECK\tEXPECTED\tRESULT\tSECONDS")
 	for _, r := range reps {
@@ -191,6 +194,8 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Hint is the check's advice, given when it failed.
 	Hint string `json:"hint,omitempty"`
+	// TimedOut: the check ran past its timeout and was stopped.
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 // Report is the outcome of running one lab.

@@ -19,7 +19,8 @@ type Matrix struct {
 }
 
 // MatrixRow is one seat's results, a cell per column ("pass", "FAIL",
-// or "-" when it did not run), and the failures' reports.
+// "TIME" when it timed out, or "-" when it did not run), and the
+// failures' reports.
 type MatrixRow struct {
 	Seat           int
 	Lab            string
@@ -48,7 +49,11 @@ func NewMatrix(workshop string, srs []SeatReport) Matrix {
 		row := MatrixRow{Seat: sr.Seat, Lab: sr.Lab, Error: sr.Error}
 		for _, r := range sr.Reports {
 			for _, c := range r.Checks {
-				got[r.Lab+": "+c.Check] = map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
+				cell := map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
+				if c.TimedOut {
+					cell = "TIME"
+				}
+				got[r.Lab+": "+c.Check] = cell
 			}
 			if _, f := exercise.Totals([]exercise.Report{r}); f > 0 {
 				row.Failures = append(row.Failures, r)
@@ -89,7 +94,7 @@ var matrixHTML = template.Must(template.New("matrix").Funcs(template.FuncMap{"in
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #1d2329; }
 table { border-collapse: collapse; } td, th { border: 1px solid #dde3ea; padding: .2em .5em; text-align: center; }
-td.pass { background: #dcf3e1; } td.FAIL { background: #fbe0e0; font-weight: 600; }
+td.pass { background: #dcf3e1; } td.FAIL { background: #fbe0e0; font-weight: 600; } td.TIME { background: #fde9c8; font-weight: 600; }
 pre { background: #f5f7f9; padding: .5em; white-space: pre-wrap; font-size: .85em; }
 .hint { background: #fff6db; padding: .2em .5em; }
 </style></head><body>

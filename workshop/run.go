@@ -40,8 +40,12 @@ type Record struct {
 type Runner struct {
 	Name     string
 	Parallel int // seats at once (default 2)
-	Progress func(seat, node, msg string)
-	Log      *slog.Logger
+	// SeatTimeout bounds Check on one seat (DefaultSeatTimeout when 0): a
+	// seat still being checked then is marked timed out, and the other
+	// seats are not held up by it.
+	SeatTimeout time.Duration
+	Progress    func(seat, node, msg string)
+	Log         *slog.Logger
 }
 
 // Dir is the workshop's directory: its record and each seat's topology.
@@ -340,7 +344,12 @@ type SeatReport struct {
 	Lab     string            `json:"lab"`
 	Reports []exercise.Report `json:"reports"`
 	Error   string            `json:"error,omitempty"`
+	// TimedOut: the seat's checks ran past SeatTimeout and were stopped.
+	TimedOut bool `json:"timed_out,omitempty"`
 }
+
+// DefaultSeatTimeout bounds the checks of one seat.
+const DefaultSeatTimeout = 10 * time.Minute
 
 // Check runs the exercises on every seat at once (Parallel at a time):
 // built and taken down as 'lab run' does, or with checkOnly only their
@@ -358,7 +367,13 @@ func (w *Runner) Check(ctx context.Context, run []*exercise.Exercise, checkOnly 
 	for i, s := range seats {
 		idx[s.N] = i
 	}
-	fanout.Each(ctx, seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+	limit := w.SeatTimeout
+	if limit <= 0 {
+		limit = DefaultSeatTimeout
+	}
+	fanout.Each(ctx, seats, w.parallel(), func(s Seat) string { return s.Lab }, func(pctx context.Context, s Seat) error {
+		ctx, cancel := context.WithTimeout(pctx, limit)
+		defer cancel()
 		sr := &out[idx[s.N]]
 		l, err := w.open(s, "labctl workshop check")
 		if err != nil {
@@ -371,7 +386,11 @@ func (w *Runner) Check(ctx context.Context, run []*exercise.Exercise, checkOnly 
 		} else {
 			sr.Reports, err = l.RunLabs(ctx, run, lab.RunOptions{})
 		}
-		if err != nil {
+		switch {
+		case pctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			sr.TimedOut = true
+			sr.Error = fmt.Sprintf("timed out: the seat's checks did not finish within %s (stopped; the other seats went on)", limit)
+		case err != nil:
 			sr.Error = err.Error()
 		}
 		return nil

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/labctl/labctl/internal/termtext"
 )
 
 func main() {
@@ -24,7 +26,7 @@ func main() {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(os.Stderr, "labctl: "+ee.msg)
+			fmt.Fprintln(os.Stderr, "labctl: "+termtext.Clean(ee.msg))
 		}
 		os.Exit(ee.code)
 	}
@@ -32,7 +34,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "labctl: interrupted:", err)
 		os.Exit(130)
 	}
-	fmt.Fprintln(os.Stderr, "labctl: "+err.Error())
+	fmt.Fprintln(os.Stderr, "labctl: "+termtext.Clean(err.Error()))
 	os.Exit(1)
 }
 

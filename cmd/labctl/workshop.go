@@ -12,6 +12,7 @@ import (
 
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/internal/termtext"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
@@ -236,6 +237,7 @@ func newWorkshopStatusCmd(g *globals) *cobra.Command {
 
 func newWorkshopCheckCmd(g *globals) *cobra.Command {
 	var checkOnly bool
+	var seatTimeout time.Duration
 	var parallel int
 	var html string
 	cmd := &cobra.Command{
@@ -257,7 +259,9 @@ each student built (see 'labctl lab check'), instead of building it.`,
 			if err != nil {
 				return usageErr("workshop check: %v", err)
 			}
-			srs, err := g.workshopRunner(parallel).Check(cmd.Context(), run, checkOnly)
+			w := g.workshopRunner(parallel)
+			w.SeatTimeout = seatTimeout
+			srs, err := w.Check(cmd.Context(), run, checkOnly)
 			if err != nil && srs == nil {
 				return err
 			}
@@ -286,12 +290,14 @@ each student built (see 'labctl lab check'), instead of building it.`,
 	cmd.Flags().BoolVar(&checkOnly, "check-only", false, "only the checks, against what each student built")
 	cmd.Flags().StringVar(&html, "html", "", "also write the matrix as one self-contained HTML page to FILE")
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats at once")
+	cmd.Flags().DurationVar(&seatTimeout, "seat-timeout", workshop.DefaultSeatTimeout, "stop checking a seat after this long and mark it timed out (each check also stops after its own deadline)")
 	return cmd
 }
 
 // writeMatrix prints seats x checks and the failures' evidence.
 func writeMatrix(g *globals, m workshop.Matrix) {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	out := termtext.Writer(g.stdout) // names and errors come from seats
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	head := "SEAT"
 	for i := range m.Columns {
 		head += fmt.Sprintf("\tC%d", i+1)
@@ -301,20 +307,20 @@ func writeMatrix(g *globals, m workshop.Matrix) {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", r.Seat, strings.Join(r.Cells, "\t"), r.Passed, r.Failed)
 	}
 	tw.Flush()
-	fmt.Fprintln(g.stdout)
+	fmt.Fprintln(out)
 	for i, c := range m.Columns {
-		fmt.Fprintf(g.stdout, "C%d  %s\n", i+1, c)
+		fmt.Fprintf(out, "C%d  %s\n", i+1, c)
 	}
 	for _, r := range m.Rows {
 		if r.Failed == 0 {
 			continue
 		}
-		fmt.Fprintf(g.stdout, "\nseat %d (%s):\n", r.Seat, r.Lab)
+		fmt.Fprintf(out, "\nseat %d (%s):\n", r.Seat, r.Lab)
 		if r.Error != "" {
-			fmt.Fprintf(g.stdout, "  %s\n", r.Error)
+			fmt.Fprintf(out, "  %s\n", r.Error)
 		}
 		if len(r.Failures) > 0 {
-			exercise.WriteText(g.stdout, r.Failures)
+			exercise.WriteText(out, r.Failures)
 		}
 	}
 }

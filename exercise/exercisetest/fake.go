@@ -170,6 +170,10 @@ type Node struct {
 	// (exit 7, stderr "boom") and every other one prints "ok".
 	Cmds   []string
 	Answer func(cmd string) exercise.Output
+	// Hang makes every command run until its context ends (a command
+	// that never ends on the node), as SSH does: then the context's
+	// error.
+	Hang bool
 }
 
 func (n *Node) Name() string { return n.ID }
@@ -178,8 +182,15 @@ func (n *Node) Docker() exercise.DockerAPI { return n.D }
 
 func (n *Node) Sh(ctx context.Context, cmd string) (exercise.Output, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.Cmds = append(n.Cmds, cmd)
+	hang := n.Hang
+	n.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return exercise.Output{}, ctx.Err()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.Answer != nil {
 		return n.Answer(cmd), nil
 	}

@@ -91,6 +91,7 @@ type FileCheck struct {
 	Expect    string       `yaml:"expect" json:"expect,omitempty" doc:"succeeds (default) or fails"`
 	Stage     int          `yaml:"stage" json:"stage,omitempty" doc:"groups checks for 'labctl lab check NAME --stage N' (default 1)"`
 	Hint      string       `yaml:"hint" json:"hint,omitempty" doc:"what a student should do when the check fails"`
+	Deadline  int          `yaml:"deadline" json:"deadline,omitempty" doc:"seconds the whole check may take, actions and probes (default 300); past it the check fails as timed out"`
 	Do        []FileAction `yaml:"do" json:"do,omitempty" doc:"what to change before probing (shown as evidence; undone at the end)"`
 	FileProbe `yaml:",inline" json:",inline"`
 	Also      []FileProbe `yaml:"also" json:"also,omitempty" doc:"more probes; every one must come out as expected"`
@@ -110,6 +111,7 @@ type FileProbe struct {
 	ContainsAll []string     `yaml:"contains_all" json:"contains_all,omitempty" doc:"the output must contain each of these"`
 	Match       string       `yaml:"match" json:"match,omitempty" doc:"the trimmed output must match this regular expression (Go syntax; ${...} values inserted literally)"`
 	Retry       int          `yaml:"retry" json:"retry,omitempty" doc:"tries, a second apart, until the probe succeeds (default 1)"`
+	Timeout     int          `yaml:"timeout" json:"timeout,omitempty" doc:"seconds one try of the probe may take (default 60); past it the probe fails as timed out"`
 	Capture     string       `yaml:"capture" json:"capture,omitempty" doc:"keep the trimmed output as ${name}"`
 	Note        string       `yaml:"note" json:"note,omitempty" doc:"what the probe's output shows"`
 }

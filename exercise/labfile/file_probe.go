@@ -14,6 +14,9 @@ import (
 	"github.com/labctl/labctl/exercise"
 )
 
+// DefaultProbeTimeout bounds one try of a probe that sets no timeout.
+const DefaultProbeTimeout = time.Minute
+
 // ErrNoContainer is a probe in a container that is not there (or not
 // running): in check-only mode, what a student has not created yet.
 var ErrNoContainer = errors.New("no such container")
@@ -67,12 +70,22 @@ func (r run) fileProbe(ctx context.Context, p FileProbe) (bool, exercise.Evidenc
 		}
 	}
 	tries := max(p.Retry, 1)
+	limit := DefaultProbeTimeout
+	if p.Timeout > 0 {
+		limit = time.Duration(p.Timeout) * time.Second
+	}
 	var ok bool
 	var ev exercise.Evidence
 	for i := 0; i < tries; i++ {
 		var out string
 		var exit int
-		ev, out, exit, err = kinds[0].once(ctx, r, node, p, v)
+		pctx, cancel := context.WithTimeout(ctx, limit)
+		ev, out, exit, err = kinds[0].once(pctx, r, node, p, v)
+		timedOut := ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if timedOut {
+			return false, ev, fmt.Errorf("timed out: the probe did not finish within %s (a command that never ends?)", limit)
+		}
 		if err != nil {
 			return false, ev, err
 		}

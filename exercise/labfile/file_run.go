@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labctl/labctl/exercise"
 )
@@ -33,7 +34,7 @@ func (f *File) Exercise() *exercise.Exercise {
 		if stage == 0 {
 			stage = 1
 		}
-		e.Checks = append(e.Checks, exercise.Check{Name: c.Name, Expect: c.expectation(), Stage: stage, Hint: c.Hint,
+		e.Checks = append(e.Checks, exercise.Check{Name: c.Name, Expect: c.expectation(), Stage: stage, Hint: c.Hint, Timeout: time.Duration(c.Deadline) * time.Second,
 			Do: func(ctx context.Context, r *exercise.Run) (bool, []exercise.Evidence, error) {
 				return runFileCheck(ctx, run{r}, c)
 			}})

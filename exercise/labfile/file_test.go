@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
@@ -247,5 +248,23 @@ checks:
 	exercise.RunChecks(context.Background(), env, f.Exercise(), exercise.CheckOptions{})
 	if len(host.Cmds) != 2 || host.Cmds[0] != "ping -c 1 192.168.241.92" {
 		t.Errorf("host ran %q", host.Cmds)
+	}
+}
+
+// A probe try that never ends stops at its timeout, with that said.
+func TestProbeTimeout(t *testing.T) {
+	f, err := ParseFile("t.yaml", []byte("title: t\nchecks:\n  - name: docker answers\n    run: docker ps\n    timeout: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, n1 := exercisetest.Env(t)
+	n1.Hang = true
+	start := time.Now()
+	rep := exercise.RunChecks(context.Background(), env, f.Exercise(), exercise.CheckOptions{})
+	if took := time.Since(start); took > 10*time.Second || rep.Checks[0].Passed || !strings.Contains(rep.Checks[0].Error, "timed out: the probe did not finish within 1s") {
+		t.Errorf("after %s: %+v", took, rep.Checks[0])
+	}
+	if _, err := ParseFile("t.yaml", []byte("title: t\nchecks:\n  - name: c\n    run: x\n    timeout: 4000\n    deadline: -1\n")); err == nil || !strings.Contains(err.Error(), "checks[0].timeout: 4000: 1 to 3600 seconds") || !strings.Contains(err.Error(), "checks[0].deadline: -1: 1 to 3600 seconds") {
+		t.Errorf("bad timeouts: %v", err)
 	}
 }

@@ -114,6 +114,9 @@ func (f *File) validate() topology.Problems {
 		if c.Expect != "" && c.Expect != exercise.ExpectSuccess && c.Expect != exercise.ExpectFailure {
 			p.add(path+".expect", "%s: use succeeds or fails", topology.Quote(c.Expect))
 		}
+		if c.Deadline < 0 || c.Deadline > 3600 {
+			p.add(path+".deadline", "%d: 1 to 3600 seconds", c.Deadline)
+		}
 		if c.Stage < 0 {
 			p.add(path+".stage", "%d: stages are 1, 2, ...", c.Stage)
 		}
@@ -212,6 +215,9 @@ func (f *File) checkProbe(p *problems, path string, pr FileProbe, known map[stri
 	f.checkOn(p, path+".on", pr.On)
 	if pr.In != "" && pr.On == "host" {
 		p.add(path+".in", "containers are on nodes, not on the host")
+	}
+	if pr.Timeout < 0 || pr.Timeout > 3600 {
+		p.add(path+".timeout", "%d: 1 to 3600 seconds", pr.Timeout)
 	}
 	if pr.Retry < 0 || pr.Retry > 60 {
 		p.add(path+".retry", "%d: 1 to 60 tries", pr.Retry)
