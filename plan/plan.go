@@ -8,10 +8,11 @@ package plan
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base32"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/labctl/labctl/topology"
 )
@@ -187,17 +188,21 @@ func NetworkName(lab, role string) string { return "labctl-" + lab + "-" + role 
 func DomainName(lab, node string) string { return "labctl-" + lab + "-" + node }
 
 // BridgeName is the host bridge of a lab's network: short enough for Linux
-// (15 characters) whatever the lab name, and distinct per lab.
-func BridgeName(lab, role string) string {
-	sum := sha256.Sum256([]byte("labctl-bridge/" + lab))
-	return "lc" + hex.EncodeToString(sum[:4]) + "-" + role[:1]
-}
+// (at most 15 characters) whatever the lab name, and distinct per lab: 50
+// bits of the name's hash (two labs collide with odds of about one in
+// 10^15 per pair; 32 bits, as before, gave colliding names among a few
+// hundred workshop seats). The preflight still refuses a collision.
+func BridgeName(lab, role string) string { return "lc" + labHash(lab) + "-" + role[:1] }
 
 // TunnelDevice is the VXLAN device of a lab's network on every
 // hypervisor: like the bridge's name, short and distinct per lab.
-func TunnelDevice(lab, role string) string {
+func TunnelDevice(lab, role string) string { return "lv" + labHash(lab) + "-" + role[:1] }
+
+// labHash is 50 bits of the lab name's hash in 10 characters of base32
+// (lower case, digits 2-7).
+func labHash(lab string) string {
 	sum := sha256.Sum256([]byte("labctl-bridge/" + lab))
-	return "lv" + hex.EncodeToString(sum[:4]) + "-" + role[:1]
+	return strings.ToLower(base32.StdEncoding.EncodeToString(sum[:7])[:10])
 }
 
 // VNI derives the VXLAN network identifier of a lab's network from the lab

@@ -90,7 +90,16 @@ func Preflight(p *Plan, h Host) []Clash {
 		}
 		inUse = append(inUse, used{r.Dst.Masked(), fmt.Sprintf("route %s dev %s", r.Dst, r.Iface)})
 	}
+	var clashes []Clash
 	for _, n := range h.Libvirt {
+		if !own["libvirt:"+n.Name] && own[n.Bridge] {
+			for _, pn := range p.Networks {
+				if pn.Bridge == n.Bridge {
+					clashes = append(clashes, Clash{Path: "networks." + pn.Role, Subnet: pn.Subnet,
+						With: fmt.Sprintf("libvirt network %s, whose bridge %s is the name lab %s's %s bridge derives to (the two lab names collide): bring the lab up under another --lab", n.Name, n.Bridge, p.Lab, pn.Role)})
+				}
+			}
+		}
 		if own["libvirt:"+n.Name] || own[n.Bridge] {
 			continue
 		}
@@ -107,7 +116,6 @@ func Preflight(p *Plan, h Host) []Clash {
 	}
 	avoid = append(avoid, labPrefixes(p)...)
 
-	var clashes []Clash
 	for _, n := range p.Networks {
 		pfx, err := netip.ParsePrefix(n.Subnet)
 		if err != nil {

@@ -160,3 +160,19 @@ func TestNth(t *testing.T) {
 		}
 	}
 }
+
+// Another lab's libvirt network on the bridge name this lab derives to is
+// a collision of the two names, refused by the preflight.
+func TestPreflightRefusesABridgeNameCollision(t *testing.T) {
+	p := defaultPlan(t, "mine")
+	h := Host{Libvirt: []LibvirtNet{{Name: "labctl-other-nat", Bridge: BridgeName(p.Lab, RoleNAT)}}}
+	cs := Preflight(p, h)
+	if len(cs) != 1 || !strings.Contains(cs[0].String(), "libvirt network labctl-other-nat, whose bridge "+BridgeName(p.Lab, RoleNAT)+" is the name lab "+p.Lab+"'s nat bridge derives to") {
+		t.Errorf("%v", cs)
+	}
+	// The lab's own network (from an earlier up) is no clash.
+	h.Libvirt[0].Name = NetworkName(p.Lab, RoleNAT)
+	if cs := Preflight(p, h); len(cs) != 0 {
+		t.Errorf("its own network: %v", cs)
+	}
+}

@@ -148,7 +148,25 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 		}
 		p.Seats = append(p.Seats, seat)
 	}
+	if err := distinctNames(p.Seats, plan.BridgeName); err != nil {
+		return nil, err
+	}
 	return p, p.place(o.Hypervisors)
+}
+
+// distinctNames refuses two seats whose derived interface names (bridges,
+// tunnel devices: the same hash of the lab name) are the same: one seat's
+// down would remove the other's.
+func distinctNames(seats []Seat, derive func(lab, role string) string) error {
+	seen := map[string]string{}
+	for _, s := range seats {
+		n := derive(s.Lab, plan.RoleNAT)
+		if other, dup := seen[n]; dup {
+			return fmt.Errorf("seats %s and %s derive the same interface names (%s): give the workshop another name (--lab)", other, s.Lab, n)
+		}
+		seen[n] = s.Lab
+	}
+	return nil
 }
 
 // SeatLab is the lab name of seat n.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
 )
 
@@ -110,5 +111,26 @@ func TestPlanLimits(t *testing.T) {
 	p, err := New(tp, Options{Name: "ws", Seats: 2})
 	if err != nil || p.Seats[1].Hypervisor != "local" || p.Seats[1].Lab != "ws-s02" || p.Seats[1].NAT != "10.200.2.0/24" || p.Seats[1].HostOnly != "10.200.3.0/24" {
 		t.Errorf("two seats here: %+v %v", p.Seats, err)
+	}
+}
+
+// Two seats whose lab names hash to the same interface names are refused,
+// naming both.
+func TestSeatsWithCollidingDerivedNamesAreRefused(t *testing.T) {
+	seats := []Seat{{Lab: "ws-s01"}, {Lab: "ws-s02"}, {Lab: "ws-s17"}}
+	collide := func(lab, role string) string {
+		if lab == "ws-s17" {
+			return "lcsame-n"
+		}
+		if lab == "ws-s02" {
+			return "lcsame-n"
+		}
+		return "lc" + lab + "-n"
+	}
+	if err := distinctNames(seats, collide); err == nil || err.Error() != "seats ws-s02 and ws-s17 derive the same interface names (lcsame-n): give the workshop another name (--lab)" {
+		t.Errorf("%v", err)
+	}
+	if err := distinctNames(seats, plan.BridgeName); err != nil {
+		t.Error(err)
 	}
 }
