@@ -16,12 +16,19 @@ import (
 // the lab to the other hypervisors': per lab network, a VXLAN device with
 // the segment's VNI on the tunnel port, from this hypervisor's address,
 // enslaved to the network's bridge, with one all-zeros forwarding entry
-// per other hypervisor (head-end replication: broadcast, unknown unicast
-// and multicast go to every peer; learned MACs go to one). It is
-// idempotent: a device that exists with the same VNI, address and port is
-// kept, one that differs is made again, and peers are added or removed to
-// match. 802.1q-tagged frames cross it unchanged: a Linux bridge without
-// VLAN filtering forwards them like any other frame.
+// per other hypervisor (head-end replication: broadcast, unknown and
+// unicast frames go to every peer). The devices do not learn (nolearning):
+// where a MAC is is never taken from a packet, so a spoofed source cannot
+// re-point a frame. It is idempotent: a device that exists with the same
+// VNI, address, port and flags is kept, one that differs is made again,
+// and peers are added or removed to match. 802.1q-tagged frames cross it
+// unchanged: a Linux bridge without VLAN filtering forwards them like any
+// other frame.
+//
+// The script also loads the lab's nftables table (FirewallRules): the
+// tunnel port takes the lab's VNIs from the lab's hypervisors only, and
+// the lab's nodes reach neither the tunnel port nor any hypervisor's own
+// address.
 func StitchScript(p *plan.Plan, self string) (string, error) {
 	if p.Tunnels == nil {
 		return "", fmt.Errorf("lab %s spans no hypervisors: nothing to stitch", p.Lab)
@@ -47,14 +54,58 @@ func StitchScript(p *plan.Plan, self string) (string, error) {
 		b.WriteString("ip link show dev \"$br\" >/dev/null 2>&1 || { echo \"bridge $br of the lab is missing\" >&2; exit 3; }\n")
 		fmt.Fprintf(&b, "want='vxlan id %d local %s '\n", s.VNI, local)
 		fmt.Fprintf(&b, "cur=$(ip -d -o link show dev \"$dev\" 2>/dev/null || true)\n")
-		fmt.Fprintf(&b, "case \"$cur\" in\n  *\"$want\"*\"dstport %d \"*) ;;\n  '') ip link add \"$dev\" type vxlan id %d local %s dstport %d ;;\n  *) ip link del \"$dev\"; ip link add \"$dev\" type vxlan id %d local %s dstport %d ;;\nesac\n",
+		fmt.Fprintf(&b, "case \"$cur\" in\n  *\"$want\"*\"dstport %d \"*nolearning*) ;;\n  '') ip link add \"$dev\" type vxlan id %d local %s dstport %d nolearning ;;\n  *) ip link del \"$dev\"; ip link add \"$dev\" type vxlan id %d local %s dstport %d nolearning ;;\nesac\n",
 			p.Tunnels.Port, s.VNI, local, p.Tunnels.Port, s.VNI, local, p.Tunnels.Port)
 		fmt.Fprintf(&b, "ip link set dev \"$dev\" mtu %d master \"$br\" up\n", p.Tunnels.MTU)
 		fmt.Fprintf(&b, "have=$(bridge fdb show dev \"$dev\" | awk '$1 == \"00:00:00:00:00:00\" && $2 == \"dst\" {print $3}')\n")
 		fmt.Fprintf(&b, "for peer in %s; do\n  case \" $(echo $have) \" in *\" $peer \"*) ;; *) bridge fdb append 00:00:00:00:00:00 dev \"$dev\" dst \"$peer\" ;; esac\ndone\n", strings.Join(peers, " "))
 		fmt.Fprintf(&b, "for old in $have; do\n  case \" %s \" in *\" $old \"*) ;; *) bridge fdb del 00:00:00:00:00:00 dev \"$dev\" dst \"$old\" ;; esac\ndone\n", strings.Join(peers, " "))
 	}
+	b.WriteString("command -v nft >/dev/null || { echo 'nft is missing: labctl guards the tunnel port with nftables (Debian: apt-get install nftables)' >&2; exit 3; }\n")
+	fmt.Fprintf(&b, "nft -f - <<'LABCTL_NFT'\n%sLABCTL_NFT\n", FirewallRules(p, peers))
 	return b.String(), nil
+}
+
+// FirewallTable is the nftables table of a lab's tunnels on every
+// hypervisor, named like its devices (from the lab name alone, so that
+// down finds it without the topology).
+func FirewallTable(lab string) string {
+	return "labctl_" + strings.ReplaceAll(plan.TunnelDevice(lab, plan.RoleNAT), "-", "_")
+}
+
+// FirewallRules is the lab's nftables table, loaded as one transaction
+// (the table is replaced whole, so loading it again changes nothing):
+//   - a VXLAN packet to the tunnel port carrying one of the lab's VNIs is
+//     dropped unless it comes from another of the lab's hypervisors (the
+//     VNI is bits 32-55 of the VXLAN header, after UDP's 8 bytes);
+//   - nothing from the lab's bridges reaches the tunnel port or a
+//     hypervisor's own address (a node cannot inject into a tunnel, or
+//     reach a hypervisor's sshd, through the gateway's NAT).
+//
+// Other labs' tunnels on the same port are untouched: each table matches
+// its own VNIs.
+func FirewallRules(p *plan.Plan, peers []string) string {
+	var vnis, bridges, addrs []string
+	for _, s := range p.Tunnels.Segments {
+		vnis = append(vnis, fmt.Sprintf("%d", s.VNI))
+		bridges = append(bridges, `"`+s.Bridge+`"`)
+	}
+	for _, h := range p.Hypervisors {
+		addrs = append(addrs, h.Address)
+	}
+	t := FirewallTable(p.Lab)
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", t, t, t)
+	b.WriteString("  chain input {\n    type filter hook input priority -10; policy accept;\n")
+	if len(peers) > 0 {
+		fmt.Fprintf(&b, "    udp dport %d @th,96,24 { %s } ip saddr != { %s } counter drop\n", p.Tunnels.Port, strings.Join(vnis, ", "), strings.Join(peers, ", "))
+	}
+	fmt.Fprintf(&b, "    iifname { %s } udp dport %d counter drop\n", strings.Join(bridges, ", "), p.Tunnels.Port)
+	fmt.Fprintf(&b, "    iifname { %s } ip daddr { %s } counter drop\n", strings.Join(bridges, ", "), strings.Join(addrs, ", "))
+	b.WriteString("  }\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n")
+	fmt.Fprintf(&b, "    iifname { %s } ip daddr { %s } counter drop\n", strings.Join(bridges, ", "), strings.Join(addrs, ", "))
+	b.WriteString("  }\n}\n")
+	return b.String()
 }
 
 // Stitch makes this hypervisor's tunnels of the lab (see StitchScript).
@@ -85,6 +136,7 @@ func (h *Host) Unstitch(ctx context.Context, lab string) ([]string, error) {
 	for _, d := range devs {
 		fmt.Fprintf(&b, "if ip link show dev %s >/dev/null 2>&1; then ip link del %s; echo %s; fi\n", d, d, d)
 	}
+	fmt.Fprintf(&b, "if command -v nft >/dev/null && nft list table inet %s >/dev/null 2>&1; then nft delete table inet %s; fi\n", FirewallTable(lab), FirewallTable(lab))
 	out, err := h.Run(ctx, b.String())
 	removed := strings.Fields(out)
 	if err != nil {

@@ -3,12 +3,15 @@ package hypervisor
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/plan/plantest"
 )
@@ -44,7 +47,7 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 		}
 		t.Skip("SKIPPED: needs root (network namespaces)")
 	}
-	for _, tool := range []string{"ip", "bridge", "ping"} {
+	for _, tool := range []string{"ip", "bridge", "ping", "nft", "tcpdump", "timeout"} {
 		testenv.Tool(t, tool)
 	}
 	ctx := context.Background()
@@ -92,6 +95,40 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 			t.Errorf("%s: %d flood entries to the peer after two stitches, want 1:\n%s", s.Device, n, fdb)
 		}
 	}
+	// A VXLAN frame with the lab's VNI from a host on the LAN that is not
+	// one of the lab's hypervisors never reaches the lab's bridge; with the
+	// lab's nftables table removed (the control) it does, so the capture
+	// can see it.
+	atk := fmt.Sprintf("lctun-c-%d", os.Getpid())
+	run(t, "ip", "netns", "add", atk)
+	defer exec.Command("ip", "netns", "delete", atk).Run()
+	run(t, "ip", "-n", ns["a"], "link", "add", "atk", "type", "veth", "peer", "name", "atk", "netns", atk)
+	run(t, "ip", "-n", ns["a"], "addr", "add", "203.0.113.1/24", "dev", "atk")
+	run(t, "ip", "-n", ns["a"], "link", "set", "atk", "up")
+	run(t, "ip", "-n", atk, "addr", "add", "203.0.113.3/24", "dev", "atk")
+	run(t, "ip", "-n", atk, "link", "set", "atk", "up")
+	ho := p.Tunnels.Segments[1]
+	if ho.Role != plan.RoleHostOnly {
+		t.Fatalf("segments: %+v", p.Tunnels.Segments)
+	}
+	if d := run(t, "ip", "-n", ns["a"], "-d", "-o", "link", "show", "dev", ho.Device); !strings.Contains(d, "nolearning") {
+		t.Errorf("%s learns remote MACs from packets: %s", ho.Device, d)
+	}
+	if injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+		t.Error("a VXLAN frame from a host that is no hypervisor of the lab reached its bridge")
+	}
+	run(t, "ip", "netns", "exec", ns["a"], "nft", "delete", "table", "inet", FirewallTable("tuntest"))
+	if !injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+		t.Error("control: without the lab's table the injected frame did not reach the bridge either, so the capture sees nothing")
+	}
+	stitch(p) // the table is back
+	if injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+		t.Error("after stitching again, the injected frame reached the bridge")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", ns["a"], "ping", "-c", "1", "-W", "2", "10.99.0.2").CombinedOutput(); err != nil {
+		t.Errorf("ping across the tunnel with the table: %v\n%s", err, out)
+	}
+
 	// Another port: the devices are made again with it.
 	stitch(testPlan(t, 4793))
 	if d := run(t, "ip", "-n", ns["b"], "-d", "-o", "link", "show", "dev", p.Tunnels.Segments[0].Device); !strings.Contains(d, "dstport 4793 ") {
@@ -111,6 +148,46 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 	if again, err := hosts["a"].Unstitch(ctx, "tuntest"); err != nil || len(again) != 0 {
 		t.Errorf("second unstitch: %v %v", again, err)
 	}
+	if out, err := exec.Command("ip", "netns", "exec", ns["a"], "nft", "list", "table", "inet", FirewallTable("tuntest")).CombinedOutput(); err == nil {
+		t.Errorf("unstitch left the lab's nftables table:\n%s", out)
+	}
+}
+
+// injected sends, from namespace from, VXLAN packets with vni to
+// 203.0.113.1:port (namespace at's address on that link), each carrying a
+// broadcast frame from 02:00:de:ad:be:ef, and tells whether one appeared
+// on bridge br in at.
+func injected(t *testing.T, at, from, br string, vni uint32, port int) bool {
+	t.Helper()
+	capture := exec.Command("ip", "netns", "exec", at, "timeout", "4", "tcpdump", "-i", br, "-nn", "-l", "-c", "1", "ether", "src", "02:00:de:ad:be:ef")
+	var out strings.Builder
+	capture.Stdout = &out
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // tcpdump listening
+	pkt := []byte{0x08, 0, 0, 0, byte(vni >> 16), byte(vni >> 8), byte(vni), 0}
+	pkt = append(pkt, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0xde, 0xad, 0xbe, 0xef, 0x88, 0xb5)
+	pkt = append(pkt, []byte("labctl injected frame, padded to the minimum...........")...)
+	err := testlab.InNetns(from, func() error {
+		c, err := net.Dial("udp", fmt.Sprintf("203.0.113.1:%d", port))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := 0; i < 5; i++ {
+			if _, err := c.Write(pkt); err != nil {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture.Wait()
+	return strings.Contains(out.String(), "02:00:de:ad:be:ef")
 }
 
 func TestStitchScriptRefusesOtherHypervisorsAndUnspreadLabs(t *testing.T) {

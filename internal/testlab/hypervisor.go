@@ -286,7 +286,7 @@ func (h *Hypervisor) Pid() int { return h.holder.Process.Pid }
 // ListenUDP opens a UDP socket on port in the hypervisor's network
 // namespace, held by the test process (a program holding the port).
 func (h *Hypervisor) ListenUDP(port int) (c net.PacketConn, err error) {
-	err = inNetns(h.NS, func() error {
+	err = InNetns(h.NS, func() error {
 		c, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", port))
 		return err
 	})

@@ -198,7 +198,7 @@ func nsPids(ns string) ([]int, error) {
 
 // Dial connects from inside the namespace.
 func (e *Env) Dial(ctx context.Context, network, addr string) (c net.Conn, err error) {
-	err = inNetns(e.NS, func() error {
+	err = InNetns(e.NS, func() error {
 		var d net.Dialer
 		c, err = d.DialContext(ctx, network, addr)
 		return err
@@ -206,10 +206,10 @@ func (e *Env) Dial(ctx context.Context, network, addr string) (c net.Conn, err e
 	return c, err
 }
 
-// inNetns runs fn on an OS thread that has joined network namespace ns:
+// InNetns runs fn on an OS thread that has joined network namespace ns:
 // sockets fn opens belong to ns. The thread goes back before it is handed
 // to other goroutines; if it cannot, it stays locked and is discarded.
-func inNetns(ns string, fn func() error) error {
+func InNetns(ns string, fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
