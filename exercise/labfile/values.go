@@ -17,6 +17,7 @@ import (
 //	node1.nic.nat, node1.nic.hostonly  its NIC names in the guest (ens33)
 //	nat.subnet, nat.gateway, nat.prefix, nat.92   the NAT network; .92: host 92 in it
 //	hostonly.subnet, hostonly.gateway, hostonly.prefix, hostonly.N
+//	nat.bridge, hostonly.bridge  the networks' bridges on the gateway hypervisor
 //	vlan20.subnet, vlan20.gateway, vlan20.parent, vlan20.prefix, vlan20.N  (any VLAN id)
 //	l3net1.subnet, l3net1.prefix, l3net1.N, l3net2....   docker.ipvlan_l3_subnets
 //	docker.bip                 docker0's address (with prefix length)
@@ -24,7 +25,7 @@ import (
 //
 // and whatever a step or probe captured. Upper-case ${VAR} is left to the
 // shell.
-var planValueRE = regexp.MustCompile(`^(?:(node)([1-9][0-9]?)(?:\.(nat|hostonly|nic\.nat|nic\.hostonly))?|(nat|hostonly)\.(subnet|gateway|prefix|[0-9]{1,3})|(vlan)([1-9][0-9]{0,3})\.(subnet|gateway|parent|prefix|[0-9]{1,3})|(l3net)([1-9])\.(subnet|prefix|[0-9]{1,3})|(docker\.bip)|(outside))$`)
+var planValueRE = regexp.MustCompile(`^(?:(node)([1-9][0-9]?)(?:\.(nat|hostonly|nic\.nat|nic\.hostonly))?|(nat|hostonly)\.(subnet|gateway|prefix|bridge|[0-9]{1,3})|(vlan)([1-9][0-9]{0,3})\.(subnet|gateway|parent|prefix|[0-9]{1,3})|(l3net)([1-9])\.(subnet|prefix|[0-9]{1,3})|(docker\.bip)|(outside))$`)
 
 // isPlanValue tells whether name has the shape of a plan value.
 func isPlanValue(name string) bool {
@@ -64,7 +65,7 @@ func planValues(p *plan.Plan) map[string]string {
 	}
 	for _, role := range []string{plan.RoleNAT, plan.RoleHostOnly} {
 		if nw := p.Net(role); nw != nil {
-			v[role+".subnet"], v[role+".gateway"], v[role+".prefix"] = nw.Subnet, nw.Host, prefixLen(nw.Subnet)
+			v[role+".subnet"], v[role+".gateway"], v[role+".prefix"], v[role+".bridge"] = nw.Subnet, nw.Host, prefixLen(nw.Subnet), nw.Bridge
 		}
 	}
 	for _, vl := range p.VLANs {
