@@ -238,7 +238,24 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 			return
 		}
 		for i, item := range n.Content {
-			w.walk(item, t.Elem(), path+"["+strconv.Itoa(i)+"]", depth+1)
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if item.ShortTag() == "!!null" {
+				// yaml.v3 would keep a zero value, or drop it, silently.
+				w.problems = append(w.problems, Problem{File: w.file, Line: item.Line, Path: p, Msg: "an empty list entry (a dash with nothing after it, or null): give it a value or remove it"})
+				continue
+			}
+			w.walk(item, t.Elem(), p, depth+1)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.wrongKind(n, path, "a mapping")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			w.walk(k, t.Key(), p, depth+1)
+			w.walk(v, t.Elem(), p, depth+1)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
@@ -253,8 +270,20 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			w.wrongKind(n, path, "a single value")
+			return
+		}
+		if i := strings.IndexFunc(n.Value, control); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(n.Value[i:])
+			w.problems = append(w.problems, Problem{File: w.file, Line: n.Line, Path: path,
+				Msg: fmt.Sprintf("a control character (U+%04X) in the value: only printable text, tabs and line breaks", r)})
 		}
 	}
+}
+
+// control tells a character no value may hold: C0 controls but tab and
+// line feed, DEL, C1 controls (a terminal obeys them; NUL ends C strings).
+func control(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r >= 0x80 && r < 0xa0
 }
 
 // wrongKind records that the value at path is not what its field takes.

@@ -57,3 +57,33 @@ func TestQuoteCutsLongValues(t *testing.T) {
 		t.Errorf("Quote: %s", q)
 	}
 }
+
+type withLists struct {
+	Names []string          `yaml:"names"`
+	Opts  map[string]string `yaml:"opts"`
+	Run   string            `yaml:"run"`
+}
+
+// An empty list entry, a control character in any value (a map's too) are
+// problems; a file written with CRLF line ends reads as with LF.
+func TestEmptyEntriesAndControlCharacters(t *testing.T) {
+	var d withLists
+	_, err := Decode("f.yaml", []byte("names:\n  - a\n  -\n  - null\nopts:\n  parent: \"ens33\\u001b[2J\"\nrun: \"echo \\0 done\"\n"), "thing", "names", "", &d)
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 4 {
+		t.Fatalf("%v", err)
+	}
+	for i, want := range []string{
+		"f.yaml:3: names[1]: an empty list entry",
+		"f.yaml:4: names[2]: an empty list entry",
+		"f.yaml:6: opts.parent: a control character (U+001B) in the value",
+		"f.yaml:7: run: a control character (U+0000) in the value",
+	} {
+		if !strings.HasPrefix(ps[i].String(), want) {
+			t.Errorf("problem %d: %s, want %s...", i, ps[i], want)
+		}
+	}
+	if _, err := Decode("f.yaml", []byte("names: [a, b]\r\nrun: |\r\n  echo one\r\n  echo two\r\n"), "thing", "names", "", &d); err != nil || d.Run != "echo one\necho two\n" {
+		t.Errorf("CRLF: %q %v", d.Run, err)
+	}
+}
