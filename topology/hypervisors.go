@@ -5,7 +5,9 @@ package topology
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -150,10 +152,10 @@ func (v *validator) hypervisors() {
 			v.add(p+".uri", "%v", err)
 		} else if strings.HasPrefix(h.URI, "test:") || strings.HasSuffix(h.URI, "/session") {
 			v.add(p+".uri", "%s: a hypervisor is a system libvirtd (…/system): session daemons cannot create the lab's bridges", Quote(h.URI))
-		} else if prev, dup := uris[h.URI]; dup {
-			v.add(p+".uri", "%s is already the URI of %s: one libvirtd is one hypervisor", Quote(h.URI), prev)
+		} else if prev, dup := uris[sameLibvirtd(h.URI)]; dup {
+			v.add(p+".uri", "%s reaches the same libvirtd as %s: one libvirtd is one hypervisor", Quote(h.URI), prev)
 		} else {
-			uris[h.URI] = p
+			uris[sameLibvirtd(h.URI)] = p
 		}
 		if len(t.Hypervisors) > 1 || h.Address != "" {
 			a, err := netip.ParseAddr(h.Address)
@@ -162,20 +164,24 @@ func (v *validator) hypervisors() {
 				v.add(p+".address", "required with two or more hypervisors: the IPv4 address the other hypervisors reach this one at (the VXLAN tunnels run between these)")
 			case err != nil || !a.Is4():
 				v.add(p+".address", "%s is not an IPv4 address", Quote(h.Address))
-			case a.IsLoopback() || a.IsUnspecified() || a.IsMulticast():
+			case a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() || reservedRange(netip.PrefixFrom(a, 32)) != "":
 				v.add(p+".address", "%s cannot carry tunnels between hosts: use an address on the hypervisors' LAN", h.Address)
+			case v.inLab(a) != "":
+				v.add(p+".address", "%s is inside the lab's own %s: tunnels run on the hypervisors' LAN, under the lab's networks", h.Address, v.inLab(a))
 			case addrs[a] != "":
 				v.add(p+".address", "%s is already the address of %s", h.Address, addrs[a])
 			default:
 				addrs[a] = p
 			}
 		}
-		if h.CPUs < 0 {
-			v.add(p+".cpus", "%d: a capacity is 0 (unlimited) or more", h.CPUs)
+		if h.CPUs < 0 || h.CPUs > 4096 {
+			v.add(p+".cpus", "%d: a capacity is 0 (unlimited) to 4096", h.CPUs)
 		}
 		if h.Memory != "" {
-			if _, err := h.Memory.Bytes(); err != nil {
+			if b, err := h.Memory.Bytes(); err != nil {
 				v.add(p+".memory", "%v", err)
+			} else if b < 1<<20 || b > 1<<50 {
+				v.add(p+".memory", "%s is outside 1MiB..1PiB; leave memory out for no limit", h.Memory)
 			}
 		}
 		if strings.ContainsAny(h.Identity, "\n\r") {
@@ -205,6 +211,8 @@ func (v *validator) hypervisors() {
 			v.add("tunnels.port", "%d is outside 1..65535", t.Tunnels.Port)
 		} else if t.Tunnels.Port == 4789 {
 			v.add("tunnels.port", "4789 is VXLAN's IANA port, which Swarm's overlay uses inside the nodes and Docker on a hypervisor may hold; choose another (default %d)", DefaultTunnelPort)
+		} else if what := wellKnownPort(t.Tunnels.Port); what != "" {
+			v.add("tunnels.port", "%d is %s: choose another (default %d)", t.Tunnels.Port, what, DefaultTunnelPort)
 		}
 		if t.Tunnels.MTU < 1280 || t.Tunnels.MTU > 9000 {
 			v.add("tunnels.mtu", "%d is outside 1280..9000 (1450 fits a 1500-byte LAN under VXLAN's 50 bytes)", t.Tunnels.MTU)
@@ -214,4 +222,59 @@ func (v *validator) hypervisors() {
 		_, problems := Place(t)
 		v.problems = append(v.problems, problems...)
 	}
+}
+
+// sameLibvirtd is what tells two URIs of one libvirtd apart from two of
+// different ones: the host (case folded) and SSH port; the login does not
+// change which daemon answers.
+func sameLibvirtd(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "qemu+ssh" {
+		return uri
+	}
+	port := u.Port()
+	if port == "" {
+		port = "22"
+	}
+	host := strings.ToLower(u.Hostname())
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String()
+	}
+	return "qemu+ssh://" + net.JoinHostPort(host, port)
+}
+
+// wellKnownPort names what else listens on a UDP port of a hypervisor's:
+// a privileged service port, or a tunnel or cluster protocol of its own.
+func wellKnownPort(port int) string {
+	switch {
+	case port < 1024:
+		return "a privileged port of well-known services (DNS, DHCP, NTP, ...)"
+	case port == 2377 || port == 7946:
+		return "a Docker Swarm port"
+	case port == 6081:
+		return "Geneve's port"
+	case port == 8472:
+		return "the Linux kernel's and flannel's VXLAN port"
+	}
+	return ""
+}
+
+// inLab names the lab network, VLAN or Docker pool a holds, or "".
+func (v *validator) inLab(a netip.Addr) string {
+	t := v.t
+	nets := []struct{ what, subnet string }{
+		{"NAT network", t.Networks.NAT.Subnet}, {"host-only network", t.Networks.HostOnly.Subnet},
+	}
+	for _, vl := range t.VLANs {
+		nets = append(nets, struct{ what, subnet string }{fmt.Sprintf("VLAN %d", vl.ID), vl.Subnet})
+	}
+	for _, s := range t.Docker.IPVlanL3Subnets {
+		nets = append(nets, struct{ what, subnet string }{"ipvlan L3 subnet", s})
+	}
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n.subnet); err == nil && p.Masked().Contains(a) {
+			return n.what + " " + p.Masked().String()
+		}
+	}
+	return ""
 }

@@ -39,6 +39,9 @@ func (s Size) Bytes() (uint64, error) {
 		if err != nil || !sizeNumber.MatchString(num) {
 			return 0, fmt.Errorf("%q is not a size; write a number and a unit, e.g. 1GiB or 512MiB", str)
 		}
+		if b := f * u.mult; b >= 1<<62 {
+			return 0, fmt.Errorf("%q is too large", str)
+		}
 		return uint64(f * u.mult), nil
 	}
 	if _, err := strconv.ParseFloat(str, 64); err == nil {

@@ -184,7 +184,33 @@ func (v *validator) subnet(path, s string) (netip.Prefix, bool) {
 		v.add(path, "%s has host bits set; did you mean %s?", p, p.Masked())
 		return netip.Prefix{}, false
 	}
+	if what := reservedRange(p); what != "" {
+		v.add(path, "%s is in %s, which no lab network can use: choose a private range such as 192.168.241.0/24", p, what)
+		return netip.Prefix{}, false
+	}
 	return p, true
+}
+
+// reserved are IPv4 ranges that are no network of hosts.
+var reserved = []struct {
+	pfx  netip.Prefix
+	what string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "0.0.0.0/8 (this network)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "127.0.0.0/8 (loopback)"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "169.254.0.0/16 (link-local, where cloud metadata lives)"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "224.0.0.0/4 (multicast)"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "240.0.0.0/4 (reserved, and the broadcast address)"},
+}
+
+// reservedRange names the reserved range p overlaps, or "".
+func reservedRange(p netip.Prefix) string {
+	for _, r := range reserved {
+		if r.pfx.Overlaps(p) {
+			return r.what
+		}
+	}
+	return ""
 }
 
 func (v *validator) addr(path, s string) (netip.Addr, bool) {
@@ -287,11 +313,10 @@ func (v *validator) nodes(nat, ho *netip.Prefix) {
 		}
 		if n.SSHAlias != "" && !aliasRE.MatchString(n.SSHAlias) {
 			v.add(p+".ssh_alias", "%q is not usable as an ssh Host alias (letters, digits, '.', '_', '-'; no wildcards)", n.SSHAlias)
+		} else if strings.HasPrefix(n.SSHAlias, "labctl-") || strings.HasPrefix(n.Name, "labctl-") && n.SSHAlias == "" {
+			v.add(p+".ssh_alias", "%q: aliases starting with labctl- are labctl's own (the gateway hypervisor's, in the lab's ssh config); choose another", alias(n))
 		}
-		alias := n.SSHAlias
-		if alias == "" {
-			alias = n.Name
-		}
+		alias := alias(n)
 		if prev, dup := aliases[alias]; !dup {
 			aliases[alias] = p
 		} else if alias != "" && !(dupName && n.SSHAlias == "") {
@@ -437,4 +462,12 @@ func (v *validator) outside() {
 			v.add("outside.http_url", "%q is not an http:// or https:// URL", o.HTTPURL)
 		}
 	}
+}
+
+// alias is a node's ssh alias: its ssh_alias, else its name.
+func alias(n Node) string {
+	if n.SSHAlias != "" {
+		return n.SSHAlias
+	}
+	return n.Name
 }
