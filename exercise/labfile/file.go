@@ -160,7 +160,7 @@ func ParseFile(filename string, data []byte) (*File, error) {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(filename), ".yaml"), ".yml")
 	}
-	if f.Nodes == 0 {
+	if _, written := lines["nodes"]; f.Nodes == 0 && !written {
 		f.Nodes = 1
 	}
 	if ps := f.validate(); len(ps) > 0 {

@@ -5,7 +5,11 @@ package labfile
 
 import (
 	"fmt"
+	"maps"
+	"net/netip"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,6 +62,13 @@ func (f *File) validate() topology.Problems {
 	if len(f.Checks) == 0 {
 		p.add("checks", "missing: an exercise proves something with one check or more")
 	}
+	for _, h := range slices.Sorted(maps.Keys(f.NATHosts)) {
+		path := fmt.Sprintf("nat_hosts.%d", h)
+		if h < 2 || h > 254 {
+			p.add(path, "host %d of the NAT subnet: 2 to 254", h)
+		}
+		checkDockerName(p, path, f.NATHosts[h])
+	}
 	known := map[string]bool{} // captured so far
 	for i, s := range f.Steps {
 		path := fmt.Sprintf("steps[%d]", i)
@@ -78,6 +89,8 @@ func (f *File) validate() topology.Problems {
 			np := fmt.Sprintf("%s.networks[%d]", path, j)
 			if n.Name == "" {
 				p.add(np+".name", "missing")
+			} else {
+				checkDockerName(p, np+".name", n.Name)
 			}
 			switch n.Driver {
 			case "", "bridge", "macvlan", "ipvlan":
@@ -193,9 +206,28 @@ func (f *File) checkOn(p *problems, path, on string) {
 func (f *File) checkContainer(p *problems, path string, c FileContainer, known map[string]bool) {
 	if c.Name == "" {
 		p.add(path+".name", "missing")
+	} else {
+		checkDockerName(p, path+".name", c.Name)
 	}
-	if c.Image == "" {
+	switch c.Image {
+	case "":
 		p.add(path+".image", "missing: busybox or nginx")
+	case "busybox", "nginx":
+	default:
+		p.add(path+".image", "%s: busybox or nginx, the images every node has (nothing is pulled)", topology.Quote(c.Image))
+	}
+	if c.Network != "" && c.Network != "host" && c.Network != "none" {
+		checkDockerName(p, path+".network", c.Network)
+	}
+	if c.IP != "" {
+		if _, err := netip.ParseAddr(literal(c.IP)); err != nil && !valueRE.MatchString(c.IP) || strings.ContainsAny(literal(c.IP), " /") {
+			p.add(path+".ip", "%s is not an IP address", topology.Quote(c.IP))
+		}
+	}
+	for i, pub := range c.Publish {
+		if !publishRE.MatchString(pub) || !portsInRange(pub) {
+			p.add(fmt.Sprintf("%s.publish[%d]", path, i), "%s: HOSTPORT:PORT (1-65535), optionally /tcp or /udp, e.g. 8080:80", topology.Quote(pub))
+		}
 	}
 	f.checkOn(p, path+".on", c.On)
 	if c.On == "host" {
@@ -216,6 +248,7 @@ func (f *File) checkProbe(p *problems, path string, pr FileProbe, known map[stri
 	if pr.In != "" && pr.On == "host" {
 		p.add(path+".in", "containers are on nodes, not on the host")
 	}
+	checkTarget(p, path, pr)
 	if pr.Timeout < 0 || pr.Timeout > 3600 {
 		p.add(path+".timeout", "%d: 1 to 3600 seconds", pr.Timeout)
 	}
@@ -252,6 +285,49 @@ func (f *File) checkValues(p *problems, path string, known map[string]bool, ss .
 			if err := checkPlanValue(m[1], f.Nodes); err != nil {
 				p.add(path, "${%s}: %v", m[1], err)
 			}
+		}
+	}
+}
+
+// dockerNameRE is what Docker accepts as a container or network name.
+var dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// checkDockerName refuses a name Docker would refuse at run time (after
+// the steps before it ran); ${...} values in it stand for a name.
+func checkDockerName(p *problems, path, name string) {
+	if !dockerNameRE.MatchString(literal(name)) {
+		p.add(path, "%s is not a Docker name: letters, digits, _ . - (not first), at most 63", topology.Quote(name))
+	}
+}
+
+// literal is s with each ${...} replaced by a plain word, for checking
+// the shape of what is written around the values.
+func literal(s string) string { return valueRE.ReplaceAllString(s, "v1") }
+
+var publishRE = regexp.MustCompile(`^(?:[0-9]{1,5}:)?[0-9]{1,5}(?:/(?:tcp|udp))?$`)
+
+func portsInRange(pub string) bool {
+	for _, part := range strings.FieldsFunc(strings.SplitN(pub, "/", 2)[0], func(r rune) bool { return r == ':' }) {
+		if n, err := strconv.Atoi(part); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return true
+}
+
+// pingTargetRE is an address or a name to ping: nothing a shell reads.
+var pingTargetRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.:_-]*$`)
+
+// checkTarget checks a ping target and an http URL as written (their
+// ${...} values are plan values or captured, checked elsewhere).
+func checkTarget(p *problems, path string, pr FileProbe) {
+	if pr.Ping != "" && !pingTargetRE.MatchString(literal(pr.Ping)) {
+		p.add(path+".ping", "%s is not an address or a name to ping", topology.Quote(pr.Ping))
+	}
+	if pr.HTTP != "" {
+		u, err := url.Parse(literal(pr.HTTP))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			p.add(path+".http", "%s is not an http:// or https:// URL of a host", topology.Quote(pr.HTTP))
 		}
 	}
 }

@@ -47,6 +47,16 @@ func checkPlanValue(name string, nodes int) error {
 			return fmt.Errorf("node %d, but the exercise needs %d node(s) (nodes:)", i, nodes)
 		}
 	}
+	if m[6] == "vlan" {
+		if id, _ := strconv.Atoi(m[7]); id > 4094 {
+			return fmt.Errorf("VLAN %d: VLAN ids are 1 to 4094", id)
+		}
+	}
+	for _, host := range []string{m[5], m[8], m[11]} {
+		if n, err := strconv.Atoi(host); err == nil && (n < 1 || n > 254) {
+			return fmt.Errorf("host %d of a subnet: 1 to 254", n)
+		}
+	}
 	return nil
 }
 
