@@ -169,6 +169,31 @@ func distinctNames(seats []Seat, derive func(lab, role string) string) error {
 	return nil
 }
 
+// ParseSpace reads an address space seats' subnets are carved from: an
+// IPv4 network in CIDR form, without host bits, of /8 to /24, and not in
+// a range no lab network can use (loopback, multicast, 0/8, link-local,
+// 240/4).
+func ParseSpace(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil || !p.Addr().Is4():
+		return p, fmt.Errorf("an IPv4 network in CIDR form, e.g. 10.200.0.0/16")
+	case p.Masked() != p:
+		return p, fmt.Errorf("has host bits set; did you mean %s?", p.Masked())
+	case p.Bits() < 8 || p.Bits() > 24:
+		return p, fmt.Errorf("/%d: a space of /8 to /24", p.Bits())
+	}
+	for _, r := range []struct {
+		pfx  string
+		what string
+	}{{"0.0.0.0/8", "0.0.0.0/8 (this network)"}, {"127.0.0.0/8", "loopback"}, {"169.254.0.0/16", "link-local"}, {"224.0.0.0/4", "multicast"}, {"240.0.0.0/4", "240.0.0.0/4 (reserved)"}} {
+		if netip.MustParsePrefix(r.pfx).Overlaps(p) {
+			return p, fmt.Errorf("overlaps %s, which no lab network can use", r.what)
+		}
+	}
+	return p, nil
+}
+
 // SeatLab is the lab name of seat n.
 func SeatLab(workshop string, n int) string { return fmt.Sprintf("%s-s%02d", workshop, n) }
 

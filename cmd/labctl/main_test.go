@@ -338,3 +338,30 @@ func TestSignals(t *testing.T) {
 		t.Errorf("stderr: %q", out)
 	}
 }
+
+// workshop plan and up take the same planning flags; a bad one is a usage
+// error (exit 2) that names the flag as written, before anything else.
+func TestWorkshopPlanningFlags(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seats", "0"}, "--seats 0: 1 to 999 seats"},
+		{[]string{"--seats", "2", "--space", "10.200.0.1/16"}, `--space "10.200.0.1/16": has host bits set; did you mean 10.200.0.0/16?`},
+		{[]string{"--seats", "2", "--space", "0.0.0.0/0"}, `--space "0.0.0.0/0": /0: a space of /8 to /24`},
+		{[]string{"--seats", "2", "--space", "127.0.0.0/16"}, `--space "127.0.0.0/16": overlaps loopback`},
+		{[]string{"--seats", "2", "--l3-space", "224.0.0.0/16"}, `--l3-space "224.0.0.0/16": overlaps multicast`},
+		{[]string{"--seats", "2", "--hypervisor", "hv1=4,8GiB", "--hypervisor", "hv1=8,16GiB"}, `--hypervisor "hv1=8,16GiB": hypervisor hv1 is given twice`},
+		{[]string{"--seats", "2", "--hypervisor", "HV 1=4,8GiB"}, `--hypervisor "HV 1=4,8GiB": NAME "HV 1": lowercase letters`},
+		{[]string{"--seats", "2", "--hypervisor", "hv1=4,9999999T"}, `"9999999T" is too large`},
+		{[]string{"--seats", "2", "--hypervisor", "hv1=4,1MiB"}, `MEMORY "1MiB": 256MiB to 1PiB`},
+	} {
+		for _, verb := range []string{"plan", "up"} {
+			_, stderr, code := run(t, append([]string{"--lab", "ws", "workshop", verb}, c.args...)...)
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Errorf("workshop %s %v: exit %d, %q; want exit 2 and %q", verb, c.args, code, stderr, c.want)
+			}
+		}
+	}
+}

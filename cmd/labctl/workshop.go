@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,9 +37,7 @@ tutorial's container addresses) stays as the topology has it.`,
 }
 
 func newWorkshopPlanCmd(g *globals) *cobra.Command {
-	var seats int
-	var hvs []string
-	var space, l3space string
+	var wf workshopFlags
 	cmd := &cobra.Command{
 		Use:   "plan --seats N [--hypervisor NAME=CPUS,MEMORY]...",
 		Short: "Show each seat's lab, subnets and hypervisor, without creating anything",
@@ -52,32 +51,7 @@ topology is validated; nothing is created.`,
   labctl workshop plan --lab ws --seats 40 --hypervisor hv1=48,96GiB --hypervisor hv2=48,96GiB -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := workshop.Options{Name: g.lab, Seats: seats}
-			for _, h := range hvs {
-				hv, err := parseHypervisor(h)
-				if err != nil {
-					return usageErr("--hypervisor %q: %v", h, err)
-				}
-				o.Hypervisors = append(o.Hypervisors, hv)
-			}
-			for _, s := range []struct {
-				flag, v string
-				dst     *netip.Prefix
-			}{{"--space", space, &o.Space}, {"--l3-space", l3space, &o.L3Space}} {
-				if s.v == "" {
-					continue
-				}
-				p, err := netip.ParsePrefix(s.v)
-				if err != nil || !p.Addr().Is4() {
-					return usageErr("%s %q: an IPv4 network in CIDR form, e.g. 10.200.0.0/16", s.flag, s.v)
-				}
-				*s.dst = p
-			}
-			t, _, err := g.loadPlan(true)
-			if err != nil {
-				return err
-			}
-			p, err := workshop.New(t, o)
+			p, _, err := g.workshopPlan(wf)
 			if err != nil {
 				return err
 			}
@@ -104,11 +78,58 @@ topology is validated; nothing is created.`,
 			})
 		},
 	}
-	cmd.Flags().IntVar(&seats, "seats", 0, "how many seats")
-	cmd.Flags().StringArrayVar(&hvs, "hypervisor", nil, "NAME=CPUS,MEMORY of a hypervisor to place seats on (repeatable), e.g. hv1=48,96GiB")
-	cmd.Flags().StringVar(&space, "space", "", "where the seats' NAT and host-only subnets come from (default "+workshop.DefaultSpace.String()+")")
-	cmd.Flags().StringVar(&l3space, "l3-space", "", "where the seats' ipvlan L3 subnets come from (default "+workshop.DefaultL3Space.String()+")")
+	wf.add(cmd)
 	return cmd
+}
+
+// workshopFlags are how a workshop is planned: 'workshop plan' and
+// 'workshop up' take the same, so that up brings up what plan showed.
+type workshopFlags struct {
+	seats          int
+	hypervisors    []string
+	space, l3space string
+}
+
+func (wf *workshopFlags) add(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&wf.seats, "seats", 0, "how many seats (1 to 999)")
+	cmd.Flags().StringArrayVar(&wf.hypervisors, "hypervisor", nil, "NAME=CPUS,MEMORY of a hypervisor to place seats on (repeatable), e.g. hv1=48,96GiB")
+	cmd.Flags().StringVar(&wf.space, "space", "", "where the seats' NAT and host-only subnets come from (default "+workshop.DefaultSpace.String()+")")
+	cmd.Flags().StringVar(&wf.l3space, "l3-space", "", "where the seats' ipvlan L3 subnets come from (default "+workshop.DefaultL3Space.String()+")")
+}
+
+// options checks the flags, each error naming the flag as the user wrote
+// it, and returns the workshop's options.
+func (wf *workshopFlags) options(name string) (workshop.Options, error) {
+	o := workshop.Options{Name: name, Seats: wf.seats}
+	if wf.seats < 1 || wf.seats > 999 {
+		return o, usageErr("--seats %d: 1 to 999 seats", wf.seats)
+	}
+	seen := map[string]bool{}
+	for _, h := range wf.hypervisors {
+		hv, err := parseHypervisor(h)
+		if err != nil {
+			return o, usageErr("--hypervisor %s: %v", topology.Quote(h), err)
+		}
+		if seen[hv.Name] {
+			return o, usageErr("--hypervisor %s: hypervisor %s is given twice", topology.Quote(h), hv.Name)
+		}
+		seen[hv.Name] = true
+		o.Hypervisors = append(o.Hypervisors, hv)
+	}
+	for _, s := range []struct {
+		flag, v string
+		dst     *netip.Prefix
+	}{{"--space", wf.space, &o.Space}, {"--l3-space", wf.l3space, &o.L3Space}} {
+		if s.v == "" {
+			continue
+		}
+		p, err := workshop.ParseSpace(s.v)
+		if err != nil {
+			return o, usageErr("%s %s: %v", s.flag, topology.Quote(s.v), err)
+		}
+		*s.dst = p
+	}
+	return o, nil
 }
 
 // parseHypervisor reads NAME=CPUS,MEMORY.
@@ -118,28 +139,47 @@ func parseHypervisor(s string) (workshop.Hypervisor, error) {
 	if !ok || !ok2 || name == "" {
 		return workshop.Hypervisor{}, fmt.Errorf("use NAME=CPUS,MEMORY, e.g. hv1=48,96GiB")
 	}
+	if !hypervisorNameRE.MatchString(name) {
+		return workshop.Hypervisor{}, fmt.Errorf("NAME %s: lowercase letters, digits and '-', at most 24", topology.Quote(name))
+	}
 	n, err := strconv.Atoi(cpus)
-	if err != nil || n < 1 {
-		return workshop.Hypervisor{}, fmt.Errorf("CPUS %q: a whole number of vCPUs", cpus)
+	if err != nil || n < 1 || n > 4096 {
+		return workshop.Hypervisor{}, fmt.Errorf("CPUS %s: a whole number of vCPUs, 1 to 4096", topology.Quote(cpus))
 	}
 	b, err := topology.Size(mem).Bytes()
 	if err != nil {
-		return workshop.Hypervisor{}, fmt.Errorf("MEMORY %q: %v", mem, err)
+		return workshop.Hypervisor{}, fmt.Errorf("MEMORY %s: %v", topology.Quote(mem), err)
+	}
+	if b < 256<<20 || b > 1<<50 {
+		return workshop.Hypervisor{}, fmt.Errorf("MEMORY %s: 256MiB to 1PiB", topology.Quote(mem))
 	}
 	return workshop.Hypervisor{Name: name, CPUs: n, MemoryMiB: b >> 20}, nil
 }
 
-// workshopPlan plans the workshop the flags name (this machine only).
-func (g *globals) workshopPlan(seats int) (*workshop.Plan, workshop.Record, error) {
+var hypervisorNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$`)
+
+// workshopPlan plans the workshop the flags name.
+func (g *globals) workshopPlan(wf workshopFlags) (*workshop.Plan, workshop.Record, error) {
+	o, err := wf.options(g.lab)
+	if err != nil {
+		return nil, workshop.Record{}, err
+	}
 	t, _, err := g.loadPlan(true)
 	if err != nil {
 		return nil, workshop.Record{}, err
 	}
-	p, err := workshop.New(t, workshop.Options{Name: g.lab, Seats: seats})
+	p, err := workshop.New(t, o)
 	if err != nil {
 		return nil, workshop.Record{}, err
 	}
-	rec := workshop.Record{Name: g.lab, Seats: seats, Space: workshop.DefaultSpace.String(), L3Space: workshop.DefaultL3Space.String(), Topology: t.File()}
+	space, l3 := workshop.DefaultSpace, workshop.DefaultL3Space
+	if o.Space.IsValid() {
+		space = o.Space
+	}
+	if o.L3Space.IsValid() {
+		l3 = o.L3Space
+	}
+	rec := workshop.Record{Name: g.lab, Seats: o.Seats, Space: space.String(), L3Space: l3.String(), Topology: t.File()}
 	return p, rec, nil
 }
 
@@ -150,7 +190,8 @@ func (g *globals) workshopRunner(parallel int) *workshop.Runner {
 }
 
 func newWorkshopUpCmd(g *globals) *cobra.Command {
-	var seats, parallel int
+	var wf workshopFlags
+	var parallel int
 	var docker string
 	cmd := &cobra.Command{
 		Use:   "up --seats N",
@@ -164,19 +205,19 @@ Running it again carries on after a failure; a larger --seats adds seats.`,
   sudo labctl --lab ws workshop cards ./cards`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, rec, err := g.workshopPlan(seats)
+			p, rec, err := g.workshopPlan(wf)
 			if err != nil {
 				return err
 			}
 			start := time.Now()
 			if err := g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker}); err != nil {
-				return fmt.Errorf("workshop %s: up: %w\n(run 'labctl --lab %s workshop up --seats %d' again to carry on)", g.lab, err, g.lab, seats)
+				return fmt.Errorf("workshop %s: up: %w\n(run 'labctl --lab %s workshop up' again with the same flags to carry on)", g.lab, err, g.lab)
 			}
-			fmt.Fprintf(g.stdout, "workshop %s: %d seats up in %s\n", g.lab, seats, time.Since(start).Round(time.Second))
+			fmt.Fprintf(g.stdout, "workshop %s: %d seats up in %s\n", g.lab, rec.Seats, time.Since(start).Round(time.Second))
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&seats, "seats", 0, "how many seats")
+	wf.add(cmd)
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats brought up at once")
 	cmd.Flags().StringVar(&docker, "docker", provision.InstallOffline, "how to install Docker: offline or online")
 	return cmd
