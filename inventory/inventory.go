@@ -178,12 +178,15 @@ func checkKey(path string) error {
 	if err != nil {
 		return fmt.Errorf("cannot read the key: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s can be read by others (mode %04o); ssh would refuse it too: chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("cannot read the key: %w", err)
+	}
+	if _, _, _, _, err := ssh.ParseAuthorizedKey(data); err == nil {
+		return fmt.Errorf("%s is a public key; give the private key that goes with it (%s)", path, strings.TrimSuffix(path, ".pub"))
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s can be read by others (mode %04o); ssh would refuse it too: chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
 	if _, err := ssh.ParsePrivateKey(data); err != nil {
 		return fmt.Errorf("%s is not an unencrypted private key: %v", path, err)

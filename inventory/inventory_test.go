@@ -332,11 +332,13 @@ func TestTrustOnFirstUseThenPinned(t *testing.T) {
 // TestFixtures loads every file in testdata: the valid ones validate
 // against the default topology; each invalid one produces exactly the
 // problems its "# want:" lines list. The files name keys beside them:
-// id (a private key, 0600), loose (the same key, 0644), notakey.
+// id (a private key, 0600), id.pub (its public key, 0644), loose (the
+// same private key, 0644), notakey.
 func TestFixtures(t *testing.T) {
 	dir := t.TempDir()
-	writeKey(t, dir)
+	_, signer := writeKey(t, dir)
 	key, _ := os.ReadFile(filepath.Join(dir, "id"))
+	os.WriteFile(filepath.Join(dir, "id.pub"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644)
 	os.WriteFile(filepath.Join(dir, "loose"), key, 0o644)
 	os.Chmod(filepath.Join(dir, "loose"), 0o644)
 	os.WriteFile(filepath.Join(dir, "notakey"), []byte("hello"), 0o600)

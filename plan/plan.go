@@ -294,7 +294,7 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		p.VLANs = append(p.VLANs, VLAN{ID: v.ID, Subnet: v.Subnet, Gateway: v.Gateway, Parent: v.Parent})
 	}
 	macs := map[string]string{}
-	for _, tn := range t.Nodes {
+	for ni, tn := range t.Nodes {
 		mem, _ := tn.Memory.Bytes()
 		disk, _ := tn.Disk.Bytes()
 		n := Node{
@@ -325,7 +325,8 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 				mac = hw
 			}
 			if other, dup := macs[mac]; dup {
-				return nil, fmt.Errorf("node %s: %s MAC %s equals %s's; set nodes[].%s.mac explicitly", tn.Name, net.Role, mac, other, net.Role)
+				return nil, topology.Problems{t.ProblemAt(fmt.Sprintf("nodes[%d].%s.mac", ni, net.Role),
+					"node %s's %s MAC %s equals %s's; set a MAC of its own here", tn.Name, net.Role, mac, other)}
 			}
 			macs[mac] = tn.Name + " " + net.Role
 			pfx := netip.MustParsePrefix(net.Subnet)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/internal/golden"
@@ -171,5 +172,23 @@ func TestNodeAddr(t *testing.T) {
 	}
 	if got := n.Addr("wan"); got != "" {
 		t.Errorf("no such role: %q", got)
+	}
+}
+
+// A MAC written in the file that equals one labctl derives is a problem
+// with the file, line and path of the field that set it.
+func TestDerivedMACClashNamesTheField(t *testing.T) {
+	src := "nodes:\n  - name: node1\n  - name: node2\n    nat:\n      mac: \"" + MAC("t", "node1", RoleNAT).String() + "\"\n"
+	tp, err := topology.Parse("lab.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	if ps := topology.Validate(tp); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	_, err = New("t", tp)
+	if err == nil || !strings.HasPrefix(err.Error(), "lab.yaml:5: nodes[1].nat.mac: node node2's nat MAC "+MAC("t", "node1", RoleNAT).String()+" equals node1 nat's") {
+		t.Errorf("%v", err)
 	}
 }

@@ -50,6 +50,13 @@ func (v *validator) add(path, format string, args ...any) {
 
 // problem is a problem at path, with the line of the closest enclosing
 // path that the file mentions.
+// ProblemAt is a problem with the field at path (nodes[1].nat.mac), tied
+// to the file and the line of that field, or of its closest enclosing one:
+// for what is found wrong later than validation (a derived value).
+func (t *Topology) ProblemAt(path, format string, args ...any) Problem {
+	return t.problem(path, format, args...)
+}
+
 func (t *Topology) problem(path, format string, args ...any) Problem {
 	line := 0
 	for p := path; p != ""; p = parentPath(p) {

@@ -108,6 +108,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 	start := time.Now()
 	deadline := start.Add(o.Timeout)
 	backoff := 250 * time.Millisecond
+	var prev error // the last attempt's error that was not its time running out
 	for attempt := 1; ; attempt++ {
 		ao := o
 		ao.Attempt = min(o.Attempt, time.Until(deadline))
@@ -131,7 +132,15 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
+			// A last attempt cut short by the deadline says only that
+			// time ran out; the one before it says why.
+			if prev != nil && ao.Attempt < o.Attempt && isTimeout(err) {
+				err = prev
+			}
 			return nil, fmt.Errorf("%s: SSH to %s (%d attempts in %s): %w", t.Node, t.Addr, attempt, o.Timeout, err)
+		}
+		if !isTimeout(err) || ao.Attempt == o.Attempt {
+			prev = err
 		}
 		if o.OnRetry != nil {
 			o.OnRetry(attempt, time.Since(start), err)
@@ -161,6 +170,12 @@ func final(err error) bool {
 		return true
 	}
 	return false
+}
+
+// isTimeout tells an error of time running out (the attempt's deadline).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 func isAuthError(err error) bool {

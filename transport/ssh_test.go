@@ -502,3 +502,21 @@ func TestKeepAliveGivesUpASilentConnection(t *testing.T) {
 		t.Errorf("noticed after %s", d)
 	}
 }
+
+// The last attempt of a wait, cut short by the deadline, does not hide
+// why the attempts before it failed behind "i/o timeout".
+func TestDialReportsTheRealErrorOfTheLastFullAttempt(t *testing.T) {
+	calls := 0
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		calls++
+		if calls <= 2 {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
+	}
+	_, err := Dial(context.Background(), Target{Node: "node1", Addr: "192.0.2.1:22"}, DialOptions{Dial: dial, Timeout: time.Second, Attempt: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || calls < 3 {
+		t.Errorf("after %d attempts: %v", calls, err)
+	}
+}
