@@ -42,6 +42,9 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 			}
 			err = errors.Join(err, terr)
 		}
+		if l.Plan.Isolated && p.Hypervisor.Gateway {
+			err = errors.Join(err, p.host.Unisolate(ctx, l.Plan.Lab))
+		}
 		mu.Lock()
 		r.Add(pr)
 		mu.Unlock()

@@ -39,6 +39,10 @@ type Hypervisor interface {
 	Stitch(ctx context.Context, p *plan.Plan) error
 	// Unstitch removes them and returns the ones removed.
 	Unstitch(ctx context.Context, lab string) ([]string, error)
+	// Isolate keeps an isolated lab's nodes to themselves on its gateway;
+	// Unisolate takes that away.
+	Isolate(ctx context.Context, p *plan.Plan) error
+	Unisolate(ctx context.Context, lab string) error
 	// DialContext connects from the hypervisor (how nodes behind a
 	// remote gateway are reached).
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)

@@ -28,6 +28,21 @@ type fakeHypervisor struct {
 	stitchErr  error // Stitch fails with it
 	open       int   // connections open
 	tunnelPort error // CheckTunnelPort fails with it
+	isolated   bool  // the lab's isolation table is loaded
+}
+
+func (h *fakeHypervisor) Isolate(ctx context.Context, p *plan.Plan) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.isolated = true
+	return nil
+}
+
+func (h *fakeHypervisor) Unisolate(ctx context.Context, lab string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.isolated = false
+	return nil
 }
 
 func (h *fakeHypervisor) Libvirt(ctx context.Context) (*vm.Conn, error) {
@@ -345,5 +360,28 @@ func TestLoneRemoteURIIsOneHypervisor(t *testing.T) {
 	dial, err := l.dial(ctx)
 	if err != nil || dial == nil {
 		t.Errorf("nodes are not reached through the hypervisor: %v", err)
+	}
+}
+
+// An isolated lab is isolated on its gateway hypervisor only (the others'
+// bridges carry layer 2 and no address), and down takes it away.
+func TestIsolatedLabOnItsGateway(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	if err := os.WriteFile(w.file, []byte("isolated: true\n"+twoHVTopology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !w.hv("hv1").isolated || w.hv("hv2").isolated {
+		t.Errorf("isolated: hv1 %v, hv2 %v; want the gateway only", w.hv("hv1").isolated, w.hv("hv2").isolated)
+	}
+	if _, err := l.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.hv("hv1").isolated {
+		t.Error("down left the isolation")
 	}
 }

@@ -72,10 +72,16 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 				Log: l.o.Log, Phase: l.recordPhase, Boot: o.BootTimeout, Progress: l.o.Progress,
 				DockerConfig: provision.DaemonJSON(l.Plan), Dial: dial,
 			}
-			if l.Plan.Tunnels != nil {
-				vo.AfterNetworks = func(ctx context.Context) error {
-					return phase.Func(l.recordPhase).Time("tunnels", p.Hypervisor.Name, func() error { return p.host.Stitch(ctx, l.Plan) })
+			vo.AfterNetworks = func(ctx context.Context) error {
+				if l.Plan.Tunnels != nil {
+					if err := phase.Func(l.recordPhase).Time("tunnels", p.Hypervisor.Name, func() error { return p.host.Stitch(ctx, l.Plan) }); err != nil {
+						return err
+					}
 				}
+				if l.Plan.Isolated && p.Hypervisor.Gateway {
+					return phase.Func(l.recordPhase).Time("isolation", p.Hypervisor.Name, func() error { return p.host.Isolate(ctx, l.Plan) })
+				}
+				return nil
 			}
 			return vm.NewManager(p.conn, p.Part, vo).Up(ctx)
 		})

@@ -35,6 +35,9 @@ type Plan struct {
 	Nodes    []Node  `json:"nodes"`
 	Docker   Docker  `json:"docker"`
 	Outside  Outside `json:"outside"`
+	// Isolated: the gateway hypervisor keeps the nodes to themselves
+	// (topology isolated).
+	Isolated bool `json:"isolated,omitempty"`
 	// Hypervisors are the libvirt hosts of a lab spread over several;
 	// empty when every node runs on Libvirt.URI.
 	Hypervisors []Hypervisor `json:"hypervisors,omitempty"`
@@ -238,7 +241,7 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		Libvirt: Libvirt{URI: t.Libvirt.URI, Acceleration: t.Libvirt.Acceleration, Pool: t.Libvirt.Pool},
 		Image:   t.Image,
 		User:    t.User,
-		Outside: Outside{Address: t.Outside.Address, HTTPURL: t.Outside.HTTPURL},
+		Outside: Outside{Address: t.Outside.Address, HTTPURL: t.Outside.HTTPURL}, Isolated: t.Isolated,
 		Docker: Docker{
 			BridgeIP:        t.Docker.BridgeIP,
 			SwarmPool:       AddressPool(t.Docker.SwarmPool),

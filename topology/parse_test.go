@@ -31,7 +31,7 @@ colour: blue
 	want := []string{
 		`lab.yaml:5: nodes[0].memroy: unknown field (did you mean "memory"?)`,
 		`lab.yaml:7: nodes[1].cpu: unknown field (did you mean "cpus"?)`,
-		`lab.yaml:8: colour: unknown field (known fields: docker, hypervisors, image, libvirt, networks, nodes, outside, tunnels, user, vlans)`,
+		`lab.yaml:8: colour: unknown field (known fields: docker, hypervisors, image, isolated, libvirt, networks, nodes, outside, tunnels, user, vlans)`,
 	}
 	if len(ps) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(want), err)

@@ -28,6 +28,8 @@ type Topology struct {
 	Hypervisors []Hypervisor `yaml:"hypervisors" json:"hypervisors,omitempty" doc:"Hosts the lab's VMs are spread over, each running its own libvirtd; the first holds the NAT gateway and DHCP. Empty: every node on libvirt.uri."`
 	// Tunnels are the VXLAN links that join the lab's networks across hypervisors.
 	Tunnels Tunnels `yaml:"tunnels" json:"tunnels" doc:"The VXLAN tunnels that make each lab network one layer-2 segment across the hypervisors (used with two or more hypervisors)."`
+	// Isolated keeps the lab's nodes to themselves: workshop seats are.
+	Isolated bool `yaml:"isolated" json:"isolated,omitempty" doc:"Keep the nodes to themselves: from the lab's networks only the gateway's DHCP, DNS and ping, and the outside address (and the registry mirrors) are reachable - not the host's other services, other labs, the LAN or link-local metadata addresses. Workshop seats are isolated."`
 
 	file  string         // where it was read from, for messages
 	lines map[string]int // field path -> line in file

@@ -108,6 +108,7 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 	p := &Plan{Name: o.Name}
 	for n := 1; n <= o.Seats; n++ {
 		st := copyTopology(t)
+		st.Isolated = true // a seat's nodes reach nothing of the host, the room or the other seats
 		nat, err1 := space.take(natLen)
 		ho, err2 := space.take(hoLen)
 		if err := firstErr(err1, err2); err != nil {
