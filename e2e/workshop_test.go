@@ -88,6 +88,20 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("seat 2's key opened seat 1: %v\n%s", err, out)
 	}
 
+	// Seats are isolated: from seat 1's node, seat 2's node does not
+	// answer, nor does a TCP port of seat 1's own gateway address (the
+	// host's services: dropped, so the connection times out rather than
+	// being refused); pinging the gateway works.
+	addrOf := func(ssh string) string { return ssh[strings.LastIndex(ssh, "@")+1:] }
+	ip1, ip2 := addrOf(card[0].Nodes[0].SSH), addrOf(card[1].Nodes[0].SSH)
+	gw1 := ip1[:strings.LastIndex(ip1, ".")] + ".1"
+	seat1 := *c
+	seat1.Lab, seat1.File = "itws-s01", ""
+	probe := fmt.Sprintf("ping -c 1 -W 2 %s >/dev/null 2>&1; echo other=$?; timeout 4 bash -c 'echo > /dev/tcp/%s/22' 2>/dev/null; echo host=$?; ping -c 1 -W 2 %s >/dev/null 2>&1; echo gateway=$?", ip2, gw1, gw1)
+	if out, _, err := seat1.Run(ctx, "exec", "node1", "--", probe); err != nil || !strings.Contains(out, "other=1") || !strings.Contains(out, "host=124") || !strings.Contains(out, "gateway=0") {
+		t.Errorf("seat 1's node is not isolated (err=%v): %q (want other=1: seat 2's node unreachable; host=124: the gateway's TCP dropped; gateway=0)", err, out)
+	}
+
 	// Status and the matrix, all passing.
 	out, _, err := c.Run(ctx, "workshop", "status")
 	if err != nil || strings.Count(out, " running ") != 2 || strings.Count(out, " yes ") != 2 {
