@@ -128,7 +128,9 @@ func (d *downer) volumes(ctx context.Context, poolName string) {
 
 // deleteVolumes deletes the volumes of a pool whose names start with
 // prefix, going on past one that cannot be deleted; it returns the names
-// deleted and every error. A missing pool has none.
+// deleted and every error. A missing pool has none; so has a pool that is
+// not running and cannot be started (its directory is gone, and the
+// volumes with it).
 func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone []string, errs error) {
 	err := c.Do(ctx, "remove volumes "+prefix+"*", func(a API) error {
 		pool, err := a.StoragePoolLookupByName(poolName)
@@ -137,6 +139,11 @@ func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone 
 		}
 		if err != nil {
 			return err
+		}
+		if active, err := a.StoragePoolIsActive(pool); err == nil && active == 0 {
+			if a.StoragePoolCreate(pool, 0) != nil {
+				return nil
+			}
 		}
 		_ = a.StoragePoolRefresh(pool, 0)
 		vols, _, err := a.StoragePoolListAllVolumes(pool, 1, 0)

@@ -41,7 +41,14 @@ func (m *Manager) ensurePool(ctx context.Context) (libvirt.StoragePool, error) {
 		}
 		if active == 0 {
 			if err := a.StoragePoolCreate(pool, 0); err != nil {
-				return fmt.Errorf("start: %w", err)
+				// Its directory may be gone (removed by hand): make it
+				// again, then start.
+				if berr := a.StoragePoolBuild(pool, 0); berr != nil {
+					return fmt.Errorf("start: %w (and build %s: %v)", err, m.o.PoolDir, berr)
+				}
+				if err := a.StoragePoolCreate(pool, 0); err != nil {
+					return fmt.Errorf("start: %w", err)
+				}
 			}
 		}
 		return nil

@@ -616,3 +616,25 @@ func redact(b []byte) []byte {
 	}
 	return []byte(strings.Join(out, "\n"))
 }
+
+// The pool's directory removed by hand (the pool still defined, not
+// running): down has no volumes to remove and says nothing is wrong; up
+// makes the directory again and carries on.
+func TestPoolWhoseDirectoryIsGone(t *testing.T) {
+	f := vmtest.New()
+	m := testManager(t, f, "lab1")
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.PoolInactive, f.PoolDirGone = true, true
+	if _, err := m.Down(context.Background()); err != nil {
+		t.Fatalf("down with the pool's directory gone: %v", err)
+	}
+	f.PoolInactive, f.PoolDirGone = true, true
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatalf("up with the pool's directory gone: %v", err)
+	}
+	if f.PoolInactive || f.PoolDirGone {
+		t.Error("up did not build and start the pool")
+	}
+}

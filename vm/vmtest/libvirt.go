@@ -34,6 +34,10 @@ type Libvirt struct {
 	DefineInFlight map[string]bool
 	// hookDefine runs (locked) at the start of DomainDefineXML.
 	HookDefine func(name string)
+	// PoolInactive: the pools are defined but not started (a restart of
+	// libvirtd, or their directory removed by hand: PoolDirGone, and then
+	// starting fails until they are built again).
+	PoolInactive, PoolDirGone bool
 }
 
 type Net struct {
@@ -213,16 +217,40 @@ func (f *Libvirt) StoragePoolDefineXML(x string, _ uint32) (libvirt.StoragePool,
 	return libvirt.StoragePool{Name: p.Name}, nil
 }
 
+// StoragePoolBuild makes the pool's directory again (PoolDirGone false).
 func (f *Libvirt) StoragePoolBuild(libvirt.StoragePool, libvirt.StoragePoolBuildFlags) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.PoolDirGone = false
 	return nil
 }
+
+// StoragePoolCreate starts a pool, which fails while its directory is
+// gone, as libvirt's does.
 func (f *Libvirt) StoragePoolCreate(libvirt.StoragePool, libvirt.StoragePoolCreateFlags) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	if f.PoolDirGone {
+		return libvirt.Error{Code: uint32(libvirt.ErrInternalError), Message: "cannot open directory: No such file or directory"}
+	}
+	f.PoolInactive = false
 	return nil
 }
-func (f *Libvirt) StoragePoolIsActive(libvirt.StoragePool) (int32, error) { return 1, nil }
-func (f *Libvirt) StoragePoolRefresh(libvirt.StoragePool, uint32) error   { return nil }
+
+func (f *Libvirt) StoragePoolIsActive(libvirt.StoragePool) (int32, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	if f.PoolInactive {
+		return 0, nil
+	}
+	return 1, nil
+}
+func (f *Libvirt) StoragePoolRefresh(libvirt.StoragePool, uint32) error { return nil }
 
 func (f *Libvirt) StoragePoolListAllVolumes(p libvirt.StoragePool, _ int32, _ uint32) ([]libvirt.StorageVol, uint32, error) {
+	if f.PoolInactive {
+		return nil, 0, libvirt.Error{Code: uint32(libvirt.ErrOperationInvalid), Message: "Requested operation is not valid: storage pool is not active"}
+	}
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	var out []libvirt.StorageVol
