@@ -64,3 +64,13 @@ func Lookup(name string) (*exercise.Exercise, bool) {
 	}
 	return nil, false
 }
+
+// Builtin is the text of a built-in exercise's lab file.
+func Builtin(name string) ([]byte, error) {
+	for _, f := range builtinFiles {
+		if f.Name == name {
+			return builtinFS.ReadFile(f.Path())
+		}
+	}
+	return nil, fmt.Errorf("no built-in lab file %q", name)
+}
