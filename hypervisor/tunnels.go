@@ -6,6 +6,8 @@ package hypervisor
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -45,6 +47,24 @@ func StitchScript(p *plan.Plan, self string) (string, error) {
 	if local == "" {
 		return "", fmt.Errorf("hypervisor %s is not one of lab %s's", self, p.Lab)
 	}
+	// The script runs as root with these values written into it: each is
+	// checked here for what it must be, whatever validation did before.
+	for _, a := range append([]string{local}, peers...) {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			return "", fmt.Errorf("lab %s: tunnel address %q is not an IPv4 address", p.Lab, a)
+		}
+	}
+	if !ifaceRE.MatchString(self) {
+		return "", fmt.Errorf("lab %s: hypervisor name %q cannot go into a script", p.Lab, self)
+	}
+	for _, s := range p.Tunnels.Segments {
+		if !ifaceRE.MatchString(s.Device) || !ifaceRE.MatchString(s.Bridge) || s.VNI == 0 || s.VNI >= 1<<24 {
+			return "", fmt.Errorf("lab %s: segment %+v cannot go into a script", p.Lab, s)
+		}
+	}
+	if p.Tunnels.Port < 1 || p.Tunnels.Port > 65535 || p.Tunnels.MTU < 576 || p.Tunnels.MTU > 9216 {
+		return "", fmt.Errorf("lab %s: tunnel port %d or MTU %d out of range", p.Lab, p.Tunnels.Port, p.Tunnels.MTU)
+	}
 	sort.Strings(peers)
 	var b strings.Builder
 	b.WriteString("set -eu\n")
@@ -65,6 +85,10 @@ func StitchScript(p *plan.Plan, self string) (string, error) {
 	fmt.Fprintf(&b, "nft -f - <<'LABCTL_NFT'\n%sLABCTL_NFT\n", FirewallRules(p, peers))
 	return b.String(), nil
 }
+
+// ifaceRE is a name an interface (or hypervisor) may have in labctl's
+// scripts: nothing a shell or nft would read.
+var ifaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,23}$`)
 
 // FirewallTable is the nftables table of a lab's tunnels on every
 // hypervisor, named like its devices (from the lab name alone, so that

@@ -202,3 +202,26 @@ func TestStitchScriptRefusesOtherHypervisorsAndUnspreadLabs(t *testing.T) {
 		t.Errorf("sh -n: %v\n%s", err, out)
 	}
 }
+
+// The stitch script runs as root: a plan whose values could not be written
+// into it safely (whatever let them through) is refused, not run.
+func TestStitchScriptRefusesValuesItCannotWrite(t *testing.T) {
+	for name, mutate := range map[string]func(p *plan.Plan){
+		"address":  func(p *plan.Plan) { p.Hypervisors[1].Address = "198.51.100.2; reboot" },
+		"device":   func(p *plan.Plan) { p.Tunnels.Segments[0].Device = "lv$(id)" },
+		"bridge":   func(p *plan.Plan) { p.Tunnels.Segments[1].Bridge = "br0 up; reboot" },
+		"vni":      func(p *plan.Plan) { p.Tunnels.Segments[0].VNI = 1 << 24 },
+		"port":     func(p *plan.Plan) { p.Tunnels.Port = 0 },
+		"own name": func(p *plan.Plan) { p.Hypervisors[0].Name = "a'b" },
+	} {
+		p := testPlan(t, 4792)
+		self := p.Hypervisors[0].Name
+		mutate(p)
+		if name == "own name" {
+			self = p.Hypervisors[0].Name
+		}
+		if s, err := StitchScript(p, self); err == nil {
+			t.Errorf("%s: a script was made:\n%s", name, s)
+		}
+	}
+}
