@@ -104,7 +104,7 @@ func TestWorkshopForReal(t *testing.T) {
 
 	// Status and the matrix, all passing.
 	out, _, err := c.Run(ctx, "workshop", "status")
-	if err != nil || strings.Count(out, " running ") != 2 || strings.Count(out, " yes ") != 2 {
+	if err != nil || strings.Count(out, " running ") != 2 || strings.Count(out, " yes ") != 2 || !strings.Contains(out, "\n2/2 seats ready\n") {
 		t.Errorf("workshop status (err=%v):\n%s", err, out)
 	}
 	start = time.Now()
@@ -126,7 +126,7 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Fatalf("stop docker on seat 2: %v\n%s", err, stderr)
 	}
 	out, _, err = c.Run(ctx, "workshop", "status")
-	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +node1 +running +yes +no`).MatchString(out) {
+	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +node1 +running +yes +no`).MatchString(out) || !strings.Contains(out, "1/2 seats ready; not ready: 2") {
 		t.Errorf("status with seat 2's Docker stopped (err=%v):\n%s", err, out)
 	}
 	out, _, err = c.Run(ctx, "workshop", "check", "none")

@@ -15,7 +15,11 @@ package workshop
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
@@ -36,9 +40,27 @@ type Options struct {
 	// 10.200.0.0/16: 128 seats of two /24s); L3Space the ipvlan L3
 	// subnets (default 10.201.0.0/16).
 	Space, L3Space netip.Prefix
-	// Hypervisors to place seats on; none means this machine, unbounded.
+	// Hypervisors to place seats on; none means this machine, whose size
+	// Machine gives (unbounded when it is zero).
 	Hypervisors []Hypervisor
+	Machine     Machine
 }
+
+// Machine is the size of the machine seats go on when no hypervisor is
+// given: its CPUs and memory.
+type Machine struct {
+	CPUs      int
+	MemoryMiB uint64
+}
+
+// The overcommit policy for seats on this machine: memory is not
+// overcommitted (every node's memory, and HostReserveMiB left for the host
+// itself and QEMU's own use), vCPUs up to CPUOvercommit times the
+// machine's CPUs (lab nodes are idle most of the time; more is refused).
+const (
+	HostReserveMiB = 1024
+	CPUOvercommit  = 4
+)
 
 // Seat is one lab of the workshop.
 type Seat struct {
@@ -60,6 +82,8 @@ type Plan struct {
 	Seats []Seat `json:"seats"`
 	// Load is what the seats take of each hypervisor.
 	Load []Load `json:"load"`
+	// Warnings say what fits but is tight (more vCPUs than CPUs).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Load is one hypervisor's share.
@@ -152,7 +176,54 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 	if err := distinctNames(p.Seats, plan.BridgeName); err != nil {
 		return nil, err
 	}
+	if len(o.Hypervisors) == 0 {
+		if err := p.fitMachine(o.Machine); err != nil {
+			return nil, err
+		}
+	}
 	return p, p.place(o.Hypervisors)
+}
+
+// fitMachine compares the seats with this machine (the overcommit policy
+// above): memory that does not fit is refused, with the numbers and what
+// to do; vCPUs over the CPUs are a warning, over CPUOvercommit times a
+// refusal.
+func (p *Plan) fitMachine(m Machine) error {
+	if m.CPUs == 0 && m.MemoryMiB == 0 {
+		return nil
+	}
+	var cpus int
+	var mem uint64
+	for _, s := range p.Seats {
+		cpus += s.CPUs
+		mem += s.MemoryMiB
+	}
+	n := len(p.Seats)
+	per := mem / uint64(max(n, 1))
+	room := uint64(0)
+	if m.MemoryMiB > HostReserveMiB {
+		room = m.MemoryMiB - HostReserveMiB
+	}
+	if mem > room {
+		return fmt.Errorf("%d seats need %s of memory; this machine has %s (%s kept for itself): at most %d seats fit; add hypervisors with --hypervisor NAME=CPUS,MEMORY or plan fewer seats",
+			n, mib(mem), mib(m.MemoryMiB), mib(HostReserveMiB), room/max(per, 1))
+	}
+	if m.CPUs > 0 && cpus > CPUOvercommit*m.CPUs {
+		return fmt.Errorf("%d seats need %d vCPUs; this machine has %d CPUs (up to %dx is allowed: %d): add hypervisors with --hypervisor NAME=CPUS,MEMORY or plan fewer seats",
+			n, cpus, m.CPUs, CPUOvercommit, CPUOvercommit*m.CPUs)
+	}
+	if m.CPUs > 0 && cpus > m.CPUs {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d seats have %d vCPUs on this machine's %d CPUs: they share them (fine while students type; bringing many up at once is slower)", n, cpus, m.CPUs))
+	}
+	return nil
+}
+
+// mib writes a size in MiB as GiB when it is one or more.
+func mib(m uint64) string {
+	if m >= 1024 {
+		return fmt.Sprintf("%.1f GiB", float64(m)/1024)
+	}
+	return fmt.Sprintf("%d MiB", m)
 }
 
 // distinctNames refuses two seats whose derived interface names (bridges,
@@ -337,4 +408,23 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// ThisMachine is the size of the machine labctl runs on: its CPUs and
+// its memory (MemTotal of /proc/meminfo).
+func ThisMachine() (Machine, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return Machine{}, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kib, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return Machine{}, fmt.Errorf("/proc/meminfo: %q", l)
+			}
+			return Machine{CPUs: runtime.NumCPU(), MemoryMiB: kib >> 10}, nil
+		}
+	}
+	return Machine{}, fmt.Errorf("/proc/meminfo has no MemTotal")
 }

@@ -134,3 +134,26 @@ func TestSeatsWithCollidingDerivedNamesAreRefused(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Planned on this machine alone, the seats are compared with its size:
+// memory that does not fit is refused with the numbers and what to do,
+// vCPUs over its CPUs are a warning, past 4x a refusal.
+func TestPlanOnThisMachineIsHonest(t *testing.T) {
+	tp := topology.Default() // 3 nodes of 1 vCPU and 1 GiB by default
+	topology.ApplyDefaults(tp)
+	small := Machine{CPUs: 2, MemoryMiB: 23 << 10}
+	_, err := New(tp, Options{Name: "ws", Seats: 30, Machine: small})
+	if err == nil || !strings.Contains(err.Error(), "30 seats need 90.0 GiB of memory; this machine has 23.0 GiB (1.0 GiB kept for itself): at most 7 seats fit; add hypervisors with --hypervisor") {
+		t.Errorf("30 seats on 2 CPUs, 23 GiB: %v", err)
+	}
+	p, err := New(tp, Options{Name: "ws", Seats: 2, Machine: small})
+	if err != nil || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "2 seats have 6 vCPUs on this machine's 2 CPUs") {
+		t.Errorf("2 seats: %v %v", p, err)
+	}
+	if _, err := New(tp, Options{Name: "ws", Seats: 3, Machine: Machine{CPUs: 2, MemoryMiB: 64 << 10}}); err == nil || !strings.Contains(err.Error(), "3 seats need 9 vCPUs; this machine has 2 CPUs (up to 4x is allowed: 8)") {
+		t.Errorf("9 vCPUs on 2 CPUs: %v", err)
+	}
+	if p, err := New(tp, Options{Name: "ws", Seats: 30, Machine: small, Hypervisors: []Hypervisor{{Name: "hv1", CPUs: 96, MemoryMiB: 96 << 10}}}); err != nil || len(p.Warnings) != 0 {
+		t.Errorf("30 seats on a hypervisor given: %v", err)
+	}
+}

@@ -365,3 +365,12 @@ func TestWorkshopPlanningFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkshopReadySummary(t *testing.T) {
+	if got := readySummary([]int{1, 2, 3, 4}, map[int]bool{2: true, 4: true}); got != "2/4 seats ready; not ready: 2, 4" {
+		t.Error(got)
+	}
+	if got := readySummary([]int{1, 2}, nil); got != "2/2 seats ready" {
+		t.Error(got)
+	}
+}

@@ -164,6 +164,11 @@ func (g *globals) workshopPlan(wf workshopFlags) (*workshop.Plan, workshop.Recor
 	if err != nil {
 		return nil, workshop.Record{}, err
 	}
+	if len(o.Hypervisors) == 0 {
+		if o.Machine, err = workshop.ThisMachine(); err != nil {
+			return nil, workshop.Record{}, fmt.Errorf("the size of this machine: %w", err)
+		}
+	}
 	t, _, err := g.loadPlan(true)
 	if err != nil {
 		return nil, workshop.Record{}, err
@@ -171,6 +176,9 @@ func (g *globals) workshopPlan(wf workshopFlags) (*workshop.Plan, workshop.Recor
 	p, err := workshop.New(t, o)
 	if err != nil {
 		return nil, workshop.Record{}, err
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintln(g.stderr, "labctl: warning: "+w)
 	}
 	space, l3 := workshop.DefaultSpace, workshop.DefaultL3Space
 	if o.Space.IsValid() {
@@ -251,16 +259,27 @@ func newWorkshopStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			bad := false
+			notReady := map[int]bool{}
+			var seats []int
 			for _, r := range rows {
-				bad = bad || r.VM != "running" || r.SSH != "yes" || strings.HasPrefix(r.Docker, "no")
+				if len(seats) == 0 || seats[len(seats)-1] != r.Seat {
+					seats = append(seats, r.Seat)
+				}
+				if r.VM != "running" || r.SSH != "yes" || strings.HasPrefix(r.Docker, "no") {
+					bad, notReady[r.Seat] = true, true
+				}
 			}
 			rerr := g.emit(rows, func() error {
-				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				tw := tabwriter.NewWriter(termtext.Writer(g.stdout), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEAT\tLAB\tNODE\tVM\tSSH\tDOCKER")
 				for _, r := range rows {
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Seat, r.Lab, r.Node, r.VM, r.SSH, r.Docker)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(g.stdout, readySummary(seats, notReady))
+				return nil
 			})
 			if rerr != nil {
 				return rerr
@@ -416,4 +435,20 @@ and access card stay valid.`,
 			return nil
 		},
 	}
+}
+
+// readySummary is status's last line: "27/30 seats ready; not ready: 4,
+// 18, 22".
+func readySummary(seats []int, notReady map[int]bool) string {
+	var bad []string
+	for _, s := range seats {
+		if notReady[s] {
+			bad = append(bad, strconv.Itoa(s))
+		}
+	}
+	line := fmt.Sprintf("%d/%d seats ready", len(seats)-len(bad), len(seats))
+	if len(bad) > 0 {
+		line += "; not ready: " + strings.Join(bad, ", ")
+	}
+	return line
 }
