@@ -125,10 +125,20 @@ type Exercise struct {
 	// the nodes ('labctl lab check'): they do not rely on state kept by
 	// the setup.
 	CheckOnly bool
+	// Commands renders the setup as the commands a person types to build
+	// the same by hand on a lab, each on its node, with that lab's own
+	// values (nil for an exercise written in Go).
+	Commands func(p *plan.Plan) ([]Command, error)
 	// Diagnose gathers what explains a failed setup step; its evidence
 	// goes into the report beside the error. Without it, every node's
 	// dockerd log since the step started is gathered.
 	Diagnose func(ctx context.Context, r *Run, since time.Time) []Evidence
+}
+
+// Command is one command of an exercise's setup as a person types it.
+type Command struct {
+	On  string `json:"on"` // a node's name, or "host"
+	Run string `json:"run"`
 }
 
 // Step is one setup step.

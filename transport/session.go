@@ -211,6 +211,16 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// QuoteIfNeeded is s as it is when sh reads it as one plain word
+// (letters, digits and @ % + = : , . / _ -), else Quote(s): for commands a
+// person reads and types.
+func QuoteIfNeeded(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return Quote(s)
+}
+
 // Abbrev shortens a command to its first line and at most max bytes, for
 // messages and log lines.
 func Abbrev(s string, max int) string {

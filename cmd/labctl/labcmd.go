@@ -6,7 +6,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
+	"github.com/labctl/labctl/internal/termtext"
 	"github.com/labctl/labctl/lab"
 	"github.com/spf13/cobra"
 )
@@ -77,11 +79,38 @@ func newLabLsCmd(g *globals) *cobra.Command {
 	}
 }
 
+// explanation is what 'lab explain -o json' prints.
+type explanation struct {
+	Name     string             `json:"name"`
+	Title    string             `json:"title"`
+	Explain  string             `json:"explain"`
+	Tutorial []string           `json:"tutorial"`
+	LookFor  []string           `json:"look_for"`
+	Lab      string             `json:"lab"`
+	Steps    []exercise.Command `json:"steps"`
+	Checks   []explainedCheck   `json:"checks"`
+}
+
+type explainedCheck struct {
+	Name   string `json:"name"`
+	Expect string `json:"expect"`
+	Stage  int    `json:"stage"`
+	Hint   string `json:"hint,omitempty"`
+}
+
 func newLabExplainCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "explain NAME",
-		Short: "What a lab shows, the tutorial's commands, and what to look for",
-		Args:  cobra.ExactArgs(1),
+		Short: "What a lab shows, the tutorial's commands, the commands that build it on this lab, and what to look for",
+		Long: `Explain an exercise: what it shows, the tutorial's commands, what to look
+for, and the commands that build it by hand on this lab's nodes - with the
+lab's own subnets, gateways, addresses and NIC names (a workshop seat's:
+'labctl --lab ws-s07 lab explain macvlan'), each on the node it runs on.
+Typed there, they leave what 'labctl lab run' builds, so 'labctl lab check'
+passes. -o json gives the same, with the steps as {"on", "run"}.`,
+		Example: `  labctl lab explain macvlan
+  labctl --lab ws-s07 lab explain ipvlan-l3 -o json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.catalog()
 			if err != nil {
@@ -95,7 +124,23 @@ func newLabExplainCmd(g *globals) *cobra.Command {
 				return usageErr("lab explain: %s holds %d labs; name one", args[0], len(ls))
 			}
 			l := ls[0]
-			w := g.stdout
+			_, p, err := g.loadPlan(false)
+			if err != nil {
+				return err
+			}
+			e := explanation{Name: l.Name, Title: l.Title, Explain: l.Explain, Tutorial: l.Tutorial, LookFor: l.LookFor, Lab: p.Lab, Steps: []exercise.Command{}}
+			if l.Commands != nil {
+				if e.Steps, err = l.Commands(p); err != nil {
+					return err
+				}
+			}
+			for _, c := range l.Checks {
+				e.Checks = append(e.Checks, explainedCheck{Name: c.Name, Expect: c.Expect, Stage: max(c.Stage, 1), Hint: c.Hint})
+			}
+			if g.output == "json" {
+				return g.writeJSON(e)
+			}
+			w := termtext.Writer(g.stdout) // a lab file's text
 			fmt.Fprintf(w, "%s: %s\n\n%s\n\nThe tutorial's commands:\n", l.Name, l.Title, l.Explain)
 			for _, c := range l.Tutorial {
 				fmt.Fprintf(w, "  %s\n", c)
@@ -103,6 +148,14 @@ func newLabExplainCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(w, "\nWhat to look for:")
 			for _, c := range l.LookFor {
 				fmt.Fprintf(w, "  - %s\n", c)
+			}
+			if len(e.Steps) > 0 {
+				fmt.Fprintf(w, "\nBuilt by hand on lab %s (each command on the node it names):\n", p.Lab)
+				for _, s := range e.Steps {
+					fmt.Fprintf(w, "  %s$ %s\n", s.On, s.Run)
+				}
+			} else if l.Commands == nil {
+				fmt.Fprintln(w, "\nIts setup is written in Go (labctl lab run builds it); there are no commands to type.")
 			}
 			fmt.Fprintln(w, "\nWhat 'labctl lab run "+l.Name+"' checks:")
 			for _, c := range l.Checks {

@@ -129,3 +129,53 @@ func TestLabSchema(t *testing.T) {
 		t.Error("the schema accepts an unknown field")
 	}
 }
+
+// The setup of every built-in lab file, rendered for a seat whose subnets
+// are not the tutorial's: every value is the seat's, every command names
+// its node, and every container a check looks in (but does not make
+// itself) is started by one of the commands.
+func TestBuiltinCommandsUseTheSeatsValues(t *testing.T) {
+	seat := exercisetest.Plan(t, `networks:
+  nat: {subnet: 10.200.12.0/24, host: 10.200.12.2, dhcp: {start: 10.200.12.100, end: 10.200.12.200}}
+  hostonly: {subnet: 10.200.13.0/24, host: 10.200.13.1}
+nodes: [{name: node1}, {name: node2}, {name: node3}]
+`)
+	nodes := map[string]bool{"host": true}
+	for _, n := range seat.Nodes {
+		nodes[n.Name] = true
+	}
+	for _, f := range builtinFiles {
+		cmds, err := f.Exercise().Commands(seat)
+		if err != nil {
+			t.Errorf("%s: %v", f.Name, err)
+			continue
+		}
+		if len(cmds) == 0 {
+			t.Errorf("%s: no commands", f.Name)
+		}
+		started := map[string]bool{}
+		for _, c := range cmds {
+			if !nodes[c.On] || strings.Contains(c.Run, "${") || strings.Contains(c.Run, "192.168.241.") {
+				t.Errorf("%s: %+v", f.Name, c)
+			}
+			if i := strings.Index(c.Run, " --name "); i >= 0 && strings.HasPrefix(c.Run, "docker run ") {
+				started[strings.Fields(c.Run[i+8:])[0]] = true
+			}
+		}
+		for i, c := range f.Checks {
+			made := map[string]bool{}
+			for _, a := range c.Do {
+				for _, ct := range a.Containers {
+					made[ct.Name] = true
+				}
+			}
+			for _, p := range append([]labfile.FileProbe{c.FileProbe}, c.Also...) {
+				for _, ctr := range []string{p.In, p.Logs} {
+					if ctr != "" && !made[ctr] && !started[ctr] {
+						t.Errorf("%s: check %d (%s) looks in container %s, which no command starts", f.Name, i, c.Name, ctr)
+					}
+				}
+			}
+		}
+	}
+}

@@ -23,6 +23,7 @@ func (f *File) Exercise() *exercise.Exercise {
 	e := &exercise.Exercise{
 		Name: f.Name, Title: f.Title, Explain: strings.TrimSpace(f.Explain), Tutorial: f.Tutorial, LookFor: f.LookFor,
 		MinNodes: f.Nodes, NATHosts: f.NATHosts, File: f.file, CheckOnly: true,
+		Commands: f.Commands,
 	}
 	for _, s := range f.Steps {
 		s := s
