@@ -181,6 +181,7 @@ func TestLabsForReal(t *testing.T) {
 	}
 
 	studentChecks(t, ctx, c)
+	typedInstructions(t, ctx, c, lp)
 	seeIt(t, ctx, c, env, lp, work)
 	tunnelsCarryVLANs(t, ctx, env, hv2, lenv, lp, work)
 
@@ -453,5 +454,46 @@ func seeIt(t *testing.T, ctx context.Context, c *testlab.CLI, env *testlab.Env, 
 	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(dom, " ")), " ")
 	if !strings.Contains(text, "8 passed, 0 failed") || !strings.Contains(text, "milk pings bread by IP") || strings.Count(dom, `class="check"`) != 8 || !strings.Contains(dom, "<svg") || len(png) < 1000 {
 		t.Errorf("the HTML report in Chromium: %d checks, text %.300q", strings.Count(dom, `class="check"`), text)
+	}
+}
+
+// typedInstructions types, for each lab a student builds by hand, the
+// commands 'lab explain -o json' gives - each on its node, verbatim - and
+// then 'lab check' passes; before anything is typed it fails.
+func typedInstructions(t *testing.T, ctx context.Context, c *testlab.CLI, lp *plan.Plan) {
+	clean := func() {
+		for _, n := range lp.Nodes {
+			c.Run(ctx, "exec", n.Name, "--", "docker rm -f $(docker ps -aq) >/dev/null 2>&1; docker network prune -f >/dev/null")
+		}
+	}
+	clean()
+	if out, _, err := c.Run(ctx, "lab", "check", "bridge"); err == nil || strings.Contains(out, " 0 failed") {
+		t.Errorf("lab check bridge passed on nodes where nothing was typed:\n%s", out)
+	}
+	for _, name := range []string{"bridge", "user-bridge", "macvlan", "macvlan-8021q", "ipvlan-l2", "ipvlan-l3"} {
+		out, _, err := c.Run(ctx, "lab", "explain", name, "-o", "json")
+		var e struct {
+			Steps []struct{ On, Run string } `json:"steps"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &e) != nil || len(e.Steps) == 0 {
+			t.Errorf("lab explain %s -o json (err=%v):\n%s", name, err, out)
+			continue
+		}
+		start := time.Now()
+		for _, s := range e.Steps {
+			if s.On == "host" {
+				t.Errorf("%s: a step on the host: %+v", name, s)
+				continue
+			}
+			if out, stderr, err := c.Run(ctx, "exec", s.On, "--", s.Run); err != nil {
+				t.Errorf("%s: typing %q on %s: %v\n%s%s", name, s.Run, s.On, err, out, stderr)
+			}
+		}
+		out, _, err = c.Run(ctx, "lab", "check", name)
+		t.Logf("TIMING %s typed (%d commands) and checked: %s", name, len(e.Steps), time.Since(start).Round(time.Second))
+		if err != nil || !strings.Contains(out, " passed, 0 failed") {
+			t.Errorf("lab check %s after typing its explained steps (err=%v):\n%s", name, err, out)
+		}
+		clean()
 	}
 }
