@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,20 +115,39 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 	if d := run(t, "ip", "-n", ns["a"], "-d", "-o", "link", "show", "dev", ho.Device); !strings.Contains(d, "nolearning") {
 		t.Errorf("%s learns remote MACs from packets: %s", ho.Device, d)
 	}
-	if injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+	if injected(t, ns["a"], atk, "203.0.113.1", ho.Bridge, ho.VNI, 4792) {
 		t.Error("a VXLAN frame from a host that is no hypervisor of the lab reached its bridge")
 	}
 	run(t, "ip", "netns", "exec", ns["a"], "nft", "delete", "table", "inet", FirewallTable("tuntest"))
-	if !injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+	if !injected(t, ns["a"], atk, "203.0.113.1", ho.Bridge, ho.VNI, 4792) {
 		t.Error("control: without the lab's table the injected frame did not reach the bridge either, so the capture sees nothing")
 	}
 	stitch(p) // the table is back
-	if injected(t, ns["a"], atk, ho.Bridge, ho.VNI, 4792) {
+	if injected(t, ns["a"], atk, "203.0.113.1", ho.Bridge, ho.VNI, 4792) {
 		t.Error("after stitching again, the injected frame reached the bridge")
 	}
 	if out, err := exec.Command("ip", "netns", "exec", ns["a"], "ping", "-c", "1", "-W", "2", "10.99.0.2").CombinedOutput(); err != nil {
 		t.Errorf("ping across the tunnel with the table: %v\n%s", err, out)
 	}
+	// A node on the lab's host-only bridge sends into the NAT segment's
+	// tunnel through its hypervisor's own address: dropped too (with the
+	// table gone it arrives).
+	node := fmt.Sprintf("lctun-n-%d", os.Getpid())
+	run(t, "ip", "netns", "add", node)
+	defer exec.Command("ip", "netns", "delete", node).Run()
+	run(t, "ip", "-n", ns["a"], "link", "add", "pnode", "type", "veth", "peer", "name", "eth0", "netns", node)
+	run(t, "ip", "-n", ns["a"], "link", "set", "pnode", "master", ho.Bridge, "up")
+	run(t, "ip", "-n", node, "addr", "add", "10.99.0.50/24", "dev", "eth0")
+	run(t, "ip", "-n", node, "link", "set", "eth0", "up")
+	natSeg := p.Tunnels.Segments[0]
+	if injected(t, ns["a"], node, "10.99.0.1", natSeg.Bridge, natSeg.VNI, 4792) {
+		t.Error("a node injected a frame into its lab's NAT segment through the tunnel port")
+	}
+	run(t, "ip", "netns", "exec", ns["a"], "nft", "delete", "table", "inet", FirewallTable("tuntest"))
+	if !injected(t, ns["a"], node, "10.99.0.1", natSeg.Bridge, natSeg.VNI, 4792) {
+		t.Error("control: without the table the node's frame did not arrive either")
+	}
+	stitch(p)
 
 	// Another port: the devices are made again with it.
 	stitch(testPlan(t, 4793))
@@ -154,10 +174,10 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 }
 
 // injected sends, from namespace from, VXLAN packets with vni to
-// 203.0.113.1:port (namespace at's address on that link), each carrying a
-// broadcast frame from 02:00:de:ad:be:ef, and tells whether one appeared
-// on bridge br in at.
-func injected(t *testing.T, at, from, br string, vni uint32, port int) bool {
+// to:port (an address of namespace at), each carrying a broadcast frame
+// from 02:00:de:ad:be:ef, and tells whether one appeared on bridge br in
+// at.
+func injected(t *testing.T, at, from, to, br string, vni uint32, port int) bool {
 	t.Helper()
 	capture := exec.Command("ip", "netns", "exec", at, "timeout", "4", "tcpdump", "-i", br, "-nn", "-l", "-c", "1", "ether", "src", "02:00:de:ad:be:ef")
 	var out strings.Builder
@@ -170,7 +190,7 @@ func injected(t *testing.T, at, from, br string, vni uint32, port int) bool {
 	pkt = append(pkt, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0xde, 0xad, 0xbe, 0xef, 0x88, 0xb5)
 	pkt = append(pkt, []byte("labctl injected frame, padded to the minimum...........")...)
 	err := testlab.InNetns(from, func() error {
-		c, err := net.Dial("udp", fmt.Sprintf("203.0.113.1:%d", port))
+		c, err := net.Dial("udp", net.JoinHostPort(to, strconv.Itoa(port)))
 		if err != nil {
 			return err
 		}
