@@ -280,7 +280,17 @@ func TestResolve(t *testing.T) {
 	}
 	// A local file is imported once, keyed by its content.
 	src := filepath.Join(t.TempDir(), "my.qcow2")
-	os.WriteFile(src, []byte("a disk image"), 0o644)
+	os.WriteFile(src, []byte("QFI\xfb a disk image"), 0o644)
+	// Any other file named as an image is refused: it would become a
+	// node's disk, readable by whoever is root there.
+	secret := filepath.Join(t.TempDir(), "id_ed25519")
+	os.WriteFile(secret, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600)
+	if _, err := c.Resolve(ctx, secret, fastDownloader()); err == nil || !strings.Contains(err.Error(), "not a qcow2 image") {
+		t.Errorf("a key file as an image: %v", err)
+	}
+	if _, err := c.Resolve(ctx, filepath.Dir(secret), fastDownloader()); err == nil {
+		t.Error("a directory as an image")
+	}
 	e1, err := c.Resolve(ctx, src, fastDownloader())
 	if err != nil {
 		t.Fatal(err)

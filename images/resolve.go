@@ -67,6 +67,11 @@ func (c *Cache) Import(path string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	// Only a qcow2 image becomes a node's disk: any other file named in a
+	// topology (a key, /etc/shadow) would be handed to the node whole.
+	if err := isQcow2(abs); err != nil {
+		return Entry{}, fmt.Errorf("image %s: %w", path, err)
+	}
 	sum, err := fileSHA256(abs)
 	if err != nil {
 		return Entry{}, fmt.Errorf("image %s: %w", path, err)
@@ -115,4 +120,25 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// isQcow2 accepts a regular file that starts with qcow2's magic.
+func isQcow2(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil || string(magic) != "QFI\xfb" {
+		return fmt.Errorf("not a qcow2 image (an image path names a qcow2 disk, e.g. one made with qemu-img or 'labctl image build')")
+	}
+	return nil
 }
