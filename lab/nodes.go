@@ -77,7 +77,11 @@ func (l *Lab) inventory() (*inventory.Inventory, *plan.Plan, error) {
 func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) {
 	n, ok := l.Plan.Node(name)
 	if !ok {
-		return nil, &NoNodeError{Lab: l.Name, Node: name}
+		var nodes []string
+		for _, n := range l.Plan.Nodes {
+			nodes = append(nodes, n.Name)
+		}
+		return nil, &NoNodeError{Lab: l.Name, Node: name, Nodes: nodes}
 	}
 	if err := l.requireUp(); err != nil {
 		return nil, err
@@ -90,9 +94,14 @@ func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) 
 }
 
 // NoNodeError is a node name the lab does not have.
-type NoNodeError struct{ Lab, Node string }
+type NoNodeError struct {
+	Lab, Node string
+	Nodes     []string // the lab's nodes
+}
 
-func (e *NoNodeError) Error() string { return fmt.Sprintf("lab %s has no node %q", e.Lab, e.Node) }
+func (e *NoNodeError) Error() string {
+	return fmt.Sprintf("lab %s has no node %q; its nodes: %s", e.Lab, e.Node, strings.Join(e.Nodes, ", "))
+}
 
 // SSHFiles writes the lab's ssh config and known_hosts and returns the
 // config's path (for OpenSSH, the Docker CLI, an Include).

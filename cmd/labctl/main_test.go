@@ -374,3 +374,26 @@ func TestWorkshopReadySummary(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+// The CLI conventions people expect: --version, $LABCTL_LAB, a wrong
+// number of arguments as a usage error with the usage line, an unknown
+// exercise with the closest name, "did you mean" counting a swap as one.
+func TestCLIConventions(t *testing.T) {
+	if out, _, code := run(t, "--version"); code != 0 || !strings.HasPrefix(out, "labctl ") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	_, stderr, code := run(t, "exec")
+	if code != 2 || !strings.Contains(stderr, "labctl exec: requires at least 2 arg(s), only received 0") || !strings.Contains(stderr, "Usage: labctl exec NODE -- COMMAND...") {
+		t.Errorf("exec without arguments: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := run(t, "lab", "explain", "macvaln"); code != 2 || !strings.Contains(stderr, `no lab "macvaln" (did you mean "macvlan"?)`) {
+		t.Errorf("a misspelt exercise: exit %d, %q", code, stderr)
+	}
+	t.Setenv("LABCTL_LAB", "from-env")
+	if out, _, code := run(t, "plan", "-o", "json"); code != 0 || !strings.Contains(out, `"lab": "from-env"`) {
+		t.Errorf("LABCTL_LAB: %d %s", code, out[:min(len(out), 200)])
+	}
+	if out, _, code := run(t, "--lab", "flag-wins", "plan", "-o", "json"); code != 0 || !strings.Contains(out, `"lab": "flag-wins"`) {
+		t.Errorf("--lab over LABCTL_LAB: %d", code)
+	}
+}

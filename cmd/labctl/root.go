@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/labctl/labctl/lab"
@@ -57,6 +59,7 @@ Print it with 'labctl topology default' and start from there.`,
   labctl plan -f lab.yaml --output json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			level := slog.LevelInfo
 			if g.verbose > 0 {
@@ -75,7 +78,11 @@ Print it with 'labctl topology default' and start from there.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.lab, "lab", "default", "name of the lab to act on; several labs can exist side by side")
+	defLab := os.Getenv("LABCTL_LAB")
+	if defLab == "" {
+		defLab = "default"
+	}
+	pf.StringVar(&g.lab, "lab", defLab, "name of the lab to act on ($LABCTL_LAB when set); several labs can exist side by side")
 	pf.StringVarP(&g.file, "file", "f", "", "topology file (YAML); default: the file of the lab's last up, else the built-in topology")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text for people, json for programs (stable)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in the log on stderr")
@@ -109,8 +116,32 @@ Print it with 'labctl topology default' and start from there.`,
 		newCaptureCmd(g),
 		newHostsCmd(g),
 	)
+	root.SetVersionTemplate("labctl {{.Version}}\n")
 	rejectUnknownSubcommands(root)
+	usageOnArgumentErrors(root)
 	return root
+}
+
+// usageOnArgumentErrors makes a wrong number of arguments a usage error,
+// as a wrong flag is: exit status 2, with the command's usage line.
+func usageOnArgumentErrors(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageOnArgumentErrors(sub)
+	}
+	if c.Args == nil {
+		return
+	}
+	check := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return err
+			}
+			return usageErr("%s: %v\nUsage: %s (see '%s --help')", cmd.CommandPath(), err, cmd.UseLine(), cmd.CommandPath())
+		}
+		return nil
+	}
 }
 
 // rejectUnknownSubcommands makes every command group (labctl itself,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/labfile"
+	"github.com/labctl/labctl/internal/strictyaml"
 )
 
 // Catalog is the built-in exercises and an instructor's lab files.
@@ -81,10 +82,26 @@ func (c *Catalog) Resolve(args []string) ([]*exercise.Exercise, error) {
 		default:
 			e, ok := c.Lookup(a)
 			if !ok {
-				return nil, fmt.Errorf("no lab %q; 'labctl lab ls' lists them, and a lab file is given by its path (./%s.yaml)", a, a)
+				hint := ""
+				if s := c.closest(a); s != "" {
+					hint = fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				return nil, fmt.Errorf("no lab %q%s; 'labctl lab ls' lists them, and a lab file is given by its path (./%s.yaml)", a, hint, a)
 			}
 			out = append(out, e)
 		}
 	}
 	return out, nil
+}
+
+// closest is the exercise whose name is nearest name (at most 2 edits),
+// or "".
+func (c *Catalog) closest(name string) string {
+	best, bestD := "", 3
+	for _, e := range c.All() {
+		if d := strictyaml.Distance(name, e.Name); d < bestD {
+			best, bestD = e.Name, d
+		}
+	}
+	return best
 }

@@ -353,7 +353,7 @@ func suggest(key string, fields map[string]reflect.StructField) string {
 	sort.Strings(names)
 	best, bestD := "", 3
 	for _, n := range names {
-		if d := distance(strings.ToLower(key), n); d < bestD {
+		if d := Distance(strings.ToLower(key), n); d < bestD {
 			best, bestD = n, d
 		}
 	}
@@ -363,23 +363,29 @@ func suggest(key string, fields map[string]reflect.StructField) string {
 	return " (known fields: " + strings.Join(names, ", ") + ")"
 }
 
-// distance is the Levenshtein edit distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+// Distance is the edit distance between a and b counting an insertion,
+// a deletion, a substitution or a swap of two neighbours as one ("nmae" is
+// 1 from "name"): the "did you mean" of every message.
+func Distance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -87,3 +87,14 @@ func TestEmptyEntriesAndControlCharacters(t *testing.T) {
 		t.Errorf("CRLF: %q %v", d.Run, err)
 	}
 }
+
+func TestDistanceCountsASwapAsOne(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"nmae", "name", 1}, {"name", "name", 0}, {"nme", "name", 1}, {"naem", "name", 1}, {"abc", "xyz", 3}, {"", "ab", 2}} {
+		if got := Distance(c.a, c.b); got != c.d {
+			t.Errorf("Distance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
+	}
+}
