@@ -277,9 +277,11 @@ func (l *Lab) openCache() error {
 	return err
 }
 
-// requireUp says at once that a lab was never brought up (or was taken
+// RequireUp says at once that a lab was never brought up (or was taken
 // down): without it, connecting would retry SSH to absent nodes for a
 // minute or more before saying so.
+func (l *Lab) RequireUp() error { return l.requireUp() }
+
 func (l *Lab) requireUp() error {
 	var st state.State
 	err := l.dir.Load(&st)

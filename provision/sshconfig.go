@@ -95,7 +95,7 @@ func SSHConfig(p *plan.Plan, labDir string, jump *Jump) ([]byte, error) {
 		w.set("  IdentityFile", filepath.Join(labDir, "id_ed25519"), true)
 		w.b.WriteString("  IdentitiesOnly yes\n")
 		w.set("  UserKnownHostsFile", filepath.Join(labDir, KnownHostsFile), true)
-		w.b.WriteString("  StrictHostKeyChecking yes\n")
+		w.b.WriteString("  StrictHostKeyChecking yes\n  ConnectTimeout 15\n")
 		w.set("  HostKeyAlias", n.SSHAlias, false)
 		w.b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
 	}

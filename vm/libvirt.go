@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -285,7 +286,7 @@ func connect(ctx context.Context, uri string, u *url.URL, d *trackingDialer) (*C
 		if u.Scheme == "qemu+ssh" {
 			socket = u.Host + ":/var/run/libvirt/libvirt-sock"
 		}
-		return nil, fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, socket, err)
+		return nil, connectError(uri, socket, err)
 	}
 	c.gone = l.Disconnected()
 	return c, nil
@@ -308,4 +309,13 @@ func IsNoObject(err error) bool {
 // Local reports whether libvirtd runs on this host (not qemu+ssh).
 func (c *Conn) Local() bool {
 	return !strings.HasPrefix(c.URI, "qemu+ssh:")
+}
+
+// connectError says what to do about a connection libvirtd refused or
+// that found no libvirtd.
+func connectError(uri, socket string, err error) error {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("connect to libvirt at %s: permission denied on %s: run labctl with sudo, or join the libvirt group (sudo usermod -aG libvirt $USER, then log in again)", uri, socket)
+	}
+	return fmt.Errorf("connect to libvirt at %s (socket %s): %w; is libvirtd running? (Debian: apt-get install libvirt-daemon-system; systemctl start libvirtd)", uri, socket, err)
 }

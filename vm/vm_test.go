@@ -638,3 +638,14 @@ func TestPoolWhoseDirectoryIsGone(t *testing.T) {
 		t.Error("up did not build and start the pool")
 	}
 }
+
+func TestConnectErrorSaysWhatToDo(t *testing.T) {
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	if err := connectError("qemu:///system", "/var/run/libvirt/libvirt-sock", denied); !strings.Contains(err.Error(), "permission denied on /var/run/libvirt/libvirt-sock: run labctl with sudo, or join the libvirt group") {
+		t.Errorf("%v", err)
+	}
+	gone := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)}
+	if err := connectError("qemu:///system", "/x", gone); !strings.Contains(err.Error(), "is libvirtd running?") {
+		t.Errorf("%v", err)
+	}
+}

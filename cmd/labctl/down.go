@@ -30,6 +30,11 @@ directory (keys, known_hosts, logs) is removed too.`,
 				if jerr := g.writeJSON(r); jerr != nil {
 					return jerr
 				}
+			} else if err != nil {
+				// What was removed before it failed, not as a success.
+				if n := len(r.Domains) + len(r.Volumes) + len(r.Networks) + len(r.Tunnels); n > 0 {
+					fmt.Fprintf(g.stderr, "labctl: down removed %d domains, %d volumes, %d networks, %d tunnel devices before it failed\n", len(r.Domains), len(r.Volumes), len(r.Networks), len(r.Tunnels))
+				}
 			} else {
 				fmt.Fprintf(g.stdout, "lab %s: removed %d domains, %d volumes, %d networks", l.Name, len(r.Domains), len(r.Volumes), len(r.Networks))
 				if len(r.Tunnels) > 0 {

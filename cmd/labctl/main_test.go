@@ -246,6 +246,7 @@ func TestCommandsOnALabThatIsNotUp(t *testing.T) {
 		{"--lab", "never-up", "lab", "run", "bridge"},
 		{"--lab", "never-up", "exec", "node1", "--", "true"},
 		{"--lab", "never-up", "swarm", "status"},
+		{"--lab", "never-up", "ssh", "node1"},
 	} {
 		start := time.Now()
 		_, stderr, code := run(t, args...)
@@ -254,6 +255,17 @@ func TestCommandsOnALabThatIsNotUp(t *testing.T) {
 		}
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("%v: took %s to say so", args, took)
+		}
+	}
+}
+
+// An unknown node is a usage error that lists the lab's nodes.
+func TestUnknownNodeListsTheNodes(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	for _, args := range [][]string{{"ssh", "node9"}, {"exec", "node9", "--", "true"}} {
+		_, stderr, code := run(t, append([]string{"--lab", "nodes-test"}, args...)...)
+		if code != 2 || !strings.Contains(stderr, `has no node "node9"; its nodes: node1, node2, node3`) {
+			t.Errorf("%v: exit %d, %q", args, code, stderr)
 		}
 	}
 }

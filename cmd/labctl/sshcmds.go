@@ -100,7 +100,10 @@ one.`,
 			defer l.Close()
 			n, ok := l.Plan.Node(args[0])
 			if !ok {
-				return usageErr("ssh: lab %s has no node %q", l.Name, args[0])
+				return usageErr("ssh: %v", &lab.NoNodeError{Lab: l.Name, Node: args[0], Nodes: nodeNames(l)})
+			}
+			if err := l.RequireUp(); err != nil {
+				return err
 			}
 			cfg, err := l.SSHFiles()
 			if err != nil {
@@ -221,4 +224,12 @@ func (g *globals) nodeClient(ctx context.Context, node string) (c *transport.Cli
 		return nil, nil, err
 	}
 	return c, func() { c.Close(); l.Close() }, nil
+}
+
+func nodeNames(l *lab.Lab) []string {
+	var out []string
+	for _, n := range l.Plan.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
 }
