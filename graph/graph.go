@@ -156,7 +156,7 @@ func Mermaid(p *plan.Plan, live map[string]Live) string {
 }
 
 // ErrNoGraphviz is SVG asked for where Graphviz's dot is not installed.
-var ErrNoGraphviz = errors.New("SVG needs Graphviz's dot (Debian: apt-get install graphviz); --format dot prints the graph for it")
+var ErrNoGraphviz = errors.New("SVG needs Graphviz's dot (Debian: apt-get install graphviz); --format dot or mermaid print the graph without it")
 
 // SVG renders DOT with Graphviz's dot.
 func SVG(ctx context.Context, dot string) ([]byte, error) {

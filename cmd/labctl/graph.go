@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,8 +22,10 @@ each node with its NICs (addresses, MACs) and VLAN sub-interfaces on the
 networks and the containers on them.
 
 --format dot (Graphviz), mermaid (for Markdown) or svg (through Graphviz's
-dot: Debian's graphviz package; without it labctl says so and dot prints
-the graph for it).`,
+dot: Debian's graphviz package). Without Graphviz, --format svg fails with
+what to do and writes nothing to standard output, so that 'graph --format
+svg > lab.svg' never leaves a file that is not SVG; dot and mermaid need
+nothing.`,
 		Example: `  labctl graph --format svg > lab.svg
   labctl graph --live --format mermaid
   labctl graph | dot -Tpng > lab.png`,
@@ -54,9 +55,6 @@ the graph for it).`,
 			case "svg":
 				dot := graph.DOT(l.Plan, state)
 				svg, err := graph.SVG(ctx, dot)
-				if errors.Is(err, graph.ErrNoGraphviz) {
-					fmt.Fprint(g.stdout, dot)
-				}
 				if err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -180,7 +181,7 @@ func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []exercise
 		}
 	}
 	if rf.html != "" {
-		if err := writeHTML(ctx, rf.html, l, reps); err != nil {
+		if err := writeHTML(ctx, rf.html, l, reps, g.stderr); err != nil {
 			return err
 		}
 	}
@@ -212,12 +213,15 @@ func writeJUnit(path string, reps []exercise.Report) error {
 
 // writeHTML writes the self-contained report page, with the lab's picture
 // when Graphviz is there to draw it.
-func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []exercise.Report) error {
+func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []exercise.Report, warn io.Writer) error {
 	page := exercise.HTMLPage{Title: "labctl: lab " + l.Name, Lab: l.Name, Reports: reps, Made: time.Now()}
-	if svg, err := graph.SVG(ctx, graph.DOT(l.Plan, nil)); err == nil {
+	svg, err := graph.SVG(ctx, graph.DOT(l.Plan, nil))
+	if err == nil {
 		if i := bytes.Index(svg, []byte("<svg")); i >= 0 {
 			page.Picture = template.HTML(svg[i:])
 		}
+	} else {
+		fmt.Fprintf(warn, "labctl: warning: the HTML report has no picture of the lab: %v\n", err)
 	}
 	var b bytes.Buffer
 	if err := exercise.WriteHTML(&b, page); err != nil {

@@ -409,3 +409,17 @@ func TestCLIConventions(t *testing.T) {
 		t.Errorf("--lab over LABCTL_LAB: %d", code)
 	}
 }
+
+// Without Graphviz, graph --format svg fails with what to do and writes
+// nothing to standard output (lab.svg is never DOT in disguise).
+func TestSVGWithoutGraphvizWritesNothing(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	out, stderr, code := run(t, "graph", "--format", "svg")
+	if code == 0 || out != "" || !strings.Contains(stderr, "apt-get install graphviz") {
+		t.Errorf("exit %d, stdout %d bytes, stderr %q", code, len(out), stderr)
+	}
+	if out, _, code := run(t, "graph", "--format", "mermaid"); code != 0 || !strings.Contains(out, "graph") {
+		t.Errorf("mermaid without Graphviz: %d", code)
+	}
+}
