@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labctl/labctl/internal/golden"
 )
 
 // A named undo group runs once: early when a check asks (UndoGroup), or
@@ -78,5 +82,34 @@ func TestWriteTextShowsEscapes(t *testing.T) {
 		Evidence: []Evidence{{Node: "node1", Where: "node", Command: "docker ps", Output: "\x1b[2J\x1b[Hall good\rPASS"}}}}}})
 	if out := b.String(); strings.ContainsAny(out, "\x1b\x07\r") || !strings.Contains(out, `\x1b[2J\x1b[Hall good\x0dPASS`) {
 		t.Errorf("%q", out)
+	}
+}
+
+// The text report at 80 columns: result first, narrow, a check meant to
+// fail says so, a summary per lab; with Color, only the verdicts carry
+// escapes.
+func TestTextReportGolden(t *testing.T) {
+	reps := []Report{{Lab: "bridge", Duration: 12 * time.Second, Checks: []Result{
+		{Check: "milk pings bread by IP", Expect: ExpectSuccess, Passed: true},
+		{Check: "milk cannot resolve bread by name (no DNS on docker0)", Expect: ExpectFailure, Passed: true},
+		{Check: "after -p 80:80 the host reaches coffee's nginx on both node addresses", Expect: ExpectSuccess, Hint: "publish the port", Evidence: []Evidence{{Node: "host", Where: "host", Command: "GET http://192.168.241.11/", Output: "connection refused", Exit: 1}}},
+	}}, {Lab: "macvlan-8021q", Duration: 40 * time.Second, Checks: []Result{
+		{Check: "with node2 routing between VLAN 20 and 30, milk reaches tea", Expect: ExpectSuccess, Passed: true},
+	}}}
+	var b bytes.Buffer
+	WriteText(&b, reps)
+	golden.Check(t, filepath.Join("testdata", "report-80.txt"), b.Bytes())
+	for _, l := range strings.Split(strings.SplitN(b.String(), "\n\n", 2)[0], "\n") {
+		if len(l) > 80 {
+			t.Errorf("a result line of %d columns: %q", len(l), l)
+		}
+	}
+	if strings.Contains(b.String(), "\x1b") {
+		t.Error("escapes without Color")
+	}
+	var c bytes.Buffer
+	Text{Color: true}.Write(&c, reps)
+	if n := strings.Count(c.String(), "\x1b[32mPASS\x1b[0m"); n != 3 || strings.Count(c.String(), "\x1b[1;31mFAIL\x1b[0m") != 1 {
+		t.Errorf("colour: %q", c.String())
 	}
 }

@@ -66,7 +66,7 @@ pre { background: #f5f7f9; padding: .5em; overflow-x: auto; white-space: pre-wra
 <h1>{{.Title}}</h1>
 <p class="meta">lab {{.Lab}}, {{.Made.Format "2006-01-02 15:04 MST"}}</p>
 <p class="totals" id="totals">{{.Passed}} passed, {{.Failed}} failed</p>
-{{if .Picture}}<div class="picture">{{.Picture}}</div>{{end}}
+{{if .Failed}}<ul class="failures" id="failures">{{range .Reports}}{{$lab := .Lab}}{{if .SetupError}}<li><a href="#lab-{{$lab}}">{{$lab}}</a>: setup failed</li>{{end}}{{range .Checks}}{{if not .Passed}}<li><a href="#lab-{{$lab}}">{{$lab}}</a>: {{.Check}}</li>{{end}}{{end}}{{end}}</ul>{{end}}
 {{range .Reports}}
 <section class="lab" id="lab-{{.Lab}}">
 <h2><span class="badge {{verdict .Passed}}">{{verdict .Passed}}</span> {{.Lab}}: {{.Title}}</h2>
@@ -86,6 +86,8 @@ pre { background: #f5f7f9; padding: .5em; overflow-x: auto; white-space: pre-wra
 {{if .Teardown}}<p class="error">teardown failed: {{.Teardown}}</p>{{end}}
 </section>
 {{end}}
+{{if .Picture}}<h2>The lab</h2>
+<div class="picture">{{.Picture}}</div>{{end}}
 </body>
 </html>
 `))

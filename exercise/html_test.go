@@ -44,6 +44,11 @@ func TestHTMLIsSelfContained(t *testing.T) {
 	if !strings.Contains(page, "3 passed, 1 failed") {
 		t.Error("no totals")
 	}
+	// The failures come first (listed under the totals), the picture last.
+	fails, section, picture := strings.Index(page, `id="failures"`), strings.Index(page, `<section class="lab"`), strings.Index(page, `<div class="picture">`)
+	if fails < 0 || section < 0 || picture < 0 || !(fails < section && section < picture) {
+		t.Errorf("order: failures at %d, first lab at %d, picture at %d", fails, section, picture)
+	}
 }
 
 // Rendered by a real browser (headless Chromium), the page shows every

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/labctl/labctl/internal/termtext"
@@ -32,28 +31,105 @@ func Totals(reps []Report) (passed, failed int) {
 	return
 }
 
-// WriteText prints the results table, the evidence of every failed check,
-// and the closing "N passed, N failed" line.
-func WriteText(out io.Writer, reps []Report) {
-	w := termtext.Writer(out)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAB\tCHECK\tEXPECTED\tRESULT\tSECONDS")
-	for _, r := range reps {
-		if r.SetupError != "" {
-			fmt.Fprintf(tw, "%s\t(setup)\t\tFAIL\t\n", r.Lab)
-		}
-		for _, c := range r.Checks {
-			res := "pass"
-			if !c.Passed {
-				res = "FAIL"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\n", r.Lab, c.Check, c.Expect, res, c.Duration.Seconds())
-		}
-		if r.Teardown != "" {
-			fmt.Fprintf(tw, "%s\t(teardown)\t\tFAIL\t\n", r.Lab)
+// WriteText prints the results (see Text.Write), without colour.
+func WriteText(out io.Writer, reps []Report) { Text{}.Write(out, reps) }
+
+// Text is the report for people: one narrow line per check, the result
+// first (PASS bridge  milk pings bread), a check that is meant to fail
+// saying so, a summary per lab, then the evidence and hint of every
+// failed check, and the closing "N passed, N failed" line.
+type Text struct {
+	// Color writes PASS in green and FAIL in red (for a terminal; the
+	// caller honours NO_COLOR and TERM=dumb).
+	Color bool
+}
+
+// TextWidth is the width the text report's result lines fit (a long
+// check name continues on the next line, under itself).
+const TextWidth = 80
+
+// wrapWords cuts s into lines of at most n bytes at spaces (a longer word
+// stands alone).
+func wrapWords(s string, n int) []string {
+	var out []string
+	cur := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case cur == "":
+			cur = word
+		case len(cur)+1+len(word) <= n:
+			cur += " " + word
+		default:
+			out = append(out, cur)
+			cur = word
 		}
 	}
-	tw.Flush()
+	return append(out, cur)
+}
+
+const (
+	green = "\x1b[32m"
+	red   = "\x1b[1;31m"
+	reset = "\x1b[0m"
+)
+
+func (t Text) verdict(ok bool) string {
+	switch {
+	case !t.Color:
+		return verdict(ok)
+	case ok:
+		return green + "PASS" + reset
+	default:
+		return red + "FAIL" + reset
+	}
+}
+
+// Write prints reps to out; text from nodes and files goes through
+// termtext (its escapes shown), the colours are the report's own.
+func (t Text) Write(out io.Writer, reps []Report) {
+	w := termtext.Writer(out)
+	width := 0
+	for _, r := range reps {
+		width = max(width, len(r.Lab))
+	}
+	line := func(ok bool, lab, what string) {
+		// The verdict is written past the cleaning writer: its escapes
+		// are the report's colours, not a node's.
+		fmt.Fprint(out, t.verdict(ok))
+		indent := 4 + 2 + width + 2
+		for i, part := range wrapWords(what, max(TextWidth-indent, 20)) {
+			if i == 0 {
+				fmt.Fprintf(w, "  %-*s  %s\n", width, lab, part)
+			} else {
+				fmt.Fprintf(w, "%*s%s\n", indent, "", part)
+			}
+		}
+	}
+	for _, r := range reps {
+		if r.SetupError != "" {
+			line(false, r.Lab, "(setup)")
+		}
+		passed := 0
+		for _, c := range r.Checks {
+			what := c.Check
+			if c.Expect == ExpectFailure {
+				what += " (meant to fail)"
+			}
+			if c.TimedOut {
+				what += " (timed out)"
+			}
+			line(c.Passed, r.Lab, what)
+			if c.Passed {
+				passed++
+			}
+		}
+		if r.Teardown != "" {
+			line(false, r.Lab, "(teardown)")
+		}
+		if len(r.Checks) > 0 {
+			fmt.Fprintf(w, "%*s  %-*s  %d of %d checks passed in %.0f s\n", 4, "", width, r.Lab, passed, len(r.Checks), r.Duration.Seconds())
+		}
+	}
 	for _, r := range reps {
 		if r.SetupError != "" {
 			fmt.Fprintf(w, "\n%s: setup failed: %s\n", r.Lab, r.SetupError)

@@ -191,7 +191,7 @@ func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []exercise
 			return err
 		}
 	} else {
-		exercise.WriteText(g.stdout, reps)
+		exercise.Text{Color: colorFor(g.stdout)}.Write(g.stdout, reps)
 	}
 	if _, f := exercise.Totals(reps); f > 0 || interrupted {
 		return &exitError{code: 1}
