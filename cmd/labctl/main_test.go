@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 
@@ -421,5 +422,28 @@ func TestSVGWithoutGraphvizWritesNothing(t *testing.T) {
 	}
 	if out, _, code := run(t, "graph", "--format", "mermaid"); code != 0 || !strings.Contains(out, "graph") {
 		t.Errorf("mermaid without Graphviz: %d", code)
+	}
+}
+
+func TestColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	t.Setenv("TERM", "xterm-256color")
+	if !colorAllowed(true) || colorAllowed(false) {
+		t.Error("a terminal gets colour, anything else none")
+	}
+	t.Setenv("NO_COLOR", "1")
+	if colorAllowed(true) {
+		t.Error("NO_COLOR=1 still coloured")
+	}
+	t.Setenv("NO_COLOR", "")
+	t.Setenv("TERM", "dumb")
+	if colorAllowed(true) {
+		t.Error("TERM=dumb still coloured")
+	}
+	// And lab output through a pipe (as here) has no escapes at all.
+	var b bytes.Buffer
+	exercise.Text{Color: colorFor(&b)}.Write(&b, []exercise.Report{{Lab: "t", Checks: []exercise.Result{{Check: "c", Passed: true}}}})
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("escapes in piped output: %q", b.String())
 	}
 }

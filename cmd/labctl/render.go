@@ -93,6 +93,8 @@ func (g *globals) writeJSON(v any) error {
 
 // colorFor tells whether output to w may be coloured: a terminal, unless
 // NO_COLOR is set (https://no-color.org) or TERM is dumb.
-func colorFor(w io.Writer) bool {
-	return isTerminal(w) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+func colorFor(w io.Writer) bool { return colorAllowed(isTerminal(w)) }
+
+func colorAllowed(terminal bool) bool {
+	return terminal && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
 }
