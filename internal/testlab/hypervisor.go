@@ -241,16 +241,19 @@ func (h *Hypervisor) StartLibvirtd() error {
 // Stop ends the hypervisor: its VMs, daemons and namespaces.
 func (h *Hypervisor) Stop() {
 	os.WriteFile(filepath.Join(h.dir, "stop"), nil, 0o600)
+	var killed []int
 	if pids, err := nsPids(h.NS); err == nil {
 		for _, pid := range pids {
 			if pid != os.Getpid() {
 				syscall.Kill(pid, syscall.SIGKILL)
+				killed = append(killed, pid)
 			}
 		}
 	}
 	if h.holder != nil && h.holder.Process != nil {
 		syscall.Kill(-h.holder.Process.Pid, syscall.SIGKILL)
 	}
+	waitGone(killed, 10*time.Second)
 	run("ip", "netns", "delete", h.NS)
 }
 

@@ -47,8 +47,16 @@ const Socket = "/var/run/libvirt/libvirt-sock"
 // A libvirtd already running on the machine is an error: it would own the
 // same socket and state.
 func StartEnv(logDir string) (*Env, error) {
-	if out, err := exec.Command("pgrep", "-x", "libvirtd").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		return nil, fmt.Errorf("a libvirtd is already running (pid %s); the tests run their own inside a network namespace: stop it first (systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket, or kill it)", strings.TrimSpace(string(out)))
+	// The daemons of a harness stopped a moment ago (an earlier test in
+	// this process) may still be on their way out: wait for them a while.
+	var running []int
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if running = livePids("libvirtd"); len(running) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(running) > 0 {
+		return nil, fmt.Errorf("a libvirtd is already running (pid %v); the tests run their own inside a network namespace: stop it first (systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket, or kill it)", running)
 	}
 	e := &Env{NS: fmt.Sprintf("labctl-test-%d", os.Getpid()), logDir: logDir}
 	if err := run("ip", "netns", "add", e.NS); err != nil {
@@ -182,6 +190,48 @@ func (e *Env) Stop() {
 }
 
 // nsPids lists processes in the namespace.
+// livePids are the processes named name that are not zombies.
+func livePids(name string) []int {
+	out, err := exec.Command("pgrep", "-x", name).Output()
+	if err != nil {
+		return nil
+	}
+	var live []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		live = append(live, pid)
+	}
+	return live
+}
+
+// waitGone waits up to d for the processes to end (or become zombies).
+func waitGone(pids []int, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		alive := false
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err == nil {
+				if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z' {
+					alive = true
+				}
+			}
+		}
+		if !alive {
+			return
+		}
+	}
+}
+
 func nsPids(ns string) ([]int, error) {
 	out, err := exec.Command("ip", "netns", "pids", ns).Output()
 	if err != nil {
