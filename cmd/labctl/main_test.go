@@ -447,3 +447,32 @@ func TestColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
 		t.Errorf("escapes in piped output: %q", b.String())
 	}
 }
+
+// Completion is dynamic: nodes, exercises, labs and enum flags.
+func TestCompletion(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "ssh", ""}, []string{"node1", "node2", "node3"}},
+		{[]string{"__complete", "exec", "node"}, []string{"node1", "node2", "node3"}},
+		{[]string{"__complete", "lab", "run", "mac"}, []string{"macvlan", "macvlan-8021q"}},
+		{[]string{"__complete", "lab", "run", "a"}, []string{"all"}},
+		{[]string{"__complete", "graph", "--format", ""}, []string{"dot", "mermaid", "svg"}},
+		{[]string{"__complete", "up", "--docker", ""}, []string{"offline", "online"}},
+		{[]string{"__complete", "status", "-o", ""}, []string{"text", "json"}},
+	} {
+		out, _, _ := run(t, c.args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		var got []string
+		for _, l := range lines {
+			if !strings.HasPrefix(l, ":") && !strings.HasPrefix(l, "Completion ended") {
+				got = append(got, strings.SplitN(l, "\t", 2)[0])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%v: %q, want %q", c.args, got, c.want)
+		}
+	}
+}

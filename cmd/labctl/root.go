@@ -119,6 +119,7 @@ Print it with 'labctl topology default' and start from there.`,
 	root.SetVersionTemplate("labctl {{.Version}}\n")
 	rejectUnknownSubcommands(root)
 	usageOnArgumentErrors(root)
+	addCompletions(root, g)
 	return root
 }
 
