@@ -385,3 +385,24 @@ func TestIsolatedLabOnItsGateway(t *testing.T) {
 		t.Error("down left the isolation")
 	}
 }
+
+// List shows a lab that is up, from its state alone, and not one that is
+// down.
+func TestListFromState(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	l := w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	labs, err := List()
+	if err != nil || len(labs) != 1 || labs[0].Name != "two" || labs[0].State != "up" || labs[0].Nodes != 2 || strings.Join(labs[0].Hypervisors, ",") != "hv1,hv2" || labs[0].Topology != w.file {
+		t.Fatalf("list: %+v %v", labs, err)
+	}
+	if _, err := l.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if labs, err := List(); err != nil || len(labs) != 0 {
+		t.Errorf("after down: %+v %v", labs, err)
+	}
+}

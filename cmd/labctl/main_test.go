@@ -476,3 +476,14 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestLsWithNoLab(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	out, _, code := run(t, "ls", "-o", "json")
+	if code != 0 || strings.Join(strings.Fields(out), "") != `{"labs":[],"version":1}` {
+		t.Errorf("ls -o json: %d %q", code, out)
+	}
+	if out, _, code := run(t, "ls"); code != 0 || !strings.HasPrefix(out, "NAME") {
+		t.Errorf("ls: %d %q", code, out)
+	}
+}
