@@ -8,8 +8,12 @@ BIN     := bin/labctl
 
 .PHONY: build demo test unit integration lint fuzz bench bench-vagrant clean
 
+# The binary, and its man pages and Markdown command reference generated
+# from the commands (bin/man/man1/labctl-*.1: MANPATH=bin/man man labctl-up;
+# bin/cli/labctl_*.md).
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/labctl
+	$(BIN) __docs bin >/dev/null
 
 # The main job: packages, libvirtd, images, the default lab (scripts/demo).
 demo:

@@ -15,8 +15,9 @@ import (
 func newConsoleCmd(g *globals) *cobra.Command {
 	var logOnly bool
 	cmd := &cobra.Command{
-		Use:   "console NODE",
-		Short: "Attach to a node's serial console (Ctrl-] leaves), or print its log",
+		Use:     "console NODE",
+		Example: "  labctl console node2          # attach (Ctrl-] leaves)\n  labctl console node2 --log    # the boot log, also while the node is down",
+		Short:   "Attach to a node's serial console (Ctrl-] leaves), or print its log",
 		Long: `Attach to a node's serial console through virsh (Ctrl-] leaves). Every node's
 console is also logged to the lab's state directory from its first boot:
 --log prints that log instead, which works even while the node is down.`,

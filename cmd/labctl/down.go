@@ -8,8 +8,9 @@ import (
 
 func newDownCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "down",
-		Short: "Remove the lab's VMs, disks, seeds and networks",
+		Use:     "down",
+		Example: "  sudo labctl down\n  sudo labctl --lab ws-s03 down -f lab.yaml    # without its state: the file names its hypervisors",
+		Short:   "Remove the lab's VMs, disks, seeds and networks",
 		Long: `Remove every libvirt object of the lab: its domains, its disks and seeds in
 the storage pool, and its networks (a network is kept, and said so, if a VM
 that is not part of the lab still uses it). labctl finds its objects by their

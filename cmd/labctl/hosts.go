@@ -121,9 +121,10 @@ func dirOrHere(d string) string {
 
 func newHostsCheckCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "check --inventory FILE",
-		Short: "Validate an inventory, log into every host (pinning new host keys) and ask Docker",
-		Args:  cobra.NoArgs,
+		Use:     "check --inventory FILE",
+		Example: "  labctl hosts check --inventory hosts.yaml",
+		Short:   "Validate an inventory, log into every host (pinning new host keys) and ask Docker",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.inventory == "" {
 				return usageErr("hosts check: --inventory FILE is required")

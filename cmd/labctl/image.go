@@ -195,6 +195,7 @@ func toRow(e images.Entry) imageRow {
 func newImageLsCmd(g *globals, open cacheOpener) *cobra.Command {
 	return &cobra.Command{
 		Use:     "ls",
+		Example: "  labctl image ls\n  labctl image ls -o json",
 		Aliases: []string{"list"},
 		Short:   "List what the image cache holds",
 		Args:    cobra.NoArgs,
@@ -229,9 +230,10 @@ func newImageLsCmd(g *globals, open cacheOpener) *cobra.Command {
 
 func newImageRmCmd(g *globals, open cacheOpener) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm NAME...",
-		Short: "Remove entries and their files from the image cache",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "rm NAME...",
+		Example: "  labctl image rm ubuntu-24.04",
+		Short:   "Remove entries and their files from the image cache",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := open()
 			if err != nil {
@@ -250,8 +252,9 @@ func newImageRmCmd(g *globals, open cacheOpener) *cobra.Command {
 
 func newImageVerifyCmd(g *globals, open cacheOpener) *cobra.Command {
 	return &cobra.Command{
-		Use:   "verify [NAME...]",
-		Short: "Check cached files against their recorded checksums",
+		Use:     "verify [NAME...]",
+		Example: "  labctl image verify\n  labctl image verify debian-12",
+		Short:   "Check cached files against their recorded checksums",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := open()
 			if err != nil {

@@ -44,9 +44,10 @@ func (g *globals) catalog() (*catalog.Catalog, error) {
 
 func newLabLsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "ls",
-		Short: "List the labs",
-		Args:  cobra.NoArgs,
+		Use:     "ls",
+		Example: "  labctl lab ls\n  labctl lab ls --labs ./course/ -o json",
+		Short:   "List the labs",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			type row struct {
 				Name   string `json:"name"`

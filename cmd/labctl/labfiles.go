@@ -151,9 +151,10 @@ file is not overwritten.`,
 
 func newLabSchemaCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "schema",
-		Short: "Print the JSON Schema of lab files (for editors)",
-		Args:  cobra.NoArgs,
+		Use:     "schema",
+		Example: "  labctl lab schema > lab.schema.json",
+		Short:   "Print the JSON Schema of lab files (for editors)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := g.stdout.Write(labfile.Schema())
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
+	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/internal/golden"
 
@@ -485,5 +486,44 @@ func TestLsWithNoLab(t *testing.T) {
 	}
 	if out, _, code := run(t, "ls"); code != 0 || !strings.HasPrefix(out, "NAME") {
 		t.Errorf("ls: %d %q", code, out)
+	}
+}
+
+// Every command a person runs has an example in its --help, and the man
+// pages and Markdown reference are generated from the commands.
+func TestEveryLeafCommandHasAnExampleAndAManPage(t *testing.T) {
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb)
+	var leaves []*cobra.Command
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+		if !c.HasSubCommands() && !c.Hidden && c.Name() != "help" && c.Parent() != nil && c.Parent().Name() != "completion" {
+			leaves = append(leaves, c)
+		}
+	}
+	walk(root)
+	for _, c := range leaves {
+		if c.Example == "" {
+			t.Errorf("%s has no example in its --help", c.CommandPath())
+		}
+	}
+	dir := t.TempDir()
+	if _, stderr, code := run(t, "__docs", dir); code != 0 {
+		t.Fatalf("__docs: %d %s", code, stderr)
+	}
+	for _, c := range leaves {
+		name := strings.ReplaceAll(c.CommandPath(), " ", "-")
+		if _, err := os.Stat(filepath.Join(dir, "man", "man1", name+".1")); err != nil {
+			t.Errorf("no man page for %s: %v", c.CommandPath(), err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "cli", strings.ReplaceAll(c.CommandPath(), " ", "_")+".md")); err != nil {
+			t.Errorf("no Markdown page for %s: %v", c.CommandPath(), err)
+		}
+	}
+	if len(leaves) < 40 {
+		t.Errorf("%d leaf commands", len(leaves))
 	}
 }

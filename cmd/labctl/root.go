@@ -95,6 +95,7 @@ Print it with 'labctl topology default' and start from there.`,
 
 	root.AddCommand(
 		newVersionCmd(g),
+		newDocsCmd(g),
 		newLsCmd(g),
 		newValidateCmd(g),
 		newTopologyCmd(g),

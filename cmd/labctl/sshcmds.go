@@ -86,8 +86,9 @@ removes that line again. Both are safe to repeat.`,
 
 func newSSHCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "ssh NODE [COMMAND...]",
-		Short: "Log into a node with OpenSSH (or run one command there)",
+		Use:     "ssh NODE [COMMAND...]",
+		Example: "  labctl ssh node1\n  labctl ssh node2 ip -br addr",
+		Short:   "Log into a node with OpenSSH (or run one command there)",
 		Long: `Run OpenSSH with the lab's ssh config: an interactive shell on NODE, or
 COMMAND. Agent and X11 forwarding are off; the host key must match the pinned
 one.`,

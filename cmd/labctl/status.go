@@ -9,9 +9,10 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "Show each node's state, MACs and addresses",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Example: "  labctl status\n  labctl --lab ws-s03 status -o json",
+		Short:   "Show each node's state, MACs and addresses",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := g.openLab("", false)
 			if err != nil {

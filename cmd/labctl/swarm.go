@@ -77,8 +77,9 @@ also lists the swarm's nodes ('docker node ls').`,
 func newSwarmLeaveCmd(g *globals) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "leave",
-		Short: "Make every node leave the swarm labctl created (safe to repeat)",
+		Use:     "leave",
+		Example: "  labctl swarm leave",
+		Short:   "Make every node leave the swarm labctl created (safe to repeat)",
 		Long: `Workers leave first, then the managers, all with --force. Nodes not in a swarm
 are left alone. A node in a swarm that labctl did not create is reported and
 left as it is, unless --all.`,

@@ -23,8 +23,9 @@ it and pass it with -f. Fields you leave out take the values shown here.`,
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "schema",
-		Short: "Print the JSON Schema of topology files, for editors",
+		Use:     "schema",
+		Example: "  labctl topology schema > topology.schema.json",
+		Short:   "Print the JSON Schema of topology files, for editors",
 		Long: `Print the JSON Schema of topology files. Point your editor's YAML support at
 it (for example a '# yaml-language-server: $schema=...' first line) to get
 completion and checks while you type.`,

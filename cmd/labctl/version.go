@@ -36,9 +36,10 @@ func buildVersion() versionInfo {
 
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print labctl's version, commit and Go version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Example: "  labctl version\n  labctl version -o json",
+		Short:   "Print labctl's version, commit and Go version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := buildVersion()
 			return g.emit(v, func() error {

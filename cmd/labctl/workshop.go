@@ -233,9 +233,10 @@ Running it again carries on after a failure; a larger --seats adds seats.`,
 
 func newWorkshopDownCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "down",
-		Short: "Remove every seat (also without the workshop's state), then its state",
-		Args:  cobra.NoArgs,
+		Use:     "down",
+		Example: "  sudo labctl --lab ws workshop down",
+		Short:   "Remove every seat (also without the workshop's state), then its state",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, p, err := g.loadPlan(true)
 			if err != nil {
@@ -250,9 +251,10 @@ func newWorkshopDownCmd(g *globals) *cobra.Command {
 
 func newWorkshopStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "Seats x nodes: the VM running, SSH answering, Docker answering",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Example: "  sudo labctl --lab ws workshop status\n  sudo labctl --lab ws workshop status -o json",
+		Short:   "Seats x nodes: the VM running, SSH answering, Docker answering",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rows, err := g.workshopRunner(4).Status(cmd.Context())
 			if err != nil && rows == nil {
