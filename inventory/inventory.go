@@ -25,8 +25,8 @@ import (
 
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 )
 
 // Inventory is the file: defaults, then one entry per host.

@@ -10,7 +10,7 @@ import (
 	"github.com/kdomanski/iso9660"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Seed is what a node is told at its first boot, on a disk labelled

@@ -23,7 +23,7 @@ import (
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Record is what a workshop keeps in its directory (workshop.json): enough

@@ -10,7 +10,7 @@ import (
 	"github.com/labctl/labctl/exercise/labfile"
 	"github.com/labctl/labctl/internal/strictyaml"
 	"github.com/labctl/labctl/topology"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // hostile is a value no field may hold: an escape sequence (a terminal
