@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/labctl/labctl/internal/termtext"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/topology"
 )
@@ -43,8 +44,9 @@ type event struct {
 }
 
 // progress reports per-node progress: JSON lines on stdout with --output
-// json; for a person on a terminal (or with -v), lines on stderr;
-// otherwise nothing.
+// json; otherwise timestamped lines on stderr, always - on a terminal, in
+// a pipe ('labctl up 2>&1 | tee up.log'), in CI - and plain (no escape
+// codes; what they quote from a node goes through termtext).
 func (g *globals) progress(node, msg string) {
 	g.progressMu.Lock()
 	defer g.progressMu.Unlock()
@@ -52,9 +54,7 @@ func (g *globals) progress(node, msg string) {
 		json.NewEncoder(g.stdout).Encode(event{Type: "event", Time: time.Now().UTC(), Node: node, Message: msg})
 		return
 	}
-	if !isTerminal(g.stderr) && g.verbose == 0 {
-		return
-	}
+	msg = termtext.Clean(msg)
 	if node == "" {
 		fmt.Fprintf(g.stderr, "%s  %s\n", time.Now().Format("15:04:05"), msg)
 		return

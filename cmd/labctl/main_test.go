@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -525,5 +526,27 @@ func TestEveryLeafCommandHasAnExampleAndAManPage(t *testing.T) {
 	}
 	if len(leaves) < 40 {
 		t.Errorf("%d leaf commands", len(leaves))
+	}
+}
+
+// Progress is shown also when stderr is no terminal (a pipe, a CI log):
+// plain timestamped lines, no escape codes, node output cleaned.
+func TestProgressWithoutATerminal(t *testing.T) {
+	var out, errb bytes.Buffer
+	g := &globals{stdout: &out, stderr: &errb, output: "text"}
+	g.progress("node2", "waiting for SSH (25 s)")
+	g.progress("", "3/3 nodes ready in 58 s")
+	g.progress("node1", "docker: \x1b]0;owned\x07")
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^\d\d:\d\d:\d\d  node2    waiting for SSH \(25 s\)$`).MatchString(lines[0]) || !strings.HasSuffix(lines[1], "  3/3 nodes ready in 58 s") {
+		t.Errorf("%q", lines)
+	}
+	if strings.ContainsAny(errb.String(), "\x1b\x07") || out.Len() != 0 {
+		t.Errorf("escapes or stdout: %q %q", errb.String(), out.String())
+	}
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	if isTerminal(devnull) {
+		t.Error("/dev/null taken for a terminal")
 	}
 }

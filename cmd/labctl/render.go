@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/state"
+	"golang.org/x/term"
 )
 
 // emit prints v as JSON with --output json, else calls text.
@@ -23,13 +24,11 @@ func (g *globals) emit(v any, text func() error) error {
 	return text()
 }
 
+// isTerminal tells a terminal (not /dev/null, which is a character
+// device too).
 func isTerminal(w interface{}) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func progressBar(g *globals, name string) func(done, total int64) {
