@@ -38,7 +38,7 @@ func TestWorkshopForReal(t *testing.T) {
 	c := h.CLI
 	t.Cleanup(func() {
 		c.Run(context.Background(), "workshop", "down")
-		for _, l := range []string{"itws-s01", "itws-s02"} {
+		for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
 			if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
 				t.Errorf("left behind: %v", left)
 			}
@@ -118,6 +118,34 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("the matrix page in Chromium: %d passing cells", strings.Count(dom, `class="pass"`))
 	}
 
+	// A late joiner: a third seat added while seats 1 and 2 run leaves
+	// them as they were - a container seat 1's student started still
+	// runs, and neither node rebooted.
+	seat1b := *c
+	seat1b.Lab, seat1b.File = "itws-s01", ""
+	probe1 := "docker run -d --name keepme busybox sleep 86400 >/dev/null; uptime -s"
+	booted, _, err := seat1b.Run(ctx, "exec", "node1", "--", probe1)
+	if err != nil {
+		t.Fatalf("seat 1 before the late joiner: %v", err)
+	}
+	booted2, _, _ := (func() (string, string, error) { s := *c; s.Lab, s.File = "itws-s02", ""; return s.Run(ctx, "exec", "node1", "--", "uptime -s") })()
+	start = time.Now()
+	if _, stderr, err := c.Run(ctx, "workshop", "up", "--seats", "3"); err != nil {
+		t.Fatalf("workshop up --seats 3: %v\n%s", err, stderr)
+	}
+	t.Logf("TIMING workshop up --seats 3 (one seat added beside two running): %s", time.Since(start).Round(time.Second))
+	after, _, err := seat1b.Run(ctx, "exec", "node1", "--", "docker ps --filter name=keepme --format '{{.Names}}'; uptime -s")
+	if err != nil || !strings.HasPrefix(after, "keepme\n") || !strings.HasSuffix(strings.TrimSpace(after), strings.TrimSpace(booted)) {
+		t.Errorf("seat 1 after a third seat was added (err=%v): %q, before: boot %q", err, after, booted)
+	}
+	if after2, _, _ := (func() (string, string, error) { s := *c; s.Lab, s.File = "itws-s02", ""; return s.Run(ctx, "exec", "node1", "--", "uptime -s") })(); strings.TrimSpace(after2) != strings.TrimSpace(booted2) {
+		t.Errorf("seat 2 rebooted when a third seat was added: %q, before %q", after2, booted2)
+	}
+	seat1b.Run(ctx, "exec", "node1", "--", "docker rm -f keepme >/dev/null")
+	if out, _, err := c.Run(ctx, "workshop", "status"); err != nil || !strings.Contains(out, "\n3/3 seats ready\n") {
+		t.Errorf("status with three seats (err=%v):\n%s", err, out)
+	}
+
 	// Seat 2 broken on purpose: Docker stopped. The seat is a lab of its
 	// own, whose topology labctl recorded.
 	seat2 := *c
@@ -126,7 +154,7 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Fatalf("stop docker on seat 2: %v\n%s", err, stderr)
 	}
 	out, _, err = c.Run(ctx, "workshop", "status")
-	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +node1 +running +yes +no`).MatchString(out) || !strings.Contains(out, "1/2 seats ready; not ready: 2") {
+	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +node1 +running +yes +no`).MatchString(out) || !strings.Contains(out, "2/3 seats ready; not ready: 2") {
 		t.Errorf("status with seat 2's Docker stopped (err=%v):\n%s", err, out)
 	}
 	out, _, err = c.Run(ctx, "workshop", "check", "none")
@@ -170,7 +198,7 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Fatalf("workshop reset: %v", err)
 	}
 	out, _, err = c.Run(ctx, "workshop", "status")
-	if err != nil || strings.Count(out, " yes ") != 2 {
+	if err != nil || strings.Count(out, " yes ") != 3 {
 		t.Errorf("status after the reset (err=%v):\n%s", err, out)
 	}
 	if clock, _, err := seat2.Run(ctx, "exec", "node1", "--", "date +%s"); err == nil {
@@ -186,10 +214,10 @@ func TestWorkshopForReal(t *testing.T) {
 	}
 
 	// Down: nothing of either seat is left.
-	if out, _, err := c.Run(ctx, "workshop", "down"); err != nil || !strings.Contains(out, "removed 2 seats") {
+	if out, _, err := c.Run(ctx, "workshop", "down"); err != nil || !strings.Contains(out, "removed 3 seats") {
 		t.Errorf("workshop down: %v\n%s", err, out)
 	}
-	for _, l := range []string{"itws-s01", "itws-s02"} {
+	for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
 		if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
 			t.Errorf("after workshop down, %s left: %v", l, left)
 		}
