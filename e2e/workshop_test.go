@@ -128,7 +128,11 @@ func TestWorkshopForReal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seat 1 before the late joiner: %v", err)
 	}
-	booted2, _, _ := (func() (string, string, error) { s := *c; s.Lab, s.File = "itws-s02", ""; return s.Run(ctx, "exec", "node1", "--", "uptime -s") })()
+	booted2, _, _ := (func() (string, string, error) {
+		s := *c
+		s.Lab, s.File = "itws-s02", ""
+		return s.Run(ctx, "exec", "node1", "--", "uptime -s")
+	})()
 	start = time.Now()
 	if _, stderr, err := c.Run(ctx, "workshop", "up", "--seats", "3"); err != nil {
 		t.Fatalf("workshop up --seats 3: %v\n%s", err, stderr)
@@ -138,7 +142,11 @@ func TestWorkshopForReal(t *testing.T) {
 	if err != nil || !strings.HasPrefix(after, "keepme\n") || !strings.HasSuffix(strings.TrimSpace(after), strings.TrimSpace(booted)) {
 		t.Errorf("seat 1 after a third seat was added (err=%v): %q, before: boot %q", err, after, booted)
 	}
-	if after2, _, _ := (func() (string, string, error) { s := *c; s.Lab, s.File = "itws-s02", ""; return s.Run(ctx, "exec", "node1", "--", "uptime -s") })(); strings.TrimSpace(after2) != strings.TrimSpace(booted2) {
+	if after2, _, _ := (func() (string, string, error) {
+		s := *c
+		s.Lab, s.File = "itws-s02", ""
+		return s.Run(ctx, "exec", "node1", "--", "uptime -s")
+	})(); strings.TrimSpace(after2) != strings.TrimSpace(booted2) {
 		t.Errorf("seat 2 rebooted when a third seat was added: %q, before %q", after2, booted2)
 	}
 	seat1b.Run(ctx, "exec", "node1", "--", "docker rm -f keepme >/dev/null")
