@@ -121,35 +121,29 @@ func TestWorkshopForReal(t *testing.T) {
 	// A late joiner: a third seat added while seats 1 and 2 run leaves
 	// them as they were - a container seat 1's student started still
 	// runs, and neither node rebooted.
-	seat1b := *c
-	seat1b.Lab, seat1b.File = "itws-s01", ""
-	probe1 := "docker run -d --name keepme busybox sleep 86400 >/dev/null; uptime -s"
-	booted, _, err := seat1b.Run(ctx, "exec", "node1", "--", probe1)
+	seatCLI := func(n int) *testlab.CLI {
+		s := *c
+		s.Lab, s.File = fmt.Sprintf("itws-s%02d", n), ""
+		return &s
+	}
+	booted, _, err := seatCLI(1).Run(ctx, "exec", "node1", "--", "docker run -d --name keepme busybox sleep 86400 >/dev/null; uptime -s")
 	if err != nil {
 		t.Fatalf("seat 1 before the late joiner: %v", err)
 	}
-	booted2, _, _ := (func() (string, string, error) {
-		s := *c
-		s.Lab, s.File = "itws-s02", ""
-		return s.Run(ctx, "exec", "node1", "--", "uptime -s")
-	})()
+	booted2, _, _ := seatCLI(2).Run(ctx, "exec", "node1", "--", "uptime -s")
 	start = time.Now()
 	if _, stderr, err := c.Run(ctx, "workshop", "up", "--seats", "3"); err != nil {
 		t.Fatalf("workshop up --seats 3: %v\n%s", err, stderr)
 	}
 	t.Logf("TIMING workshop up --seats 3 (one seat added beside two running): %s", time.Since(start).Round(time.Second))
-	after, _, err := seat1b.Run(ctx, "exec", "node1", "--", "docker ps --filter name=keepme --format '{{.Names}}'; uptime -s")
+	after, _, err := seatCLI(1).Run(ctx, "exec", "node1", "--", "docker ps --filter name=keepme --format '{{.Names}}'; uptime -s")
 	if err != nil || !strings.HasPrefix(after, "keepme\n") || !strings.HasSuffix(strings.TrimSpace(after), strings.TrimSpace(booted)) {
 		t.Errorf("seat 1 after a third seat was added (err=%v): %q, before: boot %q", err, after, booted)
 	}
-	if after2, _, _ := (func() (string, string, error) {
-		s := *c
-		s.Lab, s.File = "itws-s02", ""
-		return s.Run(ctx, "exec", "node1", "--", "uptime -s")
-	})(); strings.TrimSpace(after2) != strings.TrimSpace(booted2) {
+	if after2, _, _ := seatCLI(2).Run(ctx, "exec", "node1", "--", "uptime -s"); strings.TrimSpace(after2) != strings.TrimSpace(booted2) {
 		t.Errorf("seat 2 rebooted when a third seat was added: %q, before %q", after2, booted2)
 	}
-	seat1b.Run(ctx, "exec", "node1", "--", "docker rm -f keepme >/dev/null")
+	seatCLI(1).Run(ctx, "exec", "node1", "--", "docker rm -f keepme >/dev/null")
 	if out, _, err := c.Run(ctx, "workshop", "status"); err != nil || !strings.Contains(out, "\n3/3 seats ready\n") {
 		t.Errorf("status with three seats (err=%v):\n%s", err, out)
 	}
