@@ -480,13 +480,20 @@ func typedInstructions(t *testing.T, ctx context.Context, c *testlab.CLI, lp *pl
 			continue
 		}
 		start := time.Now()
-		for _, s := range e.Steps {
-			if s.On == "host" {
-				t.Errorf("%s: a step on the host: %+v", name, s)
+		// Typed as they come, one SSH session per run of steps on the
+		// same node (each stops at its first failure, as a person would).
+		for i := 0; i < len(e.Steps); {
+			on := e.Steps[i].On
+			var cmds []string
+			for ; i < len(e.Steps) && e.Steps[i].On == on; i++ {
+				cmds = append(cmds, e.Steps[i].Run)
+			}
+			if on == "host" {
+				t.Errorf("%s: steps on the host: %q", name, cmds)
 				continue
 			}
-			if out, stderr, err := c.Run(ctx, "exec", s.On, "--", s.Run); err != nil {
-				t.Errorf("%s: typing %q on %s: %v\n%s%s", name, s.Run, s.On, err, out, stderr)
+			if out, stderr, err := c.Run(ctx, "exec", on, "--", strings.Join(cmds, " && ")); err != nil {
+				t.Errorf("%s: typing %q on %s: %v\n%s%s", name, cmds, on, err, out, stderr)
 			}
 		}
 		out, _, err = c.Run(ctx, "lab", "check", name)
