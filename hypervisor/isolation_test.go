@@ -22,15 +22,7 @@ import (
 // gateway, not a metadata address beyond the gateway. Without the table
 // (the control) every one of those answers, so the test sees them.
 func TestIsolationKeepsTheNodesToThemselves(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("LABCTL_INTEGRATION") == "1" {
-			t.Fatal("needs root (network namespaces), as the tests run in CI")
-		}
-		t.Skip("SKIPPED: needs root (network namespaces)")
-	}
-	for _, tool := range []string{"ip", "nft", "ping"} {
-		testenv.Tool(t, tool)
-	}
+	testenv.Namespaces(t, "nft", "ping")
 	p := plantest.New(t, "iso", "isolated: true\nnetworks:\n  nat: {subnet: 10.77.1.0/24, host: 10.77.1.1, dhcp: {start: 10.77.1.100, end: 10.77.1.200}}\n  hostonly: {subnet: 10.77.2.0/24, host: 10.77.2.1}\noutside: {address: 203.0.113.10}\nnodes: [{name: n1}]\n")
 	nat := p.Net("nat")
 	pid := os.Getpid()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/plan/plantest"
 )
 
@@ -20,15 +19,7 @@ import (
 // to the last across the tunnel. The figures go into the README's
 // "Beyond a few hypervisors".
 func TestStitchTenHypervisors(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("LABCTL_INTEGRATION") == "1" {
-			t.Fatal("needs root (network namespaces), as the tests run in CI")
-		}
-		t.Skip("SKIPPED: needs root (network namespaces)")
-	}
-	for _, tool := range []string{"ip", "bridge", "ping", "nft"} {
-		testenv.Tool(t, tool)
-	}
+	testenv.Namespaces(t, "bridge", "ping", "nft")
 	const n = 10
 	var b strings.Builder
 	b.WriteString("hypervisors:\n")
@@ -59,11 +50,7 @@ func TestStitchTenHypervisors(t *testing.T) {
 		run(t, "ip", "-n", lan, "link", "set", port, "master", "lan", "up")
 		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("198.51.100.%d/24", i+1), "dev", "ul")
 		run(t, "ip", "-n", ns, "link", "set", "ul", "up")
-		for _, s := range p.Tunnels.Segments {
-			run(t, "ip", "-n", ns, "link", "add", s.Bridge, "type", "bridge")
-			run(t, "ip", "-n", ns, "link", "set", s.Bridge, "mtu", "1450", "up")
-		}
-		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("10.98.0.%d/24", i+1), "dev", plan.BridgeName("scale", plan.RoleHostOnly))
+		labBridges(t, ns, p, fmt.Sprintf("10.98.0.%d/24", i+1))
 		hosts[i] = &Host{HV: p.Hypervisors[i], wrap: []string{"ip", "netns", "exec", ns}}
 	}
 	start := time.Now()

@@ -42,15 +42,7 @@ nodes: [{name: n1}, {name: n2, hypervisor: b}]
 // nothing; a new port makes the devices again; Unstitch removes them and
 // leaves the bridges (libvirt's).
 func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("LABCTL_INTEGRATION") == "1" {
-			t.Fatal("needs root (network namespaces), as the tests run in CI")
-		}
-		t.Skip("SKIPPED: needs root (network namespaces)")
-	}
-	for _, tool := range []string{"ip", "bridge", "ping", "nft", "tcpdump", "timeout"} {
-		testenv.Tool(t, tool)
-	}
+	testenv.Namespaces(t, "bridge", "ping", "nft", "tcpdump", "timeout")
 	ctx := context.Background()
 	p := testPlan(t, 4792)
 	ns := map[string]string{"a": fmt.Sprintf("lctun-a-%d", os.Getpid()), "b": fmt.Sprintf("lctun-b-%d", os.Getpid())}
@@ -63,11 +55,7 @@ func TestStitchJoinsBridgesAcrossNamespaces(t *testing.T) {
 		n := ns[name]
 		run(t, "ip", "-n", n, "addr", "add", fmt.Sprintf("198.51.100.%d/24", i+1), "dev", "ul")
 		run(t, "ip", "-n", n, "link", "set", "ul", "up")
-		for _, s := range p.Tunnels.Segments {
-			run(t, "ip", "-n", n, "link", "add", s.Bridge, "type", "bridge")
-			run(t, "ip", "-n", n, "link", "set", s.Bridge, "mtu", "1450", "up")
-		}
-		run(t, "ip", "-n", n, "addr", "add", fmt.Sprintf("10.99.0.%d/24", i+1), "dev", plan.BridgeName("tuntest", plan.RoleHostOnly))
+		labBridges(t, n, p, fmt.Sprintf("10.99.0.%d/24", i+1))
 	}
 	hosts := map[string]*Host{}
 	for _, h := range p.Hypervisors {
@@ -244,4 +232,15 @@ func TestStitchScriptRefusesValuesItCannotWrite(t *testing.T) {
 			t.Errorf("%s: a script was made:\n%s", name, s)
 		}
 	}
+}
+
+// labBridges makes the lab's bridges in namespace ns, as libvirt would,
+// with addr on the host-only one.
+func labBridges(t *testing.T, ns string, p *plan.Plan, addr string) {
+	t.Helper()
+	for _, s := range p.Tunnels.Segments {
+		run(t, "ip", "-n", ns, "link", "add", s.Bridge, "type", "bridge")
+		run(t, "ip", "-n", ns, "link", "set", s.Bridge, "mtu", "1450", "up")
+	}
+	run(t, "ip", "-n", ns, "addr", "add", addr, "dev", plan.BridgeName(p.Lab, plan.RoleHostOnly))
 }

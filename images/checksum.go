@@ -1,7 +1,7 @@
 package images
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -10,6 +10,8 @@ import (
 	"hash"
 	"regexp"
 	"strings"
+
+	"github.com/labctl/labctl/internal/lines"
 )
 
 // Digest is an expected checksum: algorithm and lowercase hex value.
@@ -69,14 +71,7 @@ var ErrChecksumFormat = errors.New("not a checksum file")
 // comments, makes the whole file suspect and is an error.
 func ParseChecksumFile(data []byte) (map[string]Digest, error) {
 	out := map[string]Digest{}
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := lines.Each(bytes.NewReader(data), func(n int, line string) error {
 		if m := gnuLine.FindStringSubmatch(line); m != nil {
 			algo := "sha256"
 			if len(m[1]) == 128 {
@@ -84,17 +79,20 @@ func ParseChecksumFile(data []byte) (map[string]Digest, error) {
 			}
 			d, _ := digestFromHex(algo, m[1])
 			out[strings.TrimPrefix(m[2], "./")] = d
-			continue
+			return nil
 		}
 		if m := bsdLine.FindStringSubmatch(line); m != nil {
 			d, err := digestFromHex(strings.ToLower(m[1]), m[3])
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", n, err)
+				return fmt.Errorf("line %d: %w", n, err)
 			}
 			out[strings.TrimPrefix(m[2], "./")] = d
-			continue
+			return nil
 		}
-		return nil, fmt.Errorf("line %d: %q: %w", n, truncate(line, 60), ErrChecksumFormat)
+		return fmt.Errorf("line %d: %q: %w", n, truncate(line, 60), ErrChecksumFormat)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no checksums in it: %w", ErrChecksumFormat)

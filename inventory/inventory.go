@@ -10,7 +10,6 @@
 package inventory
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labctl/labctl/internal/lines"
 	"github.com/labctl/labctl/internal/strictyaml"
 
 	"github.com/labctl/labctl/plan"
@@ -337,14 +337,7 @@ func (inv *Inventory) Marshal(w io.Writer, header string) error {
 func FromSSHConfig(r io.Reader) (*Inventory, error) {
 	inv := &Inventory{}
 	var cur *Host
-	sc := bufio.NewScanner(r)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := lines.Each(r, func(n int, line string) error {
 		key, val, ok := strings.Cut(line, " ")
 		if !ok {
 			key, val, _ = strings.Cut(line, "\t")
@@ -356,7 +349,7 @@ func FromSSHConfig(r io.Reader) (*Inventory, error) {
 			cur = &inv.Hosts[len(inv.Hosts)-1]
 		case "hostname", "user", "port", "identityfile":
 			if cur == nil {
-				return nil, fmt.Errorf("ssh config line %d: %s before any Host line", n, key)
+				return fmt.Errorf("ssh config line %d: %s before any Host line", n, key)
 			}
 			switch strings.ToLower(key) {
 			case "hostname":
@@ -366,7 +359,7 @@ func FromSSHConfig(r io.Reader) (*Inventory, error) {
 			case "port":
 				p, err := strconv.Atoi(val)
 				if err != nil {
-					return nil, fmt.Errorf("ssh config line %d: port %q", n, val)
+					return fmt.Errorf("ssh config line %d: port %q", n, val)
 				}
 				cur.Port = p
 			case "identityfile":
@@ -375,8 +368,9 @@ func FromSSHConfig(r io.Reader) (*Inventory, error) {
 				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(inv.Hosts) == 0 {

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/internal/lines"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -34,23 +34,17 @@ func (k *KnownHosts) read() (map[string]ssh.PublicKey, error) {
 		return nil, err
 	}
 	m := map[string]ssh.PublicKey{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err = lines.Each(bytes.NewReader(data), func(n int, line string) error {
 		_, hosts, key, _, _, err := ssh.ParseKnownHosts([]byte(line))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", k.Path, n, err)
+			return fmt.Errorf("%s:%d: %w", k.Path, n, err)
 		}
 		for _, h := range hosts {
 			m[h] = key
 		}
-	}
-	return m, sc.Err()
+		return nil
+	})
+	return m, err
 }
 
 // Get returns the pinned key of a host, nil if none is pinned yet.

@@ -52,3 +52,18 @@ func Tool(t testing.TB, name string) {
 	}
 	t.Skipf("SKIPPED: needs %s", name)
 }
+
+// Namespaces is for a test that makes network namespaces: it needs root
+// (skipped elsewhere, failed where the tests run for real) and the tools.
+func Namespaces(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("LABCTL_INTEGRATION") == "1" {
+			t.Fatal("needs root (network namespaces), as the tests run in CI")
+		}
+		t.Skip("SKIPPED: needs root (network namespaces)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		Tool(t, tool)
+	}
+}
