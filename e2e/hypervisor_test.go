@@ -155,7 +155,9 @@ func loneRemoteURI(t *testing.T, ctx context.Context, c *testlab.CLI, hv2 *testl
 	solo.Lab, solo.File = hvLab+"-solo", file
 	solo.ExtraEnv = append(append([]string(nil), c.ExtraEnv...), "HOME="+home)
 	start := time.Now()
-	_, stderr, err := solo.Run(ctx, "up")
+	// Docker through the gateway is shown above; here the path (pins,
+	// SSH, libvirt, ProxyJump) is what is tested, so no provisioning.
+	_, stderr, err := solo.Run(ctx, "up", "--no-provision")
 	if err != nil {
 		t.Fatalf("up of a lab with only libvirt.uri %s: %v\n%s", hv2.URI, err, stderr)
 	}
@@ -163,7 +165,7 @@ func loneRemoteURI(t *testing.T, ctx context.Context, c *testlab.CLI, hv2 *testl
 	if strings.Contains(stderr, "first contact") {
 		t.Errorf("hv2's key, pinned by the spread lab, was trusted anew:\n%s", stderr)
 	}
-	if out, _, err := solo.Run(ctx, "exec", "node1", "--", "hostname; docker info --format '{{.ServerVersion}}'"); err != nil || !strings.HasPrefix(out, "node1\n") || !strings.Contains(out, "20.10") {
+	if out, _, err := solo.Run(ctx, "exec", "node1", "--", "hostname"); err != nil || out != "node1\n" {
 		t.Errorf("exec node1 through hv2 (err=%v):\n%s", err, out)
 	}
 	if doms, _ := hv2.Virsh("list", "--name"); !strings.Contains(doms, plan.DomainName(solo.Lab, "node1")) {
