@@ -42,12 +42,7 @@ func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) (re
 		if o.Stage > 0 && max(c.Stage, 1) != o.Stage {
 			continue
 		}
-		res := r.check(ctx, c)
-		if !res.Passed {
-			rep.Passed = false
-		}
-		progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
-		rep.Checks = append(rep.Checks, res)
+		r.record(ctx, &rep, c, progress)
 	}
 	if len(rep.Checks) == 0 {
 		rep.Passed = false

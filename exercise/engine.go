@@ -352,12 +352,7 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) (rep Report
 			rep.SetupError = "interrupted: " + ctx.Err().Error()
 			break
 		}
-		res := r.check(ctx, c)
-		if !res.Passed {
-			rep.Passed = false
-		}
-		progress(lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
-		rep.Checks = append(rep.Checks, res)
+		r.record(ctx, &rep, c, progress)
 	}
 	return rep
 }
@@ -387,6 +382,17 @@ func (r *Run) undoAll(rep *Report, limit time.Duration) {
 		rep.Teardown = err.Error()
 		rep.Passed = false
 	}
+}
+
+// record runs check c, says its verdict and adds it to rep; a failed
+// check fails the report.
+func (r *Run) record(ctx context.Context, rep *Report, c Check, progress func(lab, msg string)) {
+	res := r.check(ctx, c)
+	if !res.Passed {
+		rep.Passed = false
+	}
+	progress(r.Lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
+	rep.Checks = append(rep.Checks, res)
 }
 
 // check runs one check and judges it; a failed check carries its hint.
