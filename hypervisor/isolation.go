@@ -6,6 +6,7 @@ package hypervisor
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -40,15 +41,15 @@ func IsolationRules(p *plan.Plan) (string, error) {
 	}
 	out := []string{p.Outside.Address}
 	for _, m := range p.Docker.RegistryMirrors {
-		if u, err := url.Parse(m); err == nil && isIPv4(u.Hostname()) {
+		if u, err := url.Parse(m); err == nil && ipv4(u.Hostname()) {
 			out = append(out, u.Hostname())
 		}
 	}
-	if u, err := url.Parse(p.Outside.HTTPURL); p.Outside.HTTPURL != "" && err == nil && isIPv4(u.Hostname()) {
+	if u, err := url.Parse(p.Outside.HTTPURL); p.Outside.HTTPURL != "" && err == nil && ipv4(u.Hostname()) {
 		out = append(out, u.Hostname())
 	}
 	for _, a := range append(append([]string(nil), gateways...), out...) {
-		if !isIPv4(a) {
+		if !ipv4(a) {
 			return "", fmt.Errorf("lab %s: %q is not an IPv4 address for the isolation rules", p.Lab, a)
 		}
 	}
@@ -58,7 +59,7 @@ func IsolationRules(p *plan.Plan) (string, error) {
 	br, gw, dst := strings.Join(bridges, ", "), strings.Join(gateways, ", "), strings.Join(out, ", ")
 	t := IsolationTable(p.Lab)
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", t, t, t)
+	b.WriteString(nftReplace(t))
 	b.WriteString("  chain input {\n    type filter hook input priority -5; policy accept;\n")
 	fmt.Fprintf(&b, "    iifname { %s } ct state established,related accept\n", br)
 	fmt.Fprintf(&b, "    iifname { %s } udp dport 67 accept\n", br)
@@ -72,19 +73,6 @@ func IsolationRules(p *plan.Plan) (string, error) {
 	fmt.Fprintf(&b, "    iifname { %s } counter drop\n", br)
 	b.WriteString("  }\n}\n")
 	return b.String(), nil
-}
-
-func isIPv4(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 4 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
 }
 
 // Isolate loads the lab's isolation table (IsolationRules) on this
@@ -104,9 +92,28 @@ func (h *Host) Isolate(ctx context.Context, p *plan.Plan) error {
 
 // Unisolate removes the lab's isolation table, if it is there.
 func (h *Host) Unisolate(ctx context.Context, lab string) error {
-	t := IsolationTable(lab)
-	if _, err := h.Run(ctx, fmt.Sprintf("if command -v nft >/dev/null && nft list table inet %s >/dev/null 2>&1; then nft delete table inet %s; fi\n", t, t)); err != nil {
+	if _, err := h.Run(ctx, nftDrop(IsolationTable(lab))); err != nil {
 		return fmt.Errorf("remove the lab's isolation: %w", err)
 	}
 	return nil
+}
+
+// ipv4 tells whether s is an IPv4 address in dotted-decimal form, as it
+// may be written into a rule or a script.
+func ipv4(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Is4()
+}
+
+// nftReplace opens the definition of table inet t so that loading it
+// replaces the table whole: declared (so the delete cannot fail), deleted,
+// declared again; the caller writes the chains and the closing brace.
+func nftReplace(t string) string {
+	return fmt.Sprintf("table inet %s\ndelete table inet %s\ntable inet %s {\n", t, t, t)
+}
+
+// nftDrop is a shell line that deletes table inet t if nft and the table
+// are there, and does nothing otherwise.
+func nftDrop(t string) string {
+	return fmt.Sprintf("if command -v nft >/dev/null && nft list table inet %s >/dev/null 2>&1; then nft delete table inet %s; fi\n", t, t)
 }

@@ -6,7 +6,6 @@ package hypervisor
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
@@ -50,7 +49,7 @@ func StitchScript(p *plan.Plan, self string) (string, error) {
 	// The script runs as root with these values written into it: each is
 	// checked here for what it must be, whatever validation did before.
 	for _, a := range append([]string{local}, peers...) {
-		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+		if !ipv4(a) {
 			return "", fmt.Errorf("lab %s: tunnel address %q is not an IPv4 address", p.Lab, a)
 		}
 	}
@@ -119,7 +118,7 @@ func FirewallRules(p *plan.Plan, peers []string) string {
 	}
 	t := FirewallTable(p.Lab)
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", t, t, t)
+	b.WriteString(nftReplace(t))
 	b.WriteString("  chain input {\n    type filter hook input priority -10; policy accept;\n")
 	if len(peers) > 0 {
 		fmt.Fprintf(&b, "    udp dport %d @th,96,24 { %s } ip saddr != { %s } counter drop\n", p.Tunnels.Port, strings.Join(vnis, ", "), strings.Join(peers, ", "))
@@ -160,7 +159,7 @@ func (h *Host) Unstitch(ctx context.Context, lab string) ([]string, error) {
 	for _, d := range devs {
 		fmt.Fprintf(&b, "if ip link show dev %s >/dev/null 2>&1; then ip link del %s; echo %s; fi\n", d, d, d)
 	}
-	fmt.Fprintf(&b, "if command -v nft >/dev/null && nft list table inet %s >/dev/null 2>&1; then nft delete table inet %s; fi\n", FirewallTable(lab), FirewallTable(lab))
+	b.WriteString(nftDrop(FirewallTable(lab)))
 	out, err := h.Run(ctx, b.String())
 	removed := strings.Fields(out)
 	if err != nil {
