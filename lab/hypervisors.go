@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/hypervisor"
@@ -98,29 +97,24 @@ func (o Options) opener() func(context.Context, plan.Hypervisor) (Hypervisor, er
 // by labctl's metadata on them (no state needed): what a workshop's down
 // finds of seats it has no record of.
 func LabsOn(ctx context.Context, p *plan.Plan, o Options) ([]string, error) {
-	open := o.opener()
+	l := &Lab{Plan: p, o: o}
+	defer l.Close()
+	parts, err := l.openParts(ctx, true)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
-	var mu sync.Mutex
-	err := fanout.Each(ctx, p.Parts(), 0, func(pt plan.Part) string { return hypervisor.Who(pt.Hypervisor) }, func(ctx context.Context, pt plan.Part) error {
-		h, err := open(ctx, pt.Hypervisor)
+	var errs []error
+	for _, pt := range parts {
+		labs, err := vm.Labs(ctx, pt.conn)
 		if err != nil {
-			return err
+			errs = append(errs, err)
 		}
-		defer h.Close()
-		c, err := h.Libvirt(ctx)
-		if err != nil {
-			return err
+		for _, name := range labs {
+			seen[name] = true
 		}
-		defer c.Close()
-		labs, err := vm.Labs(ctx, c)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, l := range labs {
-			seen[l] = true
-		}
-		return err
-	})
-	return slices.Sorted(maps.Keys(seen)), err
+	}
+	return slices.Sorted(maps.Keys(seen)), gather(errs)
 }
 
 // openParts connects to every hypervisor of the lab at once (once): the

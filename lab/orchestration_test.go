@@ -406,3 +406,27 @@ func TestListFromState(t *testing.T) {
 		t.Errorf("after down: %+v %v", labs, err)
 	}
 }
+
+// LabsOn finds a lab by its libvirt objects on every hypervisor of the
+// plan, closes what it opened, and fails naming an unreachable one.
+func TestLabsOnEveryHypervisor(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t)
+	l := w.lab(t)
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	opened := w.hv("hv1").open + w.hv("hv2").open
+	got, err := LabsOn(ctx, l.Plan, Options{OpenHypervisor: w.open})
+	if err != nil || len(got) != 1 || got[0] != "two" {
+		t.Errorf("LabsOn = %v, %v; want [two]", got, err)
+	}
+	if now := w.hv("hv1").open + w.hv("hv2").open; now != opened {
+		t.Errorf("LabsOn left %d hypervisor connections open", now-opened)
+	}
+	gone := errors.New("hypervisor hv2: dial tcp: connect: no route to host")
+	w.refuse["hv2"] = gone
+	if got, err := LabsOn(ctx, l.Plan, Options{OpenHypervisor: w.open}); !errors.Is(err, gone) {
+		t.Errorf("LabsOn with hv2 unreachable = %v, %v; want its error", got, err)
+	}
+}
