@@ -68,6 +68,17 @@ type Jump struct {
 // through ConfigValue: one that an ssh config cannot hold as it is is an
 // error, and nothing is written.
 func SSHConfig(p *plan.Plan, labDir string, jump *Jump) ([]byte, error) {
+	return sshConfig(p, labDir, jump, "ERROR")
+}
+
+// StudentSSHConfig is SSHConfig for a workshop student's folder: the same,
+// with ssh's own messages kept (LogLevel INFO), so that a student told no
+// sees why ("open failed: administratively prohibited").
+func StudentSSHConfig(p *plan.Plan, folder string, jump *Jump) ([]byte, error) {
+	return sshConfig(p, folder, jump, "INFO")
+}
+
+func sshConfig(p *plan.Plan, labDir string, jump *Jump, logLevel string) ([]byte, error) {
 	w := &configWriter{}
 	fmt.Fprintf(&w.b, "# labctl lab %s: generated, do not edit (labctl ssh-config)\n", p.Lab)
 	if jump != nil {
@@ -79,10 +90,13 @@ func SSHConfig(p *plan.Plan, labDir string, jump *Jump) ([]byte, error) {
 			w.set("  User", jump.User, false)
 		}
 		if jump.Identity != "" {
+			// Only that key: agent keys tried first would use up the
+			// jump host's authentication attempts.
 			w.set("  IdentityFile", jump.Identity, true)
+			w.b.WriteString("  IdentitiesOnly yes\n")
 		}
 		w.set("  UserKnownHostsFile", jump.KnownHosts, true)
-		w.b.WriteString("  StrictHostKeyChecking yes\n  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+		w.b.WriteString("  StrictHostKeyChecking yes\n  ForwardAgent no\n  ForwardX11 no\n  LogLevel " + logLevel + "\n")
 	}
 	for _, n := range p.Nodes {
 		w.b.WriteString("\n")
@@ -97,7 +111,7 @@ func SSHConfig(p *plan.Plan, labDir string, jump *Jump) ([]byte, error) {
 		w.set("  UserKnownHostsFile", filepath.Join(labDir, KnownHostsFile), true)
 		w.b.WriteString("  StrictHostKeyChecking yes\n  ConnectTimeout 15\n")
 		w.set("  HostKeyAlias", n.SSHAlias, false)
-		w.b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel ERROR\n")
+		w.b.WriteString("  ForwardAgent no\n  ForwardX11 no\n  LogLevel " + logLevel + "\n")
 	}
 	if w.err != nil {
 		return nil, fmt.Errorf("lab %s's ssh config: %w", p.Lab, w.err)
