@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,15 +26,17 @@ outside:
   address: ` + testlab.UpstreamAddr + `
 `
 
-// TestWorkshopForReal: two seats of one node each, up at once; access
-// cards rendered in Chromium; each card's ssh command works with plain
-// OpenSSH and the other seat's key is refused; status and a seats x checks
+// TestWorkshopForReal: two seats of one node each, up at once with a jump
+// host for students; access cards rendered in Chromium; from a student
+// laptop (a namespace on the room's LAN with no route to any lab network)
+// each card's ssh command works with plain OpenSSH and only the seat's
+// folder, and a seat's key opens nothing else; status and a seats x checks
 // matrix all passing; one seat broken on purpose shows failing in both
 // with evidence; down leaves nothing.
 func TestWorkshopForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	h := testlab.Start(t, ctx, testlab.Setup{Lab: "itws", Topology: seatTopology, Upstream: true, Tools: []string{"ssh", "chromium"},
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: "itws", Topology: seatTopology, Upstream: true, Tools: []string{"ssh", "chromium", "/usr/sbin/sshd"},
 		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
 	c := h.CLI
 	t.Cleanup(func() {
@@ -44,8 +47,13 @@ func TestWorkshopForReal(t *testing.T) {
 			}
 		}
 	})
+	laptop, err := h.Env.AddLaptop(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jump := testlab.UnderlayAddr(1) + ":2222"
 	start := time.Now()
-	if _, _, err := c.Run(ctx, "workshop", "up", "--seats", "2"); err != nil {
+	if _, _, err := c.Run(ctx, "workshop", "up", "--seats", "2", "--jump", jump); err != nil {
 		t.Fatalf("workshop up: %v", err)
 	}
 	t.Logf("TIMING workshop up (2 seats x 1 node, at once): %s", time.Since(start).Round(time.Second))
@@ -69,31 +77,60 @@ func TestWorkshopForReal(t *testing.T) {
 			t.Errorf("card %d in Chromium lacks its ssh command %q", i+1, card[i].Nodes[0].SSH)
 		}
 	}
-	// Each card's command works with plain OpenSSH, from the cards' folder.
-	sshFrom := func(cmdline string) (string, error) {
-		args := append(strings.Fields(cmdline), "-o", "BatchMode=yes", "hostname")
-		cmd := h.Env.Command(ctx, args[0], args[1:]...)
-		cmd.Dir = cards
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	for i := range card {
-		if out, err := sshFrom(card[i].Nodes[0].SSH); err != nil || !strings.Contains(out, "node1") {
-			t.Errorf("seat %d's ssh command: %v\n%s", i+1, err, out)
+	// On the student's laptop: only the seat folders, plain OpenSSH.
+	home := t.TempDir()
+	for _, f := range []string{"seat-01", "seat-02"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(cards, f), home).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
 		}
 	}
-	// Seat 2's key does not open seat 1.
-	wrong := strings.Replace(card[0].Nodes[0].SSH, "-i seat-01/", "-i seat-02/", 1)
-	if out, err := sshFrom(wrong); err == nil || !strings.Contains(out, "Permission denied") {
-		t.Errorf("seat 2's key opened seat 1: %v\n%s", err, out)
+	fromLaptop := func(args ...string) (string, int) {
+		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", laptop, "ssh", "-o", "BatchMode=yes"}, args...)...)
+		cmd.Dir, cmd.Stdin = home, strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	for i := range card {
+		args := append(strings.Fields(card[i].Nodes[0].SSH)[1:], "hostname; docker info --format 'docker={{.ServerVersion}}'")
+		if out, code := fromLaptop(args...); code != 0 || !strings.Contains(out, "node1") || !strings.Contains(out, "docker=") {
+			t.Errorf("seat %d's card command from the laptop: exit %d\n%s", i+1, code, out)
+		}
+	}
+	// What seat 1's key opens besides: nothing. Seat 2's node (its
+	// address put in place of seat 1's), a shell or a command on the
+	// hypervisor, a forward to the hypervisor's sshd or to another port
+	// of seat 1's own node, a remote forward; and the laptop reaches no
+	// node without the jump host.
+	ip1, ip2 := card[0].Nodes[0].HostOnly, card[1].Nodes[0].HostOnly
+	for _, r := range []struct {
+		what string
+		args []string
+		code int
+		says string
+	}{
+		{"seat 2's node", []string{"-F", "seat-01/ssh_config", "-o", "HostName=" + ip2, "node1", "hostname"}, 255, "administratively prohibited"},
+		{"a shell on the hypervisor", []string{"-F", "seat-01/ssh_config", "labctl-jump"}, 1, "This account is currently not available"},
+		{"a command on the hypervisor", []string{"-F", "seat-01/ssh_config", "labctl-jump", "id"}, 1, "This account is currently not available"},
+		{"the hypervisor's sshd", []string{"-F", "seat-01/ssh_config", "-W", testlab.UnderlayAddr(1) + ":22", "labctl-jump"}, 255, "administratively prohibited"},
+		{"another port of its node", []string{"-F", "seat-01/ssh_config", "-W", ip1 + ":2375", "labctl-jump"}, 255, "administratively prohibited"},
+		{"a remote forward", []string{"-F", "seat-01/ssh_config", "-N", "-o", "ExitOnForwardFailure=yes", "-R", "8022:" + ip2 + ":22", "labctl-jump"}, 255, "remote port forwarding failed"},
+		{"seat 2's node without the jump host", []string{"-F", "none", "-o", "ConnectTimeout=5", "lab@" + ip2}, 255, "unreachable"},
+	} {
+		if out, code := fromLaptop(r.args...); code != r.code || !strings.Contains(out, r.says) {
+			t.Errorf("from the laptop with seat 1's folder, %s: exit %d, want %d with %q\n%s", r.what, code, r.code, r.says, out)
+		}
 	}
 
 	// Seats are isolated: from seat 1's node, seat 2's node does not
 	// answer, nor does a TCP port of seat 1's own gateway address (the
 	// host's services: dropped, so the connection times out rather than
 	// being refused); pinging the gateway works.
-	addrOf := func(ssh string) string { return ssh[strings.LastIndex(ssh, "@")+1:] }
-	ip1, ip2 := addrOf(card[0].Nodes[0].SSH), addrOf(card[1].Nodes[0].SSH)
 	gw1 := ip1[:strings.LastIndex(ip1, ".")] + ".1"
 	seat1 := *c
 	seat1.Lab, seat1.File = "itws-s01", ""
@@ -144,6 +181,17 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("seat 2 rebooted when a third seat was added: %q, before %q", after2, booted2)
 	}
 	seatCLI(1).Run(ctx, "exec", "node1", "--", "docker rm -f keepme >/dev/null")
+	// The late joiner's card works from the laptop (the jump host took its
+	// key without --jump given again), and seat 1's still does.
+	if _, _, err := c.Run(ctx, "workshop", "cards", cards); err != nil {
+		t.Fatalf("workshop cards with three seats: %v", err)
+	}
+	exec.Command("cp", "-a", filepath.Join(cards, "seat-03"), home).Run()
+	for _, n := range []string{"01", "03"} {
+		if out, code := fromLaptop("-F", "seat-"+n+"/ssh_config", "node1", "hostname"); code != 0 || !strings.Contains(out, "node1") {
+			t.Errorf("seat %s from the laptop after the late joiner: exit %d\n%s", n, code, out)
+		}
+	}
 	if out, _, err := c.Run(ctx, "workshop", "status"); err != nil || !strings.Contains(out, "\n3/3 seats ready\n") {
 		t.Errorf("status with three seats (err=%v):\n%s", err, out)
 	}
@@ -215,9 +263,15 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("a lab on seat 2 after the reset (err=%v):\n%s", err, out)
 	}
 
-	// Down: nothing of either seat is left.
+	// Down: nothing of either seat is left, nor the jump host.
 	if out, _, err := c.Run(ctx, "workshop", "down"); err != nil || !strings.Contains(out, "removed 3 seats") {
 		t.Errorf("workshop down: %v\n%s", err, out)
+	}
+	if _, err := os.Stat("/var/lib/labctl/jump/itws"); !os.IsNotExist(err) {
+		t.Errorf("the jump host's directory is left: %v", err)
+	}
+	if out, _ := h.Env.Command(ctx, "ss", "-Hltn", "src "+jump).Output(); len(out) > 0 {
+		t.Errorf("the jump host still listens:\n%s", out)
 	}
 	for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
 		if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {

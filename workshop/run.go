@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,13 +18,16 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/atomicfile"
 	"github.com/labctl/labctl/internal/fanout"
+	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/vm"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 )
 
 // Record is what a workshop keeps in its directory (workshop.json): enough
@@ -34,6 +38,11 @@ type Record struct {
 	Space    string `json:"space"`
 	L3Space  string `json:"l3_space"`
 	Topology string `json:"topology,omitempty"` // the file the seats came from, "" for the built-in
+	// Jump is where students' laptops reach the seats (ADDRESS:PORT of
+	// the jump host on this machine, "" for none) and JumpHostKey its
+	// public host key, which the cards pin.
+	Jump        string `json:"jump,omitempty"`
+	JumpHostKey string `json:"jump_host_key,omitempty"`
 }
 
 // Runner acts on a workshop's seats, several at once.
@@ -113,14 +122,18 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 			return err
 		}
 	}
-	if old, err := LoadRecord(w.Name); err == nil && old.Seats > rec.Seats {
-		rec.Seats = old.Seats // fewer seats now: the others stay until down
+	if old, err := LoadRecord(w.Name); err == nil {
+		if old.Seats > rec.Seats {
+			rec.Seats = old.Seats // fewer seats now: the others stay until down
+		}
+		if rec.Jump == "" || rec.Jump == old.Jump {
+			rec.Jump, rec.JumpHostKey = old.Jump, old.JumpHostKey // up again without --jump keeps it
+		}
 	}
-	data, _ := json.MarshalIndent(rec, "", "  ")
-	if err := atomicfile.Write(filepath.Join(dir, "workshop.json"), append(data, '\n'), 0o600); err != nil {
+	if err := writeRecord(dir, rec); err != nil {
 		return err
 	}
-	return fanout.Each(ctx, p.Seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+	err = fanout.Each(ctx, p.Seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
 		l, err := lab.Open(w.seatOptions(s, SeatFile(dir, s.N), "labctl workshop up"))
 		if err != nil {
 			return err
@@ -138,6 +151,72 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 		}
 		return nil
 	})
+	if rec.Jump == "" {
+		return err
+	}
+	// The jump host opens for every seat that has its key (those that
+	// failed get in once up again made them).
+	key, jerr := w.openJump(ctx, rec)
+	if jerr == nil {
+		rec.JumpHostKey = key
+		jerr = writeRecord(dir, rec)
+	}
+	return errors.Join(err, jerr)
+}
+
+func writeRecord(dir string, rec Record) error {
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	return atomicfile.Write(filepath.Join(dir, "workshop.json"), append(data, '\n'), 0o600)
+}
+
+// openJump opens or updates the students' jump host on this machine for
+// the recorded seats, and returns its host key.
+func (w *Runner) openJump(ctx context.Context, rec Record) (string, error) {
+	listen, err := netip.ParseAddrPort(rec.Jump)
+	if err != nil {
+		return "", fmt.Errorf("the jump host's address %s: %w", rec.Jump, err)
+	}
+	j := hypervisor.JumpHost{Workshop: w.Name, Listen: listen}
+	for n := 1; n <= rec.Seats; n++ {
+		l, err := w.open(Seat{N: n, Lab: SeatLab(w.Name, n), Hypervisor: "local"}, "")
+		if err != nil {
+			return "", err
+		}
+		k := keys.Lab{Dir: l.Dir(), Lab: l.Plan.Lab}
+		p := l.Plan
+		l.Close()
+		pub, err := os.ReadFile(k.UserKeyPath() + ".pub")
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return "", err
+		}
+		s := hypervisor.JumpSeat{Seat: n, Key: string(pub)}
+		for _, nd := range p.Nodes {
+			a, err := netip.ParseAddr(nd.Addr(plan.RoleHostOnly))
+			if err != nil {
+				return "", fmt.Errorf("seat %d: node %s: %w", n, nd.Name, err)
+			}
+			s.Nodes = append(s.Nodes, netip.AddrPortFrom(a, 22))
+		}
+		j.Seats = append(j.Seats, s)
+	}
+	if len(j.Seats) == 0 {
+		return "", errors.New("no seat has its key yet: the jump host opens once a seat is up")
+	}
+	h, err := hypervisor.Open(ctx, plan.Hypervisor{URI: "qemu:///system"}, hypervisor.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	key, err := h.OpenJump(ctx, j)
+	if err != nil {
+		return "", err
+	}
+	if w.Progress != nil {
+		w.Progress(w.Name, "", fmt.Sprintf("jump host for %d seats at %s (%s)", len(j.Seats), listen, ssh.FingerprintSHA256(key)))
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), nil
 }
 
 // Reset puts seat n back to the state right after its up, from the
@@ -191,10 +270,21 @@ func (w *Runner) Seats() ([]Seat, error) {
 
 // Cards writes the access card of every recorded seat into dir (see
 // WriteCards).
-func (w *Runner) Cards(dir string, exercises []*exercise.Exercise) ([]Card, error) {
+func (w *Runner) Cards(dir string, o CardOptions) ([]Card, error) {
 	seats, err := w.Seats()
 	if err != nil {
 		return nil, err
+	}
+	rec, err := LoadRecord(w.Name)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Jump != "" {
+		addr, err := netip.ParseAddrPort(rec.Jump)
+		if err != nil || rec.JumpHostKey == "" {
+			return nil, fmt.Errorf("workshop %s: the jump host at %s has no key recorded: run 'labctl --lab %s workshop up' again", w.Name, rec.Jump, w.Name)
+		}
+		o.Jump = &Jump{Addr: addr, HostKey: rec.JumpHostKey}
 	}
 	var plans []*plan.Plan
 	dirs := map[string]string{}
@@ -207,7 +297,7 @@ func (w *Runner) Cards(dir string, exercises []*exercise.Exercise) ([]Card, erro
 		dirs[s.Lab] = l.Dir()
 		l.Close()
 	}
-	return WriteCards(dir, w.Name, plans, func(lab string) string { return dirs[lab] }, exercises)
+	return WriteCards(dir, w.Name, plans, func(lab string) string { return dirs[lab] }, o)
 }
 
 func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
@@ -265,6 +355,17 @@ func (w *Runner) Down(ctx context.Context, p *plan.Plan) ([]string, error) {
 	sort.Strings(removed)
 	if err != nil {
 		return removed, err
+	}
+	// The jump host, found by its directory (also without the record).
+	if _, serr := os.Stat(hypervisor.JumpRoot + "/" + w.Name); serr == nil {
+		h, err := hypervisor.Open(ctx, plan.Hypervisor{URI: "qemu:///system"}, hypervisor.Options{})
+		if err == nil {
+			err = h.CloseJump(ctx, w.Name)
+			h.Close()
+		}
+		if err != nil {
+			return removed, err
+		}
 	}
 	dir, derr := Dir(w.Name)
 	if derr == nil {

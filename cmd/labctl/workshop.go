@@ -200,22 +200,38 @@ func (g *globals) workshopRunner(parallel int) *workshop.Runner {
 func newWorkshopUpCmd(g *globals) *cobra.Command {
 	var wf workshopFlags
 	var parallel int
-	var docker string
+	var docker, jump string
 	cmd := &cobra.Command{
-		Use:   "up --seats N",
+		Use:   "up --seats N [--jump ADDRESS[:PORT]]",
 		Short: "Bring every seat up (several at once); again carries on, and adds seats",
 		Long: `Plan the seats (as 'workshop plan' shows them), write each seat's topology
 into the workshop's state directory, and bring the seats up --parallel at a
 time, each as 'labctl up' does: VMs, SSH with pinned host keys, Docker. Every
 seat has its own key pair; 'labctl --lab NAME-sNN ...' works on one seat.
-Running it again carries on after a failure; a larger --seats adds seats.`,
+Running it again carries on after a failure; a larger --seats adds seats.
+
+Students on their own laptops: --jump ADDRESS[:PORT] (port 2222 unless
+given) is this machine's address on the room's network. labctl runs an sshd
+of its own there, a jump host whose only use is forwarding each seat's key
+to its own nodes' SSH (no shell, no other seat, no other address or port);
+the cards' ssh_config goes through it, so 'ssh -F seat-07/ssh_config node1'
+works from any laptop with OpenSSH that reaches that address. Up again
+without --jump keeps it; 'workshop down' removes it.`,
 		Example: `  sudo labctl --lab ws workshop up --seats 2
+  sudo labctl --lab ws workshop up --seats 30 --jump 192.168.1.20
   sudo labctl --lab ws workshop cards ./cards`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, rec, err := g.workshopPlan(wf)
 			if err != nil {
 				return err
+			}
+			if jump != "" {
+				ap, err := parseJump(jump)
+				if err != nil {
+					return usageErr("--jump %s: %v", topology.Quote(jump), err)
+				}
+				rec.Jump = ap.String()
 			}
 			start := time.Now()
 			if err := g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker}); err != nil {
@@ -228,7 +244,24 @@ Running it again carries on after a failure; a larger --seats adds seats.`,
 	wf.add(cmd)
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats brought up at once")
 	cmd.Flags().StringVar(&docker, "docker", provision.InstallOffline, "how to install Docker: offline or online")
+	cmd.Flags().StringVar(&jump, "jump", "", "ADDRESS[:PORT] of this machine on the room's network, where students' laptops log in (a jump host; port 2222 unless given)")
 	return cmd
+}
+
+// parseJump reads ADDRESS[:PORT], an IPv4 address of this machine and a
+// port (2222 unless given).
+func parseJump(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if !ap.Addr().Is4() || ap.Port() == 0 {
+			return ap, fmt.Errorf("an IPv4 address and a port from 1 to 65535, e.g. 192.168.1.20:2222")
+		}
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() || a.IsUnspecified() || a.IsLoopback() {
+		return netip.AddrPort{}, fmt.Errorf("the IPv4 address students reach this machine at, with an optional :PORT, e.g. 192.168.1.20 or 192.168.1.20:2222")
+	}
+	return netip.AddrPortFrom(a, 2222), nil
 }
 
 func newWorkshopDownCmd(g *globals) *cobra.Command {
@@ -388,30 +421,53 @@ func writeMatrix(g *globals, m workshop.Matrix) {
 }
 
 func newWorkshopCardsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cards DIR",
-		Short: "Write an access card per seat (HTML, text, JSON, with its key) and an index page",
+	var names string
+	cmd := &cobra.Command{
+		Use:   "cards DIR [--names FILE]",
+		Short: "Write an access card per seat (HTML, text, JSON, with its key and ssh_config), an index and a printable sheet",
 		Long: `Write into DIR one folder per seat: card.html (printable, self-contained),
-card.txt and card.json - the seat, the exact ssh command per node, the
-addresses, the labs to do - with the seat's private key and its nodes' host
-keys beside them, and index.html for the instructor. Hand each student
-their folder: the ssh commands work from where it is saved, with plain
-OpenSSH and strict host key checking; one seat's key opens no other seat.`,
-		Example: `  labctl --lab ws workshop cards ./cards && xdg-open cards/index.html`,
-		Args:    cobra.ExactArgs(1),
+card.txt and card.json - the seat, the ssh command per node, the addresses,
+each lab with the commands that build it on this seat - with the seat's
+private key, ssh_config and known_hosts (its nodes' and the jump host's
+keys) beside them; index.html for the instructor and cards.html, every card
+on one printable sheet, a page each. Hand each student their folder: from
+where it is saved, 'ssh -F seat-07/ssh_config node1' works with plain
+OpenSSH (Linux, macOS, Windows 10 and later) and strict host key checking;
+one seat's key opens no other seat. Without 'workshop up --jump' the
+commands work on this machine only.
+
+--names FILE puts a student's name on each card: one per line, seat 1 first
+(a blank line leaves a seat without one).`,
+		Example: `  labctl --lab ws workshop cards ./cards && xdg-open cards/index.html
+  labctl --lab ws workshop cards ./cards --names students.txt`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.catalog()
 			if err != nil {
 				return err
 			}
-			cards, err := g.workshopRunner(1).Cards(args[0], c.All())
+			w := g.workshopRunner(1)
+			o := workshop.CardOptions{Exercises: c.All()}
+			if names != "" {
+				seats, err := w.Seats()
+				if err != nil {
+					return err
+				}
+				if o.Names, err = workshop.ReadNames(names, len(seats)); err != nil {
+					return usageErr("--names: %v", err)
+				}
+			}
+			cards, err := w.Cards(args[0], o)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%d cards in %s (index: %s)\n", len(cards), args[0], filepath.Join(args[0], "index.html"))
+			fmt.Fprintf(g.stdout, "%d cards in %s (index: %s, every card to print: %s)\n", len(cards), args[0],
+				filepath.Join(args[0], "index.html"), filepath.Join(args[0], "cards.html"))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&names, "names", "", "a file of students' names, one per line in seat order")
+	return cmd
 }
 
 func newWorkshopResetCmd(g *globals) *cobra.Command {

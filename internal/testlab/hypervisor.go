@@ -135,6 +135,34 @@ exec /usr/sbin/sshd -D -f %[1]s/sshd_config -E %[1]s/sshd.log
 	return h, nil
 }
 
+// LaptopAddr is the address of student laptop i (1-based) on the underlay.
+func LaptopAddr(i int) string { return fmt.Sprintf("198.51.100.%d", 200+i) }
+
+// AddLaptop makes student laptop number i: a network namespace on the
+// underlay (the room's LAN) with LaptopAddr(i) and no other route, so it
+// reaches the hypervisors' underlay addresses and no lab network. It
+// returns the namespace, for ip netns exec.
+func (e *Env) AddLaptop(i int) (string, error) {
+	if err := e.underlay(); err != nil {
+		return "", err
+	}
+	ns, veth := fmt.Sprintf("%s-lt%d", e.NS, i), fmt.Sprintf("lclt%d", i)
+	e.laptops = append(e.laptops, ns)
+	for _, c := range [][]string{
+		{"ip", "netns", "add", ns},
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
+		{"ip", "-n", e.NS, "link", "add", veth, "type", "veth", "peer", "name", "wlan0", "netns", ns},
+		{"ip", "-n", e.NS, "link", "set", veth, "master", underlayBridge, "up"},
+		{"ip", "-n", ns, "addr", "add", LaptopAddr(i) + "/24", "dev", "wlan0"},
+		{"ip", "-n", ns, "link", "set", "wlan0", "up"},
+	} {
+		if err := run(c[0], c[1:]...); err != nil {
+			return ns, err
+		}
+	}
+	return ns, nil
+}
+
 // underlay creates the underlay bridge with hypervisor 1's address, once.
 func (e *Env) underlay() error {
 	if e.underlayUp {

@@ -38,6 +38,7 @@ type Env struct {
 	// simulated hypervisors beyond this namespace (AddHypervisor)
 	hypervisors []*Hypervisor
 	underlayUp  bool
+	laptops     []string
 }
 
 // Socket is the libvirt socket (the daemon's default path).
@@ -184,6 +185,9 @@ func (e *Env) Stop() {
 		}
 	}
 	run("ip", "netns", "delete", e.NS)
+	for _, l := range e.laptops {
+		run("ip", "netns", "delete", l)
+	}
 	if e.upstream != "" {
 		run("ip", "netns", "delete", e.upstream)
 	}
