@@ -167,7 +167,7 @@ func newHostsCheckCmd(g *globals) *cobra.Command {
 				rows = append(rows, r)
 			}
 			if g.output == "json" {
-				if err := g.writeJSON(rows); err != nil {
+				if err := g.writeJSON(map[string]any{"nodes": rows}); err != nil {
 					return err
 				}
 			} else {

@@ -104,7 +104,7 @@ a local mirror or apt-cacher-ng to prepare a workshop room once.`,
 				results = append(results, row)
 			}
 			if g.output == "json" {
-				return g.writeJSON(results)
+				return g.writeJSON(map[string]any{"images": results})
 			}
 			return nil
 		},
@@ -212,7 +212,7 @@ func newImageLsCmd(g *globals, open cacheOpener) *cobra.Command {
 			for _, e := range es {
 				rows = append(rows, toRow(e))
 			}
-			return g.emit(rows, func() error {
+			return g.emit(map[string]any{"images": rows}, func() error {
 				if len(rows) == 0 {
 					fmt.Fprintf(g.stderr, "the image cache %s is empty: run 'sudo labctl image build'\n", c.Dir)
 					return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -51,7 +50,7 @@ func (g *globals) progress(node, msg string) {
 	g.progressMu.Lock()
 	defer g.progressMu.Unlock()
 	if g.output == "json" {
-		json.NewEncoder(g.stdout).Encode(event{Type: "event", Time: time.Now().UTC(), Node: node, Message: msg})
+		g.writeJSONLine(event{Type: "event", Time: time.Now().UTC(), Node: node, Message: msg})
 		return
 	}
 	msg = termtext.Clean(msg)

@@ -68,7 +68,7 @@ func newLabLsCmd(g *globals) *cobra.Command {
 				}
 				rows = append(rows, row{l.Name, l.Title, l.MinNodes, len(l.Checks), file})
 			}
-			return g.emit(rows, func() error {
+			return g.emit(map[string]any{"labs": rows}, func() error {
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "LAB\tNODES\tCHECKS\tWHAT\tFILE")
 				for _, r := range rows {

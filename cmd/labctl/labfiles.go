@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -101,7 +100,7 @@ reported with its file, line and field path. Nothing is run.`,
 				e := f.Exercise()
 				rows = append(rows, row{e.File, e.Name, len(e.Checks)})
 			}
-			return g.emit(rows, func() error {
+			return g.emit(map[string]any{"files": rows}, func() error {
 				for _, r := range rows {
 					fmt.Fprintf(g.stdout, "%s: lab %s, %d checks: valid\n", r.File, r.Name, r.Checks)
 				}
@@ -188,7 +187,7 @@ func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []exercise
 	}
 	if g.output == "json" {
 		p, f := exercise.Totals(reps)
-		if err := json.NewEncoder(g.stdout).Encode(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
+		if err := g.writeJSONLine(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
 			return err
 		}
 	} else {

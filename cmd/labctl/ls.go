@@ -39,7 +39,7 @@ The exercises are 'labctl lab ls'.`,
 				}
 				return nil
 			}
-			return g.emit(map[string]any{"version": 1, "labs": labs}, func() error {
+			return g.emit(map[string]any{"labs": labs}, func() error {
 				tw := tabwriter.NewWriter(termtext.Writer(g.stdout), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tSTATE\tNODES\tHYPERVISORS\tTOPOLOGY")
 				for _, l := range labs {

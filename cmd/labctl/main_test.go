@@ -178,10 +178,11 @@ nodes:
 	if code != 1 {
 		t.Errorf("json exit %d", code)
 	}
-	var res []lab.Validation
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
+	var doc struct{ Files []lab.Validation }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	res := doc.Files
 	if len(res) != 2 || res[0].Valid || len(res[0].Problems) != 4 || !res[1].Valid {
 		t.Errorf("results: %+v", res)
 	}
@@ -302,11 +303,13 @@ func TestVersion(t *testing.T) {
 
 func TestLabListAndExplain(t *testing.T) {
 	out, _, code := run(t, "lab", "ls", "-o", "json")
-	var rows []struct {
-		Name   string
-		Checks int
+	var doc struct {
+		Labs []struct {
+			Name   string
+			Checks int
+		}
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 9 {
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Labs) != 9 {
 		t.Fatalf("lab ls: %d %s", code, out)
 	}
 	out, _, code = run(t, "lab", "explain", "macvlan")
@@ -482,7 +485,7 @@ func TestCompletion(t *testing.T) {
 func TestLsWithNoLab(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	out, _, code := run(t, "ls", "-o", "json")
-	if code != 0 || strings.Join(strings.Fields(out), "") != `{"labs":[],"version":1}` {
+	if code != 0 || strings.Join(strings.Fields(out), "") != `{"version":1,"labs":[]}` {
 		t.Errorf("ls -o json: %d %q", code, out)
 	}
 	if out, _, code := run(t, "ls"); code != 0 || !strings.HasPrefix(out, "NAME") {
@@ -548,5 +551,48 @@ func TestProgressWithoutATerminal(t *testing.T) {
 	defer devnull.Close()
 	if isTerminal(devnull) {
 		t.Error("/dev/null taken for a terminal")
+	}
+}
+
+// Every JSON document a command prints without a lab up is kept as a
+// golden file, and each starts with its version; a command without JSON
+// output refuses --output json with exit 2 and says which have it.
+func TestJSONOutputs(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("LABCTL_CACHE", t.TempDir())
+	lf := filepath.Join(t.TempDir(), "tea.yaml")
+	os.WriteFile(lf, []byte("title: tea\nchecks:\n  - name: node1 answers\n    on: node1\n    run: 'true'\n"), 0o644)
+	for _, c := range []struct {
+		golden string
+		args   []string
+	}{
+		{"json-ls.json", []string{"ls"}},
+		{"json-lab-ls.json", []string{"lab", "ls"}},
+		{"json-lab-explain.json", []string{"lab", "explain", "macvlan"}},
+		{"json-lab-validate.json", []string{"lab", "validate", lf}},
+		{"json-validate.json", []string{"validate", "--no-host", "../../topology/testdata/valid/minimal.yaml"}},
+		{"json-plan.json", []string{"plan"}},
+		{"json-workshop-plan.json", []string{"--lab", "ws", "workshop", "plan", "--seats", "2", "--hypervisor", "hv1=8,16GiB", "--hypervisor", "hv2=8,16GiB"}},
+	} {
+		out, stderr, code := run(t, append(c.args, "-o", "json")...)
+		if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") {
+			t.Errorf("%v -o json: exit %d, does not start with its version:\n%.200s%s", c.args, code, out, stderr)
+			continue
+		}
+		golden.Check(t, filepath.Join("testdata", c.golden), []byte(strings.ReplaceAll(out, lf, "LABFILE")))
+	}
+	out, _, code := run(t, "version", "-o", "json")
+	var v struct {
+		Version int    `json:"version"`
+		Labctl  string `json:"labctl"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Version != 1 || v.Labctl == "" {
+		t.Errorf("version -o json: %d %s", code, out)
+	}
+	for _, args := range [][]string{{"topology", "default"}, {"ssh-config"}, {"graph"}, {"workshop", "cards", "x"}} {
+		_, stderr, code := run(t, append(args, "-o", "json")...)
+		if code != 2 || !strings.Contains(stderr, "has no JSON output") || !strings.Contains(stderr, "labctl lab run") {
+			t.Errorf("%v -o json: exit %d, want 2 with a refusal:\n%s", args, code, stderr)
+		}
 	}
 }

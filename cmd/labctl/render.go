@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/state"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -83,11 +85,86 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// writeJSON prints v as indented JSON on stdout.
+// jsonVersion is the version of every JSON document labctl prints: a
+// program reading "version" knows the shape it gets. It changes only when
+// a field is removed or changes meaning (added fields do not change it).
+const jsonVersion = 1
+
+// versioned is v's JSON object with "version" first. Every JSON document
+// labctl prints is an object, and none has a "version" of its own.
+func versioned(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return nil, fmt.Errorf("internal error: JSON output must be an object, not %.20s", b)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return nil, err
+	}
+	if _, ok := keys["version"]; ok {
+		return nil, fmt.Errorf("internal error: JSON output with a \"version\" of its own")
+	}
+	head := fmt.Sprintf(`{"version":%d`, jsonVersion)
+	if string(b) == "{}" {
+		return []byte(head + "}"), nil
+	}
+	return append([]byte(head+","), b[1:]...), nil
+}
+
+// writeJSON prints v, an object, as indented JSON on stdout, versioned.
 func (g *globals) writeJSON(v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := versioned(v)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = g.stdout.Write(out.Bytes())
+	return err
+}
+
+// writeJSONLine prints v, an object, as one line of JSON, versioned (the
+// events and the result of a run with --output json).
+func (g *globals) writeJSONLine(v any) error {
+	b, err := versioned(v)
+	if err != nil {
+		return err
+	}
+	_, err = g.stdout.Write(append(b, '\n'))
+	return err
+}
+
+// jsonCommands are the commands with JSON output (--output json); every
+// other command refuses it (exit 2) rather than print text a program
+// would take for JSON.
+var jsonCommands = []string{
+	"down", "hosts check", "image build", "image ls", "image pull", "lab check", "lab explain", "lab ls",
+	"lab run", "lab validate", "ls", "plan", "status", "swarm status", "up", "validate", "version",
+	"workshop check", "workshop plan", "workshop status",
+}
+
+const jsonAnnotation = "labctl/json"
+
+// markJSON marks the jsonCommands of root; a name that is no command is
+// an error (a test runs it).
+func markJSON(root *cobra.Command) error {
+	for _, path := range jsonCommands {
+		c, rest, err := root.Find(strings.Fields(path))
+		if err != nil || len(rest) > 0 || c == root {
+			return fmt.Errorf("jsonCommands: no command %q", path)
+		}
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[jsonAnnotation] = "yes"
+	}
+	return nil
 }
 
 // colorFor tells whether output to w may be coloured: a terminal, unless

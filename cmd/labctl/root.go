@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/labctl/labctl/lab"
@@ -67,7 +68,11 @@ Print it with 'labctl topology default' and start from there.`,
 			}
 			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 			switch g.output {
-			case "text", "json":
+			case "text":
+			case "json":
+				if cmd.Annotations[jsonAnnotation] == "" {
+					return usageErr("%s has no JSON output: leave out --output json (these have it: labctl %s)", cmd.CommandPath(), strings.Join(jsonCommands, ", labctl "))
+				}
 			default:
 				return usageErr("--output %q: use text or json", g.output)
 			}
@@ -119,6 +124,9 @@ Print it with 'labctl topology default' and start from there.`,
 		newHostsCmd(g),
 	)
 	root.SetVersionTemplate("labctl {{.Version}}\n")
+	if err := markJSON(root); err != nil {
+		panic(err)
+	}
 	rejectUnknownSubcommands(root)
 	usageOnArgumentErrors(root)
 	addCompletions(root, g)

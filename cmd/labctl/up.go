@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -61,7 +60,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			}
 			st := l.State()
 			if g.output == "json" {
-				return json.NewEncoder(g.stdout).Encode(struct {
+				return g.writeJSONLine(struct {
 					Type string `json:"type"`
 					state.State
 				}{"result", st})

@@ -46,7 +46,7 @@ default is checked. The exit status is 0 only when everything is valid.`,
 				results = append(results, r)
 			}
 			if g.output == "json" {
-				if err := g.writeJSON(results); err != nil {
+				if err := g.writeJSON(map[string]any{"files": results}); err != nil {
 					return err
 				}
 			} else {

@@ -12,7 +12,7 @@ import (
 var version = "dev"
 
 type versionInfo struct {
-	Version  string `json:"version"`
+	Version  string `json:"labctl"`
 	Commit   string `json:"commit,omitempty"`
 	Modified bool   `json:"modified,omitempty"`
 	Go       string `json:"go"`

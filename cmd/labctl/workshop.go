@@ -304,7 +304,7 @@ func newWorkshopStatusCmd(g *globals) *cobra.Command {
 					bad, notReady[r.Seat] = true, true
 				}
 			}
-			rerr := g.emit(rows, func() error {
+			rerr := g.emit(map[string]any{"nodes": rows}, func() error {
 				tw := tabwriter.NewWriter(termtext.Writer(g.stdout), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEAT\tLAB\tNODE\tVM\tSSH\tDOCKER")
 				for _, r := range rows {
