@@ -35,8 +35,14 @@ const labsLab = "itest-labs"
 // on the harness's own (hv1, the gateway), node3 on a simulated second one
 // (hv2) behind the underlay, so that every lab between node1 or node2 and
 // node3 (macvlan, VLAN routing, ipvlan L2, the whole Swarm overlay) crosses
-// the VXLAN tunnels. The harness appends the hypervisors: list.
+// the VXLAN tunnels. The lab's NAT and host-only subnets are not the
+// tutorial's (as a workshop seat's are not): every lab, and the commands
+// 'lab explain' gives, must take the lab's own. The harness appends the
+// hypervisors: list.
 const topo = `image: debian-12-docker
+networks:
+  nat: {subnet: 10.210.41.0/24}
+  hostonly: {subnet: 10.210.42.0/24}
 nodes:
   - name: node1
   - name: node2
