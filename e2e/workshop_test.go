@@ -26,25 +26,36 @@ outside:
   address: ` + testlab.UpstreamAddr + `
 `
 
-// TestWorkshopForReal: two seats of one node each, up at once with a jump
-// host for students; access cards rendered in Chromium; from a student
-// laptop (a namespace on the room's LAN with no route to any lab network)
-// each card's ssh command works with plain OpenSSH and only the seat's
-// folder, and a seat's key opens nothing else; status and a seats x checks
-// matrix all passing; one seat broken on purpose shows failing in both
-// with evidence; down leaves nothing.
+// TestWorkshopForReal: two seats of one node each on two hypervisors
+// (seat 1 on hv1, this namespace; seat 2 whole on the simulated hv2, its
+// gateway there), up at once, each hypervisor with a jump host for
+// students; access cards rendered in Chromium; from a student laptop (a
+// namespace on the room's LAN with no route to any lab network) each
+// card's ssh command works with plain OpenSSH and only the seat's folder,
+// and a seat's key opens nothing else; status and a seats x checks matrix
+// all passing; a late joiner leaves the others as they were; hv2 lost:
+// its seat named unreachable, the others' checks pass, up again after it
+// returns converges; one seat broken on purpose shows failing with
+// evidence; down leaves nothing on either hypervisor.
 func TestWorkshopForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	h := testlab.Start(t, ctx, testlab.Setup{Lab: "itws", Topology: seatTopology, Upstream: true, Tools: []string{"ssh", "chromium", "/usr/sbin/sshd"},
-		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}})
-	c := h.CLI
+		Images: []string{"debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}, Hypervisors: []string{"hv2"}, Capacity: "cpus: 8, memory: 8GiB"})
+	c, hv2 := h.CLI, h.Hypervisors[0]
+	leftovers := func() []string {
+		var left []string
+		for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
+			here, _ := testlab.Leftovers(l, "labctl")
+			there, _ := hv2.Leftovers(l, "labctl", testlab.LabLinks(l))
+			left = append(append(left, here...), there...)
+		}
+		return left
+	}
 	t.Cleanup(func() {
 		c.Run(context.Background(), "workshop", "down")
-		for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
-			if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
-				t.Errorf("left behind: %v", left)
-			}
+		if left := leftovers(); len(left) > 0 {
+			t.Errorf("left behind: %v", left)
 		}
 	})
 	laptop, err := h.Env.AddLaptop(1)
@@ -53,10 +64,10 @@ func TestWorkshopForReal(t *testing.T) {
 	}
 	jump := testlab.UnderlayAddr(1) + ":2222"
 	start := time.Now()
-	if _, _, err := c.Run(ctx, "workshop", "up", "--seats", "2", "--jump", jump); err != nil {
+	if _, _, err := c.Run(ctx, "workshop", "up", "--seats", "2"); err != nil {
 		t.Fatalf("workshop up: %v", err)
 	}
-	t.Logf("TIMING workshop up (2 seats x 1 node, at once): %s", time.Since(start).Round(time.Second))
+	t.Logf("TIMING workshop up (2 seats x 1 node, one on each hypervisor, at once): %s", time.Since(start).Round(time.Second))
 
 	// Access cards, rendered in a real browser.
 	cards := filepath.Join(h.Work, "cards")
@@ -95,6 +106,9 @@ func TestWorkshopForReal(t *testing.T) {
 			t.Fatal(err)
 		}
 		return string(out), code
+	}
+	if card[0].Jump != jump || card[1].Jump != hv2.Addr+":2222" {
+		t.Errorf("the cards' jump hosts: %q and %q, want each seat's hypervisor's (%s, %s:2222)", card[0].Jump, card[1].Jump, jump, hv2.Addr)
 	}
 	for i := range card {
 		args := append(strings.Fields(card[i].Nodes[0].SSH)[1:], "hostname; docker info --format 'docker={{.ServerVersion}}'")
@@ -196,6 +210,37 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("status with three seats (err=%v):\n%s", err, out)
 	}
 
+	// hv2 lost (its link to the LAN down): status names seat 2
+	// unreachable within its bound and the others ready; seat 1's checks
+	// pass; once hv2 is back, up again converges.
+	if out, err := h.Env.Command(ctx, "ip", "link", "set", hv2.Veth, "down").CombinedOutput(); err != nil {
+		t.Fatalf("cut hv2: %v %s", err, out)
+	}
+	start = time.Now()
+	out, stderr, err := c.Run(ctx, "workshop", "status")
+	took := time.Since(start)
+	t.Logf("TIMING workshop status with hv2 unreachable: %s\n%s%s", took.Round(time.Second), out, testlab.LastLines(stderr, 3))
+	if err == nil || !regexp.MustCompile(`(?m)^2 +itws-s02 +- +unreachable`).MatchString(out) || !strings.Contains(out, "2/3 seats ready; not ready: 2") ||
+		!strings.Contains(stderr, "hv2") || took > workshop.StatusTimeout+15*time.Second {
+		t.Errorf("status with hv2 unreachable (err=%v, %s)", err, took)
+	}
+	out, _, err = c.Run(ctx, "workshop", "check", "none")
+	t.Logf("workshop check none with hv2 unreachable:\n%s", testlab.FailuresExpected(out))
+	if err == nil || !regexp.MustCompile(`(?m)^1 +pass +pass +2 +0$`).MatchString(out) || !regexp.MustCompile(`(?m)^3 +pass +pass +2 +0$`).MatchString(out) || !strings.Contains(out, "seat 2 (itws-s02)") {
+		t.Errorf("the checks with hv2 unreachable: seats 1 and 3 do not pass, or seat 2 is not named (err=%v)", err)
+	}
+	if out, err := h.Env.Command(ctx, "ip", "link", "set", hv2.Veth, "up").CombinedOutput(); err != nil {
+		t.Fatalf("bring hv2 back: %v %s", err, out)
+	}
+	start = time.Now()
+	if _, stderr, err := c.Run(ctx, "workshop", "up", "--seats", "3"); err != nil {
+		t.Fatalf("workshop up after hv2 came back: %v\n%s", err, stderr)
+	}
+	t.Logf("TIMING workshop up again after hv2 came back: %s", time.Since(start).Round(time.Second))
+	if out, _, err := c.Run(ctx, "workshop", "status"); err != nil || !strings.Contains(out, "\n3/3 seats ready\n") {
+		t.Errorf("status after hv2 came back (err=%v):\n%s", err, out)
+	}
+
 	// Seat 2 broken on purpose: Docker stopped. The seat is a lab of its
 	// own, whose topology labctl recorded.
 	seat2 := *c
@@ -226,7 +271,7 @@ func TestWorkshopForReal(t *testing.T) {
 	var mout strings.Builder
 	cmd.Stdout = &mout
 	err = cmd.Run()
-	took := time.Since(start)
+	took = time.Since(start)
 	var maxRSS int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		maxRSS = ru.Maxrss // KiB
@@ -242,7 +287,7 @@ func TestWorkshopForReal(t *testing.T) {
 
 	// Reset brings seat 2 back, from its snapshot, fast.
 	start = time.Now()
-	out, stderr, err := c.Run(ctx, "workshop", "reset", "2")
+	out, stderr, err = c.Run(ctx, "workshop", "reset", "2")
 	t.Logf("TIMING workshop reset (1 node): %s\n%s%s", time.Since(start).Round(100*time.Millisecond), out, stderr)
 	if err != nil {
 		t.Fatalf("workshop reset: %v", err)
@@ -273,9 +318,11 @@ func TestWorkshopForReal(t *testing.T) {
 	if out, _ := h.Env.Command(ctx, "ss", "-Hltn", "src "+jump).Output(); len(out) > 0 {
 		t.Errorf("the jump host still listens:\n%s", out)
 	}
-	for _, l := range []string{"itws-s01", "itws-s02", "itws-s03"} {
-		if left, _ := testlab.Leftovers(l, "labctl"); len(left) > 0 {
-			t.Errorf("after workshop down, %s left: %v", l, left)
-		}
+	if out, _ := hv2.In(ctx, "ss", "-Hltnp", "sport = :2222"); strings.TrimSpace(out) != "" {
+		dbg, _ := hv2.In(ctx, "sh", "-c", "ls -la /var/lib/labctl/jump/itws; ps -ef | grep [l]abctl/jump")
+		t.Errorf("hv2's jump host still listens:\n%s\n%s", out, dbg)
+	}
+	if left := leftovers(); len(left) > 0 {
+		t.Errorf("after workshop down, left: %v", left)
 	}
 }

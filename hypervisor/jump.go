@@ -179,7 +179,8 @@ sshd=/usr/sbin/sshd
 [ -x "$sshd" ] || { echo "sshd is missing: the students' jump host is an sshd of its own (Debian: apt-get install openssh-server)" >&2; exit 3; }
 ip -o -4 addr show | grep -qF ' inet %s/' || { echo "no interface of this machine has the address %s: give the address students reach it at (ip -br addr lists them)" >&2; exit 3; }
 if ! id -u %s >/dev/null 2>&1; then
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --password '*' --comment 'labctl workshop jump host, forwarding only' %s
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --password '*' --comment 'labctl workshop jump host, forwarding only' %s ||
+    id -u %s >/dev/null # made meanwhile by another workshop's up
 fi
 mkdir -p %s "$d" /run/sshd
 chown root:root /var/lib/labctl %s "$d"
@@ -210,7 +211,7 @@ until ss -Hltn "src %s" | grep -q .; do
   sleep 0.1
 done
 cat "$d/ssh_host_ed25519_key.pub"
-`, dir, addr, addr, JumpUser, JumpUser, JumpRoot, JumpRoot, JumpRoot, d.Workshop, keys, cfg,
+`, dir, addr, addr, JumpUser, JumpUser, JumpUser, JumpRoot, JumpRoot, JumpRoot, d.Workshop, keys, cfg,
 		port, port, addr, port, d.Listen, d.Listen)
 	return b.String(), nil
 }
@@ -233,24 +234,37 @@ func (h *Host) OpenJump(ctx context.Context, d JumpHost) (ssh.PublicKey, error) 
 	return key, nil
 }
 
-// CloseJump stops the workshop's jump host, removes its directory and, when no
-// other workshop has a jump host there, the account. Without a jump host it does
-// nothing.
-func (h *Host) CloseJump(ctx context.Context, workshop string) error {
+// CloseJump stops the workshop's jump host (and waits until it has gone,
+// so that nothing listens once it returns), removes its directory and, when
+// no other workshop has a jump host there, the account; it says what it
+// found ("" when there was no jump host).
+func (h *Host) CloseJump(ctx context.Context, workshop string) (string, error) {
 	dir, err := jumpDir(workshop)
 	if err != nil {
-		return err
+		return "", err
 	}
 	script := fmt.Sprintf(`set -u
 d=%s
 pid=$(cat "$d/sshd.pid" 2>/dev/null || true)
-if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-f $d/sshd_config"; then kill "$pid"; fi
+if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-f $d/sshd_config"; then
+  kill "$pid"
+  i=0
+  # until gone, or a zombie (which holds no socket) where nothing reaps it
+  while st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$pid/status" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ] && [ $i -lt 50 ]; do
+    sleep 0.1; i=$((i+1))
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  echo "stopped its sshd (pid $pid)"
+elif [ -d "$d" ]; then
+  echo "its sshd was not running (pid file: ${pid:-none})"
+fi
 rm -rf "$d"
 if rmdir %s 2>/dev/null; then rmdir /var/lib/labctl 2>/dev/null; if id -u %s >/dev/null 2>&1; then userdel %s; fi; fi
 exit 0
 `, dir, JumpRoot, JumpUser, JumpUser)
-	if _, err := h.Run(ctx, script); err != nil {
-		return fmt.Errorf("%s: close the students' jump host: %w", Who(h.HV), err)
+	out, err := h.Run(ctx, script)
+	if err != nil {
+		return "", fmt.Errorf("%s: close the students' jump host: %w", Who(h.HV), err)
 	}
-	return nil
+	return strings.TrimSpace(out), nil
 }

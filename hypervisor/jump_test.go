@@ -201,8 +201,11 @@ func TestJumpHostForwardsEachSeatToItsOwnNodesOnly(t *testing.T) {
 		t.Errorf("the laptop reached a node directly: %v\n%s", err, out)
 	}
 
-	if err := h.CloseJump(ctx, workshop); err != nil {
-		t.Fatal(err)
+	if said, err := h.CloseJump(ctx, workshop); err != nil || !strings.HasPrefix(said, "stopped its sshd (pid ") {
+		t.Fatalf("closing: %q, %v", said, err)
+	}
+	if said, err := h.CloseJump(ctx, workshop); err != nil || said != "" {
+		t.Errorf("closing again: %q, %v (want nothing found)", said, err)
 	}
 	if _, err := os.Stat(JumpRoot + "/" + workshop); !os.IsNotExist(err) {
 		t.Errorf("the jump host's directory is still there: %v", err)

@@ -40,7 +40,7 @@ func (t *Topology) File() string { return t.file }
 
 // Libvirt selects the daemon and the kind of virtualisation.
 type Libvirt struct {
-	URI          string `yaml:"uri" json:"uri" doc:"libvirt connection URI, e.g. qemu:///system or qemu+ssh://user@host/system."`
+	URI          string `yaml:"uri,omitempty" json:"uri" doc:"libvirt connection URI, e.g. qemu:///system or qemu+ssh://user@host/system."`
 	Acceleration string `yaml:"acceleration" json:"acceleration" doc:"auto (KVM when the CPU offers it, otherwise software emulation), kvm or qemu." enum:"auto,kvm,qemu"`
 	Pool         string `yaml:"pool" json:"pool" doc:"Storage pool for base images, node disks and seeds; created as a directory pool if missing."`
 }

@@ -64,13 +64,17 @@ const JumpAlias = "labctl-jump"
 
 // CardOptions say what goes on the cards besides each seat's lab.
 type CardOptions struct {
-	// Jump is how students' laptops reach the nodes; nil: directly, which
-	// works on this machine only.
-	Jump *Jump
+	// Jumps are how students' laptops reach the nodes, by the seat's
+	// hypervisor ("" for this machine); a seat without one is reached
+	// directly, which works on this machine only.
+	Jumps map[string]*Jump
 	// Names are the students, seat N's on line N ("" for none).
 	Names     []string
 	Exercises []*exercise.Exercise
 }
+
+// jump is the jump host of the seat p's hypervisor, or nil.
+func (o CardOptions) jump(p *plan.Plan) *Jump { return o.Jumps[seatHypervisor(p).Name] }
 
 // NewCard makes seat n's card. Its ssh commands read the ssh_config in
 // the card's folder (relative to where the student saved it), so plain
@@ -81,8 +85,8 @@ func NewCard(workshop string, n int, p *plan.Plan, o CardOptions) (Card, error) 
 	if n <= len(o.Names) {
 		c.Student = o.Names[n-1]
 	}
-	if o.Jump != nil {
-		c.Jump = o.Jump.Addr.String()
+	if j := o.jump(p); j != nil {
+		c.Jump = j.Addr.String()
 	}
 	for _, nd := range p.Nodes {
 		c.Nodes = append(c.Nodes, CardNode{Name: nd.Name, HostOnly: nd.Addr(plan.RoleHostOnly), NAT: nd.Addr(plan.RoleNAT),
@@ -114,14 +118,14 @@ func seatSSH(c Card, p *plan.Plan, k keys.Lab, o CardOptions) (config, knownHost
 		return nil, nil, err
 	}
 	var jump *provision.Jump
-	if o.Jump != nil {
-		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(o.Jump.HostKey))
+	if j := o.jump(p); j != nil {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(j.HostKey))
 		if err != nil {
 			return nil, nil, fmt.Errorf("the jump host's key: %w", err)
 		}
-		jump = &provision.Jump{Alias: JumpAlias, HostName: o.Jump.Addr.Addr().String(), Port: strconv.Itoa(int(o.Jump.Addr.Port())),
+		jump = &provision.Jump{Alias: JumpAlias, HostName: j.Addr.Addr().String(), Port: strconv.Itoa(int(j.Addr.Port())),
 			User: hypervisor.JumpUser, Identity: c.Folder + "/id_ed25519", KnownHosts: c.Folder + "/" + provision.KnownHostsFile}
-		kh = append(kh, knownhosts.Line([]string{knownhosts.Normalize(o.Jump.Addr.String())}, key)+"\n"...)
+		kh = append(kh, knownhosts.Line([]string{knownhosts.Normalize(j.Addr.String())}, key)+"\n"...)
 	}
 	// Forward slashes: OpenSSH reads them on Windows too.
 	cfg, err := provision.StudentSSHConfig(p, c.Folder, jump)

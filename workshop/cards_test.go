@@ -42,7 +42,7 @@ func TestCardsInChromium(t *testing.T) {
 	out := t.TempDir()
 	hostKey, _ := keys.Generate("jump")
 	o := CardOptions{Exercises: catalog.All(), Names: []string{"", "Ada <b>Lovelace</b>"},
-		Jump: &Jump{Addr: netip.MustParseAddrPort("198.51.100.1:2222"), HostKey: hostKey.AuthorizedKey()}}
+		Jumps: map[string]*Jump{"": {Addr: netip.MustParseAddrPort("198.51.100.1:2222"), HostKey: hostKey.AuthorizedKey()}}}
 	cards, err := WriteCards(out, "ws", plans, func(lab string) string { return filepath.Join(stateDirs, lab) }, o)
 	if err != nil {
 		t.Fatal(err)

@@ -116,8 +116,27 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 	if err := topology.ValidateLabName(SeatLab(o.Name, o.Seats)); err != nil {
 		return nil, fmt.Errorf("workshop name %s: %w", topology.Quote(o.Name), err)
 	}
+	// The topology's hypervisors are where seats go, each seat whole on
+	// one (its gateway there; a seat never spans hypervisors, so no seat
+	// depends on two machines or on tunnels): they need a capacity.
+	byName := map[string]topology.Hypervisor{}
 	if len(t.Hypervisors) > 0 {
-		return nil, fmt.Errorf("%s: a workshop places whole seats on its hypervisors (labctl workshop plan --hypervisor NAME=CPUS,MEMORY); the seat topology must not list hypervisors: remove its hypervisors: section", t.File())
+		if len(o.Hypervisors) > 0 {
+			return nil, fmt.Errorf("%s lists hypervisors: place the seats on those (each with its cpus and memory) or give --hypervisor, not both", t.File())
+		}
+		for i, h := range t.Hypervisors {
+			mem, _ := h.Memory.Bytes()
+			if h.CPUs == 0 || mem == 0 {
+				return nil, topology.Problems{t.ProblemAt(fmt.Sprintf("hypervisors[%d]", i), "hypervisor %s: a workshop places whole seats by capacity: give its cpus and memory (e.g. cpus: 48, memory: 96GiB)", h.Name)}
+			}
+			o.Hypervisors = append(o.Hypervisors, Hypervisor{Name: h.Name, CPUs: h.CPUs, MemoryMiB: mem >> 20})
+			byName[h.Name] = h
+		}
+		for i, n := range t.Nodes {
+			if n.Hypervisor != "" {
+				return nil, topology.Problems{t.ProblemAt(fmt.Sprintf("nodes[%d].hypervisor", i), "node %s names hypervisor %s: in a workshop each seat goes whole to one hypervisor; remove the nodes' hypervisor fields", n.Name, n.Hypervisor)}
+			}
+		}
 	}
 	natLen, err := prefixLen(t.Networks.NAT.Subnet)
 	if err != nil {
@@ -181,7 +200,25 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 			return nil, err
 		}
 	}
-	return p, p.place(o.Hypervisors)
+	if err := p.place(o.Hypervisors); err != nil {
+		return nil, err
+	}
+	// A seat on a hypervisor of the topology is a lab on that one alone.
+	for i := range p.Seats {
+		s := &p.Seats[i]
+		h, ok := byName[s.Hypervisor]
+		if !ok {
+			continue
+		}
+		s.Topology.Hypervisors = []topology.Hypervisor{h}
+		s.Topology.Libvirt.URI = ""
+		pl, err := plan.New(s.Lab, s.Topology)
+		if err != nil {
+			return nil, fmt.Errorf("seat %d on %s: %w", s.N, h.Name, err)
+		}
+		s.Plan = pl
+	}
+	return p, nil
 }
 
 // fitMachine compares the seats with this machine (the overcommit policy

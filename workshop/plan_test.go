@@ -8,6 +8,7 @@ import (
 
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
+	"go.yaml.in/yaml/v3"
 )
 
 func defaultTopology(t *testing.T) *topology.Topology {
@@ -155,5 +156,87 @@ func TestPlanOnThisMachineIsHonest(t *testing.T) {
 	}
 	if p, err := New(tp, Options{Name: "ws", Seats: 30, Machine: small, Hypervisors: []Hypervisor{{Name: "hv1", CPUs: 96, MemoryMiB: 96 << 10}}}); err != nil || len(p.Warnings) != 0 {
 		t.Errorf("30 seats on a hypervisor given: %v", err)
+	}
+}
+
+// Seats on the hypervisors a workshop's topology lists: each seat whole on
+// one (by free memory: 1 on hv1, 2 on hv2, 3 on hv1), a lab on that one
+// alone - its gateway there, no tunnels - whose topology, written as
+// workshop up writes it and read again, validates.
+func TestSeatsOnTheTopologysHypervisors(t *testing.T) {
+	const hvs = `nodes: [{name: node1, memory: 1GiB}]
+hypervisors:
+  - {name: hv1, uri: "qemu:///system", address: 198.51.100.1, cpus: 8, memory: 8GiB}
+  - {name: hv2, uri: "qemu+ssh://root@198.51.100.2/system", address: 198.51.100.2, identity: /k/id_ed25519, cpus: 8, memory: 8GiB}
+`
+	tp, err := topology.LoadData("ws.yaml", []byte(hvs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(tp, Options{Name: "ws", Seats: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"hv1", "hv2", "hv1"} {
+		s := p.Seats[i]
+		if s.Hypervisor != want || len(s.Plan.Hypervisors) != 1 || s.Plan.Hypervisors[0].Name != want || !s.Plan.Hypervisors[0].Gateway || s.Plan.Tunnels != nil {
+			t.Errorf("seat %d: on %s, plan hypervisors %+v, tunnels %v; want whole on %s", s.N, s.Hypervisor, s.Plan.Hypervisors, s.Plan.Tunnels, want)
+		}
+		data, err := yaml.Marshal(s.Topology)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := topology.LoadData("seat.yaml", data)
+		if err != nil {
+			t.Fatalf("seat %d's topology as written does not load: %v\n%s", s.N, err, data)
+		}
+		if len(back.Hypervisors) != 1 || back.Hypervisors[0].Name != want || back.Hypervisors[0].Identity != tp.Hypervisors[i%2].Identity {
+			t.Errorf("seat %d's topology read again: %+v", s.N, back.Hypervisors)
+		}
+	}
+	if len(p.Load) != 2 || len(p.Load[0].Seats) != 2 || len(p.Load[1].Seats) != 1 {
+		t.Errorf("load: %+v", p.Load)
+	}
+	// What a workshop's topology cannot say, each refused by name.
+	for _, c := range []struct{ what, topo, says string }{
+		{"a hypervisor without a capacity", strings.Replace(hvs, ", cpus: 8, memory: 8GiB}\n  - {name: hv2", "}\n  - {name: hv2", 1), "ws.yaml:3: hypervisors[0]: hypervisor hv1: a workshop places whole seats by capacity"},
+		{"a node pinned to a hypervisor", strings.Replace(hvs, "memory: 1GiB}", "memory: 1GiB, hypervisor: hv2}", 1), "node node1 names hypervisor hv2"},
+	} {
+		tp, err := topology.LoadData("ws.yaml", []byte(c.topo))
+		if err != nil {
+			t.Fatalf("%s: %v", c.what, err)
+		}
+		if _, err := New(tp, Options{Name: "ws", Seats: 2}); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %q", c.what, err, c.says)
+		}
+	}
+	if _, err := New(tp, Options{Name: "ws", Seats: 2, Hypervisors: fourHypervisors}); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("hypervisors in the topology and --hypervisor: %v", err)
+	}
+}
+
+// Where each hypervisor's jump host listens: --jump's address on this
+// machine (none without it); a topology hypervisor's own address, at
+// --jump's port or 2222.
+func TestJumpAddr(t *testing.T) {
+	hv := plan.Hypervisor{Name: "hv2", URI: "qemu+ssh://root@198.51.100.2/system", Address: "198.51.100.2"}
+	for _, c := range []struct {
+		hv   plan.Hypervisor
+		flag string
+		want string
+	}{
+		{plan.Hypervisor{URI: "qemu:///system"}, "", ""},
+		{plan.Hypervisor{URI: "qemu:///system"}, "192.0.2.7:2200", "192.0.2.7:2200"},
+		{hv, "", "198.51.100.2:2222"},
+		{hv, "0.0.0.0:2022", "198.51.100.2:2022"},
+	} {
+		ap, ok, err := jumpAddr(c.hv, c.flag)
+		got := ""
+		if ok {
+			got = ap.String()
+		}
+		if err != nil || got != c.want {
+			t.Errorf("jumpAddr(%s, %q) = %q, %v; want %q", c.hv.Name, c.flag, got, err, c.want)
+		}
 	}
 }

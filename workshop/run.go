@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/transport"
 	"github.com/labctl/labctl/vm"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
@@ -38,11 +40,11 @@ type Record struct {
 	Space    string `json:"space"`
 	L3Space  string `json:"l3_space"`
 	Topology string `json:"topology,omitempty"` // the file the seats came from, "" for the built-in
-	// Jump is where students' laptops reach the seats (ADDRESS:PORT of
-	// the jump host on this machine, "" for none) and JumpHostKey its
-	// public host key, which the cards pin.
-	Jump        string `json:"jump,omitempty"`
-	JumpHostKey string `json:"jump_host_key,omitempty"`
+	// Jump is --jump as given to up (ADDRESS:PORT of the jump host on
+	// this machine; with the topology's hypervisors only its port counts)
+	// and Jumps the jump hosts opened, which the cards go through.
+	Jump  string       `json:"jump,omitempty"`
+	Jumps []JumpRecord `json:"jumps,omitempty"`
 }
 
 // Runner acts on a workshop's seats, several at once.
@@ -87,8 +89,8 @@ func (w *Runner) parallel() int { return max(w.Parallel, 1) }
 // with more seats than before).
 func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) error {
 	for _, s := range p.Seats {
-		if s.Hypervisor != "local" {
-			return fmt.Errorf("seat %d is planned on %s: seats are brought up on this machine only (plan without --hypervisor)", s.N, s.Hypervisor)
+		if s.Hypervisor != "local" && len(s.Plan.Hypervisors) == 0 {
+			return fmt.Errorf("seat %d is planned on %s, which --hypervisor sizes but does not say how to reach: list the hypervisors in the workshop's topology (hypervisors: with name, uri, address, cpus, memory) to bring seats up there", s.N, s.Hypervisor)
 		}
 	}
 	dir, err := Dir(w.Name)
@@ -127,41 +129,69 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 			rec.Seats = old.Seats // fewer seats now: the others stay until down
 		}
 		if rec.Jump == "" || rec.Jump == old.Jump {
-			rec.Jump, rec.JumpHostKey = old.Jump, old.JumpHostKey // up again without --jump keeps it
+			rec.Jump = old.Jump // up again without --jump keeps it
 		}
+		rec.Jumps = old.Jumps
 	}
 	if err := writeRecord(dir, rec); err != nil {
 		return err
 	}
-	err = fanout.Each(ctx, p.Seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
-		l, err := lab.Open(w.seatOptions(s, SeatFile(dir, s.N), "labctl workshop up"))
-		if err != nil {
-			return err
+	// Each hypervisor brings up Parallel seats at a time, all hypervisors
+	// at once.
+	var hvs []string
+	byHV := map[string][]Seat{}
+	for _, s := range p.Seats {
+		if byHV[s.Hypervisor] == nil {
+			hvs = append(hvs, s.Hypervisor)
 		}
-		defer l.Close()
-		if err := l.Up(ctx, uo); err != nil {
-			return err
-		}
-		// The state a reset goes back to: taken once, right after the
-		// seat first came up.
-		if n, err := l.Snapshot(ctx); err != nil {
-			return fmt.Errorf("snapshot for reset: %w", err)
-		} else if n > 0 && w.Progress != nil {
-			w.Progress(s.Lab, "", fmt.Sprintf("snapshot %s taken of %d node(s), for 'workshop reset'", vm.ReadySnapshot, n))
-		}
-		return nil
-	})
-	if rec.Jump == "" {
-		return err
+		byHV[s.Hypervisor] = append(byHV[s.Hypervisor], s)
 	}
-	// The jump host opens for every seat that has its key (those that
+	err = fanout.Each(ctx, hvs, len(hvs), func(string) string { return "" }, func(ctx context.Context, hv string) error {
+		return fanout.Each(ctx, byHV[hv], w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+			return w.upSeat(ctx, dir, s, uo)
+		})
+	})
+	// The jump hosts open for every seat that has its key (those that
 	// failed get in once up again made them).
-	key, jerr := w.openJump(ctx, rec)
-	if jerr == nil {
-		rec.JumpHostKey = key
-		jerr = writeRecord(dir, rec)
+	jumps, jerr := w.openJumps(ctx, rec)
+	if len(jumps) > 0 {
+		rec.Jumps = mergeJumps(rec.Jumps, jumps)
+		jerr = errors.Join(jerr, writeRecord(dir, rec))
 	}
 	return errors.Join(err, jerr)
+}
+
+// mergeJumps is old with each hypervisor's entry replaced by the one of
+// now, if any.
+func mergeJumps(old, now []JumpRecord) []JumpRecord {
+	out := append([]JumpRecord(nil), now...)
+	for _, o := range old {
+		if !slices.ContainsFunc(now, func(j JumpRecord) bool { return j.Hypervisor == o.Hypervisor }) {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Hypervisor < out[b].Hypervisor })
+	return out
+}
+
+// upSeat brings one seat up and takes its snapshot for reset.
+func (w *Runner) upSeat(ctx context.Context, dir string, s Seat, uo lab.UpOptions) error {
+	l, err := lab.Open(w.seatOptions(s, SeatFile(dir, s.N), "labctl workshop up"))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.Up(ctx, uo); err != nil {
+		return err
+	}
+	// The state a reset goes back to: taken once, right after the seat
+	// first came up.
+	if n, err := l.Snapshot(ctx); err != nil {
+		return fmt.Errorf("snapshot for reset: %w", err)
+	} else if n > 0 && w.Progress != nil {
+		w.Progress(s.Lab, "", fmt.Sprintf("snapshot %s taken of %d node(s), for 'workshop reset'", vm.ReadySnapshot, n))
+	}
+	return nil
 }
 
 func writeRecord(dir string, rec Record) error {
@@ -169,42 +199,113 @@ func writeRecord(dir string, rec Record) error {
 	return atomicfile.Write(filepath.Join(dir, "workshop.json"), append(data, '\n'), 0o600)
 }
 
-// openJump opens or updates the students' jump host on this machine for
-// the recorded seats, and returns its host key.
-func (w *Runner) openJump(ctx context.Context, rec Record) (string, error) {
-	listen, err := netip.ParseAddrPort(rec.Jump)
-	if err != nil {
-		return "", fmt.Errorf("the jump host's address %s: %w", rec.Jump, err)
+// JumpRecord is one hypervisor's jump host for students: where it
+// listens and its host key.
+type JumpRecord struct {
+	Hypervisor string `json:"hypervisor"` // "" for this machine in a workshop without hypervisors
+	Addr       string `json:"address"`
+	HostKey    string `json:"host_key"`
+}
+
+// DefaultJumpPort is the jump hosts' port unless --jump gives one.
+const DefaultJumpPort = 2222
+
+// seatHypervisor is the hypervisor a seat's lab runs on: the one of its
+// topology, or this machine ("" name, libvirt.uri).
+func seatHypervisor(p *plan.Plan) plan.Hypervisor {
+	if len(p.Hypervisors) == 1 {
+		return p.Hypervisors[0]
 	}
-	j := hypervisor.JumpHost{Workshop: w.Name, Listen: listen}
-	for n := 1; n <= rec.Seats; n++ {
-		l, err := w.open(Seat{N: n, Lab: SeatLab(w.Name, n), Hypervisor: "local"}, "")
+	return plan.Hypervisor{URI: p.Libvirt.URI}
+}
+
+// jumpAddr is where the jump host on hv listens: --jump's address on this
+// machine (none: no jump host), the hypervisor's address on one of the
+// topology's, each at --jump's port (DefaultJumpPort unless given).
+func jumpAddr(hv plan.Hypervisor, flag string) (netip.AddrPort, bool, error) {
+	port := uint16(DefaultJumpPort)
+	if flag != "" {
+		ap, err := netip.ParseAddrPort(flag)
 		if err != nil {
-			return "", err
+			return netip.AddrPort{}, false, fmt.Errorf("the jump host's address %s: %w", flag, err)
+		}
+		port = ap.Port()
+		if hv.Name == "" {
+			return ap, true, nil
+		}
+	}
+	if hv.Name == "" {
+		return netip.AddrPort{}, false, nil
+	}
+	a, err := netip.ParseAddr(hv.Address)
+	if err != nil {
+		return netip.AddrPort{}, false, fmt.Errorf("hypervisor %s's address %s: %w", hv.Name, hv.Address, err)
+	}
+	return netip.AddrPortFrom(a, port), true, nil
+}
+
+// openJumps opens or updates the students' jump host on every hypervisor
+// with seats (see jumpAddr), one after the other, for the recorded seats
+// that have their key, and returns what the cards need of them.
+func (w *Runner) openJumps(ctx context.Context, rec Record) ([]JumpRecord, error) {
+	var order []string
+	hvs := map[string]plan.Hypervisor{}
+	jumps := map[string]*hypervisor.JumpHost{}
+	for n := 1; n <= rec.Seats; n++ {
+		l, err := w.open(Seat{N: n, Lab: SeatLab(w.Name, n)}, "")
+		if err != nil {
+			return nil, err
 		}
 		k := keys.Lab{Dir: l.Dir(), Lab: l.Plan.Lab}
 		p := l.Plan
 		l.Close()
+		hv := seatHypervisor(p)
+		listen, ok, err := jumpAddr(hv, rec.Jump)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
 		pub, err := os.ReadFile(k.UserKeyPath() + ".pub")
 		if errors.Is(err, os.ErrNotExist) {
-			continue
+			continue // not up yet
 		} else if err != nil {
-			return "", err
+			return nil, err
 		}
 		s := hypervisor.JumpSeat{Seat: n, Key: string(pub)}
 		for _, nd := range p.Nodes {
 			a, err := netip.ParseAddr(nd.Addr(plan.RoleHostOnly))
 			if err != nil {
-				return "", fmt.Errorf("seat %d: node %s: %w", n, nd.Name, err)
+				return nil, fmt.Errorf("seat %d: node %s: %w", n, nd.Name, err)
 			}
 			s.Nodes = append(s.Nodes, netip.AddrPortFrom(a, 22))
 		}
+		j := jumps[hv.Name]
+		if j == nil {
+			j = &hypervisor.JumpHost{Workshop: w.Name, Listen: listen}
+			jumps[hv.Name], hvs[hv.Name] = j, hv
+			order = append(order, hv.Name)
+		}
 		j.Seats = append(j.Seats, s)
 	}
-	if len(j.Seats) == 0 {
-		return "", errors.New("no seat has its key yet: the jump host opens once a seat is up")
+	var out []JumpRecord
+	var errs []error
+	for _, name := range order {
+		j := jumps[name]
+		key, err := w.openJump(ctx, hvs[name], *j)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, JumpRecord{Hypervisor: name, Addr: j.Listen.String(), HostKey: key})
 	}
-	h, err := hypervisor.Open(ctx, plan.Hypervisor{URI: "qemu:///system"}, hypervisor.Options{})
+	return out, errors.Join(errs...)
+}
+
+// openJump opens one hypervisor's jump host and returns its host key.
+func (w *Runner) openJump(ctx context.Context, hv plan.Hypervisor, j hypervisor.JumpHost) (string, error) {
+	h, err := openHost(ctx, hv)
 	if err != nil {
 		return "", err
 	}
@@ -214,9 +315,18 @@ func (w *Runner) openJump(ctx context.Context, rec Record) (string, error) {
 		return "", err
 	}
 	if w.Progress != nil {
-		w.Progress(w.Name, "", fmt.Sprintf("jump host for %d seats at %s (%s)", len(j.Seats), listen, ssh.FingerprintSHA256(key)))
+		w.Progress(w.Name, hv.Name, fmt.Sprintf("jump host for %d seats at %s (%s)", len(j.Seats), j.Listen, ssh.FingerprintSHA256(key)))
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), nil
+}
+
+// openHost connects to a hypervisor as labs do (labctl's pins).
+func openHost(ctx context.Context, hv plan.Hypervisor) (*hypervisor.Host, error) {
+	pins, err := lab.HypervisorPins()
+	if err != nil {
+		return nil, err
+	}
+	return hypervisor.Open(ctx, hv, hypervisor.Options{KnownHosts: &transport.KnownHosts{Path: pins}, Timeout: 20 * time.Second})
 }
 
 // Reset puts seat n back to the state right after its up, from the
@@ -279,13 +389,15 @@ func (w *Runner) Cards(dir string, o CardOptions) ([]Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.Jump != "" {
-		addr, err := netip.ParseAddrPort(rec.Jump)
-		if err != nil || rec.JumpHostKey == "" {
-			return nil, fmt.Errorf("workshop %s: the jump host at %s has no key recorded: run 'labctl --lab %s workshop up' again", w.Name, rec.Jump, w.Name)
+	jumps := map[string]*Jump{}
+	for _, j := range rec.Jumps {
+		addr, err := netip.ParseAddrPort(j.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("workshop %s: the jump host's address %s: %w", w.Name, j.Addr, err)
 		}
-		o.Jump = &Jump{Addr: addr, HostKey: rec.JumpHostKey}
+		jumps[j.Hypervisor] = &Jump{Addr: addr, HostKey: j.HostKey}
 	}
+	o.Jumps = jumps
 	var plans []*plan.Plan
 	dirs := map[string]string{}
 	for _, s := range seats {
@@ -356,22 +468,41 @@ func (w *Runner) Down(ctx context.Context, p *plan.Plan) ([]string, error) {
 	if err != nil {
 		return removed, err
 	}
-	// The jump host, found by its directory (also without the record).
-	if _, serr := os.Stat(hypervisor.JumpRoot + "/" + w.Name); serr == nil {
-		h, err := hypervisor.Open(ctx, plan.Hypervisor{URI: "qemu:///system"}, hypervisor.Options{})
-		if err == nil {
-			err = h.CloseJump(ctx, w.Name)
-			h.Close()
-		}
-		if err != nil {
-			return removed, err
-		}
+	if err := w.closeJumps(ctx, p); err != nil {
+		return removed, err
 	}
 	dir, derr := Dir(w.Name)
 	if derr == nil {
 		derr = os.RemoveAll(dir)
 	}
 	return removed, derr
+}
+
+// closeJumps removes the workshop's jump hosts: on every hypervisor of
+// p (where there is none, that does nothing), or on this machine, found by
+// its directory (so also without the record).
+func (w *Runner) closeJumps(ctx context.Context, p *plan.Plan) error {
+	hvs := p.Hypervisors
+	if len(hvs) == 0 {
+		if _, err := os.Stat(hypervisor.JumpRoot + "/" + w.Name); err != nil {
+			return nil
+		}
+		hvs = []plan.Hypervisor{{URI: p.Libvirt.URI}}
+	}
+	var errs []error
+	for _, hv := range hvs {
+		h, err := openHost(ctx, hv)
+		if err == nil {
+			var said string
+			said, err = h.CloseJump(ctx, w.Name)
+			h.Close()
+			if said != "" && w.Progress != nil {
+				w.Progress(w.Name, hv.Name, "jump host removed: "+said)
+			}
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // NodeStatus is one node of one seat: its VM, SSH and Docker.
@@ -382,7 +513,11 @@ type NodeStatus struct {
 	VM     string `json:"vm"`
 	SSH    string `json:"ssh"`
 	Docker string `json:"docker"`
+	Error  string `json:"error,omitempty"` // why the seat's VMs could not be asked
 }
+
+// StatusTimeout bounds asking one seat's hypervisor for its VMs.
+const StatusTimeout = 45 * time.Second
 
 // Status asks every seat's nodes: the VM's state, whether SSH answers and
 // whether Docker answers (its version), each bounded.
@@ -399,8 +534,15 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 			return err
 		}
 		defer l.Close()
-		vms, err := l.Status(ctx)
+		sctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+		defer cancel()
+		vms, err := l.Status(sctx)
 		if err != nil {
+			// A hypervisor that does not answer: the seat is named, the
+			// others are not held up.
+			mu.Lock()
+			out = append(out, NodeStatus{Seat: s.N, Lab: s.Lab, Node: "-", VM: "unreachable", SSH: "-", Docker: "-", Error: err.Error()})
+			mu.Unlock()
 			return err
 		}
 		var rows []NodeStatus

@@ -216,7 +216,14 @@ of its own there, a jump host whose only use is forwarding each seat's key
 to its own nodes' SSH (no shell, no other seat, no other address or port);
 the cards' ssh_config goes through it, so 'ssh -F seat-07/ssh_config node1'
 works from any laptop with OpenSSH that reaches that address. Up again
-without --jump keeps it; 'workshop down' removes it.`,
+without --jump keeps it; 'workshop down' removes it.
+
+Seats on several hypervisors: list them in the topology (hypervisors:, each
+with name, uri, address, cpus and memory). Each seat goes whole to one (its
+gateway there; seats never span hypervisors), as 'workshop plan' shows, and
+the hypervisors bring their seats up at once, --parallel each. Every
+hypervisor runs a jump host for its seats at its address (port 2222, or
+--jump :PORT).`,
 		Example: `  sudo labctl --lab ws workshop up --seats 2
   sudo labctl --lab ws workshop up --seats 30 --jump 192.168.1.20
   sudo labctl --lab ws workshop cards ./cards`,
@@ -230,6 +237,13 @@ without --jump keeps it; 'workshop down' removes it.`,
 				ap, err := parseJump(jump)
 				if err != nil {
 					return usageErr("--jump %s: %v", topology.Quote(jump), err)
+				}
+				spread := len(p.Seats) > 0 && len(p.Seats[0].Plan.Hypervisors) > 0
+				if spread && !ap.Addr().IsUnspecified() {
+					return usageErr("--jump %s: the seats are on the topology's hypervisors, whose jump hosts listen at each one's address: give only the port (--jump :%d)", topology.Quote(jump), ap.Port())
+				}
+				if !spread && ap.Addr().IsUnspecified() {
+					return usageErr("--jump %s: give the address students reach this machine at, e.g. 192.168.1.20:%d", topology.Quote(jump), ap.Port())
 				}
 				rec.Jump = ap.String()
 			}
@@ -251,6 +265,13 @@ without --jump keeps it; 'workshop down' removes it.`,
 // parseJump reads ADDRESS[:PORT], an IPv4 address of this machine and a
 // port (2222 unless given).
 func parseJump(s string) (netip.AddrPort, error) {
+	if port, ok := strings.CutPrefix(s, ":"); ok {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return netip.AddrPort{}, fmt.Errorf("port %s: 1 to 65535", topology.Quote(port))
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(n)), nil
+	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		if !ap.Addr().Is4() || ap.Port() == 0 {
 			return ap, fmt.Errorf("an IPv4 address and a port from 1 to 65535, e.g. 192.168.1.20:2222")

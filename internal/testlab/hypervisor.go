@@ -30,7 +30,7 @@ func UnderlayAddr(i int) string { return fmt.Sprintf("198.51.100.%d", i) }
 
 // Hypervisor is a simulated hypervisor: a network namespace with a mount
 // namespace of its own (tmpfs over libvirt's run, state, cache and log
-// directories, an empty /etc/libvirt), running virtlogd, libvirtd and an
+// directories and labctl's /var/lib/labctl, an empty /etc/libvirt), running virtlogd, libvirtd and an
 // sshd that serves qemu+ssh://root@ADDR/system with its own host key and
 // one authorized key (Identity). libvirtd runs under a supervisor loop
 // that restarts it after KillLibvirtd once StartLibvirtd allows it.
@@ -64,10 +64,16 @@ func (e *Env) AddHypervisor(name string, i int, dir string) (*Hypervisor, error)
 		{"ip", "-n", e.NS, "link", "set", h.Veth, "master", underlayBridge, "up"},
 		{"ip", "-n", h.NS, "addr", "add", h.Addr + "/24", "dev", "ul0"},
 		{"ip", "-n", h.NS, "link", "set", "ul0", "up"},
+		// The room's way out: through hypervisor 1, which holds the
+		// upstream host (a lab whose gateway is here reaches it so).
+		{"ip", "-n", h.NS, "route", "add", upstreamNet, "via", UnderlayAddr(1)},
 		{"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-test", "-f", h.Identity},
 		{"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", filepath.Join(dir, "ssh_host_ed25519_key")},
 	}
 	if err := e.underlay(); err != nil {
+		return nil, err
+	}
+	if err := holdSharedDir(); err != nil {
 		return nil, err
 	}
 	e.hypervisors = append(e.hypervisors, h)
@@ -94,7 +100,7 @@ func (e *Env) AddHypervisor(name string, i int, dir string) (*Hypervisor, error)
 		// libvirtd runs in a loop so that a killed one comes back once the
 		// hold file is gone (KillLibvirtd, StartLibvirtd).
 		"start.sh": fmt.Sprintf(`set -eu
-for d in /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do mkdir -p $d; mount -t tmpfs -o mode=0755 tmpfs $d; done
+for d in /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /var/lib/labctl; do mkdir -p $d; mount -t tmpfs -o mode=0755 tmpfs $d; done
 mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/images /run/sshd
 mount --bind %[1]s/etc-libvirt /etc/libvirt
 virtlogd -d -p %[1]s/virtlogd.pid
@@ -161,6 +167,29 @@ func (e *Env) AddLaptop(i int) (string, error) {
 		}
 	}
 	return ns, nil
+}
+
+// sharedDirMarker keeps /var/lib/labctl from being removed on this
+// machine while simulated hypervisors run. Each mounts a tmpfs of its own
+// there (a machine of its own), but the directory under the mounts is this
+// machine's: a workshop's down here removes /var/lib/labctl once empty,
+// and a directory removed in one mount namespace takes the mounts on it
+// in the others away - a simulated hypervisor's jump host would lose its
+// files before its own down reached it. Real hypervisors share no disk.
+const sharedDirMarker = "/var/lib/labctl/.simulated-hypervisors"
+
+func holdSharedDir() error {
+	if err := os.MkdirAll(filepath.Dir(sharedDirMarker), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(sharedDirMarker, []byte("labctl's tests run simulated hypervisors; removed when they end\n"), 0o644)
+}
+
+// releaseSharedDir undoes holdSharedDir (the directory goes if empty).
+func releaseSharedDir() {
+	if os.Remove(sharedDirMarker) == nil {
+		os.Remove(filepath.Dir(sharedDirMarker))
+	}
 }
 
 // underlay creates the underlay bridge with hypervisor 1's address, once.

@@ -28,6 +28,9 @@ type Setup struct {
 	// the first of them is the gateway and the harness's namespace (where
 	// labctl runs) reaches the nodes only through it.
 	RemoteGateway bool
+	// Capacity is added to every hypervisors: entry (hv1's too), e.g.
+	// "cpus: 8, memory: 8GiB": a workshop places seats by it.
+	Capacity string
 }
 
 // Harness is a started harness with one lab's CLI.
@@ -67,7 +70,13 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 	}
 	var hvs []*Hypervisor
 	if len(s.Hypervisors) > 0 {
-		hv1 := fmt.Sprintf("  - name: hv1\n    uri: qemu:///system\n    address: %s\n", UnderlayAddr(1))
+		capacity := ""
+		if s.Capacity != "" {
+			for _, kv := range strings.Split(s.Capacity, ",") {
+				capacity += "    " + strings.TrimSpace(kv) + "\n"
+			}
+		}
+		hv1 := fmt.Sprintf("  - name: hv1\n    uri: qemu:///system\n    address: %s\n%s", UnderlayAddr(1), capacity)
 		var b strings.Builder
 		b.WriteString("hypervisors:\n")
 		if !s.RemoteGateway {
@@ -79,7 +88,7 @@ func Start(t *testing.T, ctx context.Context, s Setup) *Harness {
 				t.Fatal(err)
 			}
 			hvs = append(hvs, h)
-			fmt.Fprintf(&b, "  - name: %s\n    uri: %s\n    address: %s\n    identity: %s\n", name, h.URI, h.Addr, h.Identity)
+			fmt.Fprintf(&b, "  - name: %s\n    uri: %s\n    address: %s\n    identity: %s\n%s", name, h.URI, h.Addr, h.Identity, capacity)
 		}
 		if s.RemoteGateway {
 			b.WriteString(hv1)

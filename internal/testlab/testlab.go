@@ -157,6 +157,9 @@ func (e *Env) Stop() {
 	for _, h := range e.hypervisors {
 		h.Stop()
 	}
+	if len(e.hypervisors) > 0 {
+		releaseSharedDir()
+	}
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		p := e.procs[i]
 		if p.Process != nil {
@@ -359,6 +362,7 @@ func leftovers(lab, pool string, virsh func(...string) (string, error)) ([]strin
 const (
 	UpstreamAddr    = "203.0.113.10"
 	upstreamGateway = "203.0.113.1"
+	upstreamNet     = "203.0.113.0/24"
 )
 
 // AddUpstream creates the upstream host. Stop removes it.
