@@ -82,15 +82,22 @@ func (o Options) opener() func(context.Context, plan.Hypervisor) (Hypervisor, er
 		return o.OpenHypervisor
 	}
 	return func(ctx context.Context, hv plan.Hypervisor) (Hypervisor, error) {
-		pins, err := HypervisorPins()
-		if err != nil {
-			return nil, err
-		}
-		if err := mkdirFor(pins); err != nil {
-			return nil, err
-		}
-		return hypervisor.Open(ctx, hv, hypervisor.Options{KnownHosts: &transport.KnownHosts{Path: pins}, FirstContact: o.FirstContact})
+		return OpenHost(ctx, hv, hypervisor.Options{FirstContact: o.FirstContact})
 	}
+}
+
+// OpenHost connects to a hypervisor with labctl's pins (HypervisorPins,
+// set into ho): how labs reach theirs, and a workshop its jump hosts.
+func OpenHost(ctx context.Context, hv plan.Hypervisor, ho hypervisor.Options) (*hypervisor.Host, error) {
+	pins, err := HypervisorPins()
+	if err != nil {
+		return nil, err
+	}
+	if err := mkdirFor(pins); err != nil {
+		return nil, err
+	}
+	ho.KnownHosts = &transport.KnownHosts{Path: pins}
+	return hypervisor.Open(ctx, hv, ho)
 }
 
 // LabsOn lists the labs that own libvirt objects on any hypervisor of p,

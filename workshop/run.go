@@ -26,7 +26,6 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
-	"github.com/labctl/labctl/transport"
 	"github.com/labctl/labctl/vm"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
@@ -320,13 +319,9 @@ func (w *Runner) openJump(ctx context.Context, hv plan.Hypervisor, j hypervisor.
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), nil
 }
 
-// openHost connects to a hypervisor as labs do (labctl's pins).
+// openHost connects to a hypervisor as labs do (lab.OpenHost), within 20 s.
 func openHost(ctx context.Context, hv plan.Hypervisor) (*hypervisor.Host, error) {
-	pins, err := lab.HypervisorPins()
-	if err != nil {
-		return nil, err
-	}
-	return hypervisor.Open(ctx, hv, hypervisor.Options{KnownHosts: &transport.KnownHosts{Path: pins}, Timeout: 20 * time.Second})
+	return lab.OpenHost(ctx, hv, hypervisor.Options{Timeout: 20 * time.Second})
 }
 
 // Reset puts seat n back to the state right after its up, from the

@@ -263,7 +263,7 @@ hypervisor runs a jump host for its seats at its address (port 2222, or
 }
 
 // parseJump reads ADDRESS[:PORT], an IPv4 address of this machine and a
-// port (2222 unless given).
+// port (workshop.DefaultJumpPort unless given).
 func parseJump(s string) (netip.AddrPort, error) {
 	if port, ok := strings.CutPrefix(s, ":"); ok {
 		n, err := strconv.Atoi(port)
@@ -282,7 +282,7 @@ func parseJump(s string) (netip.AddrPort, error) {
 	if err != nil || !a.Is4() || a.IsUnspecified() || a.IsLoopback() {
 		return netip.AddrPort{}, fmt.Errorf("the IPv4 address students reach this machine at, with an optional :PORT, e.g. 192.168.1.20 or 192.168.1.20:2222")
 	}
-	return netip.AddrPortFrom(a, 2222), nil
+	return netip.AddrPortFrom(a, workshop.DefaultJumpPort), nil
 }
 
 func newWorkshopDownCmd(g *globals) *cobra.Command {
