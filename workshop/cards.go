@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/atomicfile"
+	"github.com/labctl/labctl/internal/termtext"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
@@ -235,10 +236,12 @@ func writeCardText(b *bytes.Buffer, c Card) {
 		b.WriteString("(These work on the workshop's machine itself only.)\n")
 	}
 	b.WriteString("\nLabs to do, and the commands that build each on your seat (type each on the node before the $):\n")
+	// A lab file's title and steps are its author's text, read on a
+	// student's terminal: through termtext.
 	for _, l := range c.Labs {
-		fmt.Fprintf(b, "\n  %s: %s\n", l.Name, l.Title)
+		fmt.Fprintf(b, "\n  %s: %s\n", l.Name, termtext.Clean(l.Title))
 		for _, s := range l.Steps {
-			fmt.Fprintf(b, "    %s$ %s\n", s.On, s.Run)
+			fmt.Fprintf(b, "    %s$ %s\n", s.On, termtext.Clean(s.Run))
 		}
 	}
 	b.WriteString("\nYour instructor checks what you built.\n")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/keys"
@@ -41,7 +42,12 @@ func TestCardsInChromium(t *testing.T) {
 	}
 	out := t.TempDir()
 	hostKey, _ := keys.Generate("jump")
-	o := CardOptions{Exercises: catalog.All(), Names: []string{"", "Ada <b>Lovelace</b>"},
+	// A lab file's author writes escape sequences into a title and a step.
+	hostile := &exercise.Exercise{Name: "hostile", Title: "tea\x1b]0;owned\x07", MinNodes: 1,
+		Commands: func(*plan.Plan) ([]exercise.Command, error) {
+			return []exercise.Command{{On: "node1", Run: "echo hi\x1b[2J\rrm -rf /"}}, nil
+		}}
+	o := CardOptions{Exercises: append(catalog.All(), hostile), Names: []string{"", "Ada <b>Lovelace</b>"},
 		Jumps: map[string]*Jump{"": {Addr: netip.MustParseAddrPort("198.51.100.1:2222"), HostKey: hostKey.AuthorizedKey()}}}
 	cards, err := WriteCards(out, "ws", plans, func(lab string) string { return filepath.Join(stateDirs, lab) }, o)
 	if err != nil {
@@ -100,6 +106,10 @@ func TestCardsInChromium(t *testing.T) {
 	}
 	if macvlan == nil || len(macvlan.Steps) == 0 || !strings.Contains(fmt.Sprint(macvlan.Steps), "--subnet "+p.Seats[1].NAT) {
 		t.Errorf("seat 2's macvlan steps lack its NAT subnet %s: %+v", p.Seats[1].NAT, macvlan)
+	}
+	txt, _ := os.ReadFile(filepath.Join(out, "seat-02", "card.txt"))
+	if strings.ContainsAny(string(txt), "\x1b\x07\r") || !strings.Contains(string(txt), `echo hi\x1b[2J\x0drm -rf /`) {
+		t.Errorf("card.txt carries a lab file's control characters as they are:\n%q", txt)
 	}
 	if cards[1].Student != "Ada <b>Lovelace</b>" || cards[0].Student != "" {
 		t.Errorf("students: %q, %q", cards[0].Student, cards[1].Student)
