@@ -97,15 +97,12 @@ func TestWorkshopForReal(t *testing.T) {
 	}
 	fromLaptop := func(args ...string) (string, int) {
 		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", laptop, "ssh", "-o", "BatchMode=yes"}, args...)...)
-		cmd.Dir, cmd.Stdin = home, strings.NewReader("")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		cmd.Dir = home
+		out, code, err := testlab.Exit(cmd)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return string(out), code
+		return out, code
 	}
 	if card[0].Jump != jump || card[1].Jump != hv2.Addr+":2222" {
 		t.Errorf("the cards' jump hosts: %q and %q, want each seat's hypervisor's (%s, %s:2222)", card[0].Jump, card[1].Jump, jump, hv2.Addr)

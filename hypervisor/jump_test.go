@@ -160,16 +160,11 @@ func TestJumpHostForwardsEachSeatToItsOwnNodesOnly(t *testing.T) {
 		argv := append([]string{"netns", "exec", laptop, "ssh", "-F", "none", "-p", "2222", "-i", keyFile, "-o", "IdentitiesOnly=yes",
 			"-o", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts"), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
 			"-o", "ConnectTimeout=10", "-l", JumpUser}, args...)
-		c := exec.CommandContext(ctx, "ip", argv...)
-		c.Stdin = strings.NewReader("")
-		out, err := c.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		out, code, err := testlab.Exit(exec.CommandContext(ctx, "ip", argv...))
+		if err != nil {
 			t.Fatal(err)
 		}
-		return string(out), code
+		return out, code
 	}
 	seat1, seat2 := filepath.Join(dir, "seat1"), filepath.Join(dir, "seat2")
 	for _, c := range []struct {

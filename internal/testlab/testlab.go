@@ -303,6 +303,19 @@ func (e *Env) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", e.NS, name}, args...)...)
 }
 
+// Exit runs cmd with empty input and returns its combined output and exit
+// status; an error is only one that kept it from running.
+func Exit(cmd *exec.Cmd) (string, int, error) {
+	if cmd.Stdin == nil {
+		cmd.Stdin = strings.NewReader("")
+	}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode(), nil
+	}
+	return string(out), 0, err
+}
+
 func run(name string, args ...string) error {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
