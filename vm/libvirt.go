@@ -68,6 +68,7 @@ type API interface {
 	DomainSnapshotCreateXML(d libvirt.Domain, xml string, flags uint32) (libvirt.DomainSnapshot, error)
 	DomainSnapshotLookupByName(d libvirt.Domain, name string, flags uint32) (libvirt.DomainSnapshot, error)
 	DomainRevertToSnapshot(s libvirt.DomainSnapshot, flags uint32) error
+	DomainSnapshotDelete(s libvirt.DomainSnapshot, flags libvirt.DomainSnapshotDeleteFlags) error
 }
 
 var _ API = (*libvirt.Libvirt)(nil)

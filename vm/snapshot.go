@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/labctl/labctl/plan"
@@ -17,14 +18,43 @@ const ReadySnapshot = "labctl-ready"
 
 // snapshotXML asks for an internal snapshot of the node's disk and memory;
 // the read-only seed (vdb) has nothing to keep.
-func snapshotXML(name string) string {
-	return `<domainsnapshot><name>` + name + `</name><description>labctl: the node as it was right after up</description>` +
+func snapshotXML(name, description string) string {
+	return `<domainsnapshot><name>` + name + `</name><description>` + description + `</description>` +
 		`<memory snapshot="internal"/><disks><disk name="vda" snapshot="internal"/><disk name="vdb" snapshot="no"/></disks></domainsnapshot>`
+}
+
+// StageSnapshot is the name of a workshop stage's snapshot: stage is one
+// of ValidStage's names.
+func StageSnapshot(stage string) string { return "labctl-stage-" + stage }
+
+var stageName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// ValidStage checks a stage's name: lower-case letters, digits and dashes,
+// at most 32, as it goes into a snapshot's name.
+func ValidStage(stage string) error {
+	if !stageName.MatchString(stage) {
+		return fmt.Errorf("stage name %q: use 1 to 32 lower-case letters, digits and dashes, starting with a letter or digit", stage)
+	}
+	return nil
 }
 
 // Snapshot takes the named snapshot of every node of the part that does
 // not have it yet, and tells how many it took.
 func Snapshot(ctx context.Context, c *Conn, part plan.Part, name string) (int, error) {
+	return snapshot(ctx, c, part, name, false)
+}
+
+// Retake takes the named snapshot of every node of the part anew,
+// replacing one taken before.
+func Retake(ctx context.Context, c *Conn, part plan.Part, name string) (int, error) {
+	return snapshot(ctx, c, part, name, true)
+}
+
+func snapshot(ctx context.Context, c *Conn, part plan.Part, name string, replace bool) (int, error) {
+	desc := "labctl: the node as it was right after up"
+	if name != ReadySnapshot {
+		desc = "labctl: the node at a workshop stage"
+	}
 	taken := 0
 	for _, n := range part.Nodes {
 		err := c.Do(ctx, "snapshot "+n.Domain, func(a API) error {
@@ -32,12 +62,17 @@ func Snapshot(ctx context.Context, c *Conn, part plan.Part, name string) (int, e
 			if err != nil {
 				return err
 			}
-			if _, err := a.DomainSnapshotLookupByName(dom, name, 0); err == nil {
-				return nil
+			if old, err := a.DomainSnapshotLookupByName(dom, name, 0); err == nil {
+				if !replace {
+					return nil
+				}
+				if err := a.DomainSnapshotDelete(old, 0); err != nil {
+					return err
+				}
 			} else if !isNoSnapshot(err) {
 				return err
 			}
-			if _, err := a.DomainSnapshotCreateXML(dom, snapshotXML(name), 0); err != nil {
+			if _, err := a.DomainSnapshotCreateXML(dom, snapshotXML(name, desc), 0); err != nil {
 				return err
 			}
 			taken++
@@ -63,6 +98,9 @@ func Revert(ctx context.Context, c *Conn, part plan.Part, name string) error {
 			}
 			snap, err := a.DomainSnapshotLookupByName(dom, name, 0)
 			if isNoSnapshot(err) {
+				if name != ReadySnapshot {
+					return fmt.Errorf("%w (%s): take the stage's snapshot first", ErrNoSnapshot, name)
+				}
 				return fmt.Errorf("%w (%s): it is taken when the seat first comes up", ErrNoSnapshot, name)
 			} else if err != nil {
 				return err

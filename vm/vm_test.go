@@ -595,6 +595,37 @@ func TestSnapshotAndRevert(t *testing.T) {
 	}
 }
 
+// A stage's snapshot is taken anew each time (the old one deleted first),
+// and only names that are safe in the snapshot's XML are stages.
+func TestStageSnapshotIsRetaken(t *testing.T) {
+	f := vmtest.New()
+	m := testManager(t, f, "ws-s01")
+	if err := m.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(f, nil)
+	name := StageSnapshot("after-bridge")
+	for i := range 2 {
+		if n, err := Retake(context.Background(), c, m.part, name); err != nil || n != len(m.part.Nodes) {
+			t.Fatalf("retake %d: %d, %v", i+1, n, err)
+		}
+	}
+	if got := strings.Count(strings.Join(f.Calls, "\n"), "delete snapshot "+name); got != len(m.part.Nodes) {
+		t.Errorf("the second retake deleted %d snapshots, want %d:\n%s", got, len(m.part.Nodes), strings.Join(f.Calls, "\n"))
+	}
+	if x := f.Doms[m.part.Nodes[0].Domain].Snaps[name]; !strings.Contains(x, "workshop stage") {
+		t.Errorf("stage snapshot XML: %s", x)
+	}
+	for _, bad := range []string{"", "A", "-x", "a b", "x</name><name>y", strings.Repeat("a", 33), "é"} {
+		if ValidStage(bad) == nil {
+			t.Errorf("stage %q accepted", bad)
+		}
+	}
+	if err := ValidStage("stage-2"); err != nil {
+		t.Error(err)
+	}
+}
+
 // redact replaces a seed's private key, for golden files.
 func redact(b []byte) []byte {
 	lines := strings.Split(string(b), "\n")

@@ -326,20 +326,49 @@ func openHost(ctx context.Context, hv plan.Hypervisor) (*hypervisor.Host, error)
 
 // Reset puts seat n back to the state right after its up, from the
 // snapshot taken then.
-func (w *Runner) Reset(ctx context.Context, n int) error {
-	seats, err := w.Seats()
-	if err != nil {
-		return err
-	}
-	if n < 1 || n > len(seats) {
-		return fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
-	}
-	l, err := w.open(seats[n-1], "labctl workshop reset")
+func (w *Runner) Reset(ctx context.Context, n int) error { return w.ResetTo(ctx, n, "") }
+
+// ResetTo puts seat n back to a stage's snapshot (SnapshotStage), or to
+// right after its up when stage is "".
+func (w *Runner) ResetTo(ctx context.Context, n int, stage string) error {
+	l, err := w.OpenSeat(n, "labctl workshop reset")
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	return l.Reset(ctx)
+	return l.ResetTo(ctx, stage)
+}
+
+// SnapshotStage takes every seat's snapshot of a stage (Parallel seats at
+// a time), replacing an earlier one of that stage: ResetTo goes back to it.
+func (w *Runner) SnapshotStage(ctx context.Context, stage string) error {
+	if err := vm.ValidStage(stage); err != nil {
+		return err
+	}
+	seats, err := w.Seats()
+	if err != nil {
+		return err
+	}
+	return fanout.Each(ctx, seats, w.parallel(), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
+		l, err := w.open(s, "labctl workshop snapshot")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return l.SnapshotStage(ctx, stage)
+	})
+}
+
+// OpenSeat opens seat n's lab (with the lab's lock when lock is not "").
+func (w *Runner) OpenSeat(n int, lock string) (*lab.Lab, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > len(seats) {
+		return nil, fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
+	}
+	return w.open(seats[n-1], lock)
 }
 
 // LoadRecord reads a workshop's record.
@@ -524,48 +553,11 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 	var out []NodeStatus
 	var mu sync.Mutex
 	err = fanout.Each(ctx, seats, max(w.parallel(), 4), func(s Seat) string { return s.Lab }, func(ctx context.Context, s Seat) error {
-		l, err := w.open(s, "")
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		sctx, cancel := context.WithTimeout(ctx, StatusTimeout)
-		defer cancel()
-		vms, err := l.Status(sctx)
-		if err != nil {
-			// A hypervisor that does not answer: the seat is named, the
-			// others are not held up.
-			mu.Lock()
-			out = append(out, NodeStatus{Seat: s.N, Lab: s.Lab, Node: "-", VM: "unreachable", SSH: "-", Docker: "-", Error: err.Error()})
-			mu.Unlock()
-			return err
-		}
-		var rows []NodeStatus
-		for _, v := range vms {
-			ns := NodeStatus{Seat: s.N, Lab: s.Lab, Node: v.Name, VM: v.State, SSH: "-", Docker: "-"}
-			if v.State == "running" {
-				nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				c, err := l.Node(nctx, v.Name)
-				if err != nil {
-					ns.SSH = "no: " + err.Error()
-				} else {
-					ns.SSH = "yes"
-					out, err := c.Run(nctx, "docker version --format '{{.Server.Version}}'")
-					if err != nil {
-						ns.Docker = "no: " + err.Error()
-					} else {
-						ns.Docker = strings.TrimSpace(string(out))
-					}
-					c.Close()
-				}
-				cancel()
-			}
-			rows = append(rows, ns)
-		}
+		rows, err := w.seatStatus(ctx, s)
 		mu.Lock()
 		out = append(out, rows...)
 		mu.Unlock()
-		return nil
+		return err
 	})
 	sort.Slice(out, func(a, b int) bool {
 		if out[a].Seat != out[b].Seat {
@@ -574,6 +566,63 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 		return out[a].Node < out[b].Node
 	})
 	return out, err
+}
+
+// SeatStatus is Status of seat n alone.
+func (w *Runner) SeatStatus(ctx context.Context, n int) ([]NodeStatus, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > len(seats) {
+		return nil, fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
+	}
+	return w.seatStatus(ctx, seats[n-1])
+}
+
+func (w *Runner) seatStatus(ctx context.Context, s Seat) ([]NodeStatus, error) {
+	l, err := w.open(s, "")
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	sctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	vms, err := l.Status(sctx)
+	if err != nil {
+		// A hypervisor that does not answer: the seat is named, the
+		// others are not held up.
+		return []NodeStatus{{Seat: s.N, Lab: s.Lab, Node: "-", VM: "unreachable", SSH: "-", Docker: "-", Error: err.Error()}}, err
+	}
+	var rows []NodeStatus
+	for _, v := range vms {
+		ns := NodeStatus{Seat: s.N, Lab: s.Lab, Node: v.Name, VM: v.State, SSH: "-", Docker: "-"}
+		if v.State == "running" {
+			nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			c, err := l.Node(nctx, v.Name)
+			if err != nil {
+				ns.SSH = "no: " + err.Error()
+			} else {
+				ns.SSH = "yes"
+				out, err := c.Run(nctx, "docker version --format '{{.Server.Version}}'")
+				if err != nil {
+					ns.Docker = "no: " + err.Error()
+				} else {
+					ns.Docker = strings.TrimSpace(string(out))
+				}
+				c.Close()
+			}
+			cancel()
+		}
+		rows = append(rows, ns)
+	}
+	return rows, nil
+}
+
+// Ready tells whether the node is usable: its VM running, answering SSH
+// and Docker.
+func (n NodeStatus) Ready() bool {
+	return n.VM == "running" && n.SSH == "yes" && n.Docker != "-" && !strings.HasPrefix(n.Docker, "no")
 }
 
 // SeatReport is one seat's reports of a check.

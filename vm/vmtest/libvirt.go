@@ -452,6 +452,21 @@ func (f *Libvirt) DomainSnapshotLookupByName(d libvirt.Domain, name string, _ ui
 	return libvirt.DomainSnapshot{Name: name, Dom: d}, nil
 }
 
+func (f *Libvirt) DomainSnapshotDelete(s libvirt.DomainSnapshot, _ libvirt.DomainSnapshotDeleteFlags) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	fd, err := f.dom(s.Dom)
+	if err != nil {
+		return err
+	}
+	if _, ok := fd.Snaps[s.Name]; !ok {
+		return noObj(libvirt.ErrNoDomainSnapshot, "snapshot "+s.Name)
+	}
+	delete(fd.Snaps, s.Name)
+	f.log("delete snapshot %s of domain %s", s.Name, s.Dom.Name)
+	return nil
+}
+
 func (f *Libvirt) DomainRevertToSnapshot(s libvirt.DomainSnapshot, _ uint32) error {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
