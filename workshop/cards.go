@@ -2,6 +2,7 @@ package workshop
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -20,6 +21,7 @@ import (
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
+	qrcode "github.com/skip2/go-qrcode"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -34,6 +36,13 @@ type Card struct {
 	Jump     string     `json:"jump,omitempty"` // the jump host's address ("" : this machine only)
 	Nodes    []CardNode `json:"nodes"`
 	Labs     []CardLab  `json:"labs"`
+	// Browser is the seat's link to 'workshop serve' (its token in it),
+	// BrowserQR the same as a QR code (a PNG data URL), and Fingerprint
+	// the SHA-256 of the server's certificate, to compare with what the
+	// browser shows.
+	Browser     string       `json:"browser,omitempty"`
+	BrowserQR   template.URL `json:"-"`
+	Fingerprint string       `json:"certificate_sha256,omitempty"`
 }
 
 // CardNode is one node of the seat and the command that logs into it.
@@ -72,6 +81,10 @@ type CardOptions struct {
 	// Names are the students, seat N's on line N ("" for none).
 	Names     []string
 	Exercises []*exercise.Exercise
+	// Browser are the seats' links to 'workshop serve', seat N's at N-1,
+	// and Fingerprint its certificate's SHA-256.
+	Browser     []string
+	Fingerprint string
 }
 
 // jump is the jump host of the seat p's hypervisor, or nil.
@@ -88,6 +101,14 @@ func NewCard(workshop string, n int, p *plan.Plan, o CardOptions) (Card, error) 
 	}
 	if j := o.jump(p); j != nil {
 		c.Jump = j.Addr.String()
+	}
+	if n <= len(o.Browser) && o.Browser[n-1] != "" {
+		png, err := qrcode.Encode(o.Browser[n-1], qrcode.Medium, 256)
+		if err != nil {
+			return c, fmt.Errorf("seat %d: the QR code of its link: %w", n, err)
+		}
+		c.Browser, c.Fingerprint = o.Browser[n-1], o.Fingerprint
+		c.BrowserQR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 	}
 	for _, nd := range p.Nodes {
 		c.Nodes = append(c.Nodes, CardNode{Name: nd.Name, HostOnly: nd.Addr(plan.RoleHostOnly), NAT: nd.Addr(plan.RoleNAT),
@@ -235,6 +256,9 @@ func writeCardText(b *bytes.Buffer, c Card) {
 	if c.Jump == "" {
 		b.WriteString("(These work on the workshop's machine itself only.)\n")
 	}
+	if c.Browser != "" {
+		fmt.Fprintf(b, "\nOr in a browser, with a terminal on each node (keep this link to yourself):\n  %s\n  (the server's certificate: SHA-256 %s)\n", c.Browser, c.Fingerprint)
+	}
 	b.WriteString("\nLabs to do, and the commands that build each on your seat (type each on the node before the $):\n")
 	// A lab file's title and steps are its author's text, read on a
 	// student's terminal: through termtext.
@@ -258,6 +282,7 @@ pre { padding: .4em .6em; white-space: pre-wrap; overflow-wrap: break-word; word
 pre.ssh { font-size: 1.15em; white-space: pre; }
 table { border-collapse: collapse; } td, th { border: 1px solid #dde3ea; padding: .2em .6em; text-align: left; }
 .on { color: #5b6b7a; user-select: none; }
+code.link, code.fp { overflow-wrap: anywhere; word-break: break-all; font-size: .8em; }
 section.card + section.card { break-before: page; page-break-before: always; }
 @media print { body { margin: 0; max-width: none; } }
 </style>{{end}}
@@ -268,6 +293,10 @@ section.card + section.card { break-before: page; page-break-before: always; }
 {{range .Nodes}}<tr><td>{{.Name}}</td><td>{{.HostOnly}}</td><td><pre class="ssh">{{.SSH}}</pre></td></tr>
 {{end}}</table>
 {{if not .Jump}}<p>(These work on the workshop's machine itself only.)</p>{{end}}
+{{if .Browser}}<h2>In a browser</h2>
+<p class="browser"><img class="qr" alt="QR code of your seat's link" width="160" height="160" src="{{.BrowserQR}}"><br>
+A terminal on each node, the labs and a check button: scan the code, or open <a href="{{.Browser}}"><code class="link">{{.Browser}}</code></a> (keep it to yourself: it opens your seat).<br>
+The server's certificate, SHA-256: <code class="fp">{{.Fingerprint}}</code></p>{{end}}
 <h2>Labs</h2>
 <p>Type each command on the node named before it.</p>
 {{range .Labs}}<h3><code>{{.Name}}</code>: {{.Title}}</h3>

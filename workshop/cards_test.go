@@ -1,7 +1,10 @@
 package workshop
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	stdpng "image/png"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -48,7 +51,8 @@ func TestCardsInChromium(t *testing.T) {
 			return []exercise.Command{{On: "node1", Run: "echo hi\x1b[2J\rrm -rf /"}}, nil
 		}}
 	o := CardOptions{Exercises: append(catalog.All(), hostile), Names: []string{"", "Ada <b>Lovelace</b>"},
-		Jumps: map[string]*Jump{"": {Addr: netip.MustParseAddrPort("198.51.100.1:2222"), HostKey: hostKey.AuthorizedKey()}}}
+		Jumps:   map[string]*Jump{"": {Addr: netip.MustParseAddrPort("198.51.100.1:2222"), HostKey: hostKey.AuthorizedKey()}},
+		Browser: []string{"", "https://198.51.100.1:8443/seat/2/?t=tok2"}, Fingerprint: "AB:CD"}
 	cards, err := WriteCards(out, "ws", plans, func(lab string) string { return filepath.Join(stateDirs, lab) }, o)
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +130,25 @@ func TestCardsInChromium(t *testing.T) {
 	}
 	if len(png) < 1000 {
 		t.Error("no screenshot")
+	}
+	// The browser link, as text and as a QR code (a PNG that decodes),
+	// with the certificate's fingerprint; seat 1 was given none.
+	if cards[0].Browser != "" || cards[1].Browser != "https://198.51.100.1:8443/seat/2/?t=tok2" || cards[1].Fingerprint != "AB:CD" {
+		t.Errorf("browser links: %q, %q", cards[0].Browser, cards[1].Browser)
+	}
+	if !strings.Contains(text, "https://198.51.100.1:8443/seat/2/?t=tok2") || !strings.Contains(text, "SHA-256: AB:CD") || !strings.Contains(string(txt), "https://198.51.100.1:8443/seat/2/?t=tok2") {
+		t.Errorf("the card lacks its browser link or fingerprint")
+	}
+	m := regexp.MustCompile(`<img class="qr"[^>]* src="data:image/png;base64,([^"]+)"`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("no QR code on the card")
+	}
+	raw, _ := base64.StdEncoding.DecodeString(m[1])
+	if img, err := stdpng.Decode(bytes.NewReader(raw)); err != nil || img.Bounds().Dx() != 256 {
+		t.Errorf("the QR code is not a 256 px PNG: %v", err)
+	}
+	if one, _ := os.ReadFile(filepath.Join(out, "seat-01", "card.html")); strings.Contains(string(one), `class="qr"`) {
+		t.Error("seat 1's card has a QR code without a link")
 	}
 	idx, _ := testenv.RenderInChromium(t, filepath.Join(out, "index.html"))
 	if !strings.Contains(idx, "seat-01/card.html") || !strings.Contains(idx, "seat-02/card.html") || !strings.Contains(idx, "cards.html") {

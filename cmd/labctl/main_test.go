@@ -204,6 +204,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"plan", "--output", "yaml"}, `--output "yaml"`},
 		{[]string{"plan", "--frobnicate"}, "unknown flag: --frobnicate"},
 		{[]string{"plan", "extra"}, ""},
+		{[]string{"workshop", "serve"}, "--listen ADDRESS:PORT is required"},
+		{[]string{"workshop", "serve", "--listen", "lab:8443"}, "--listen lab:8443"},
+		{[]string{"workshop", "serve", "--listen", "0.0.0.0:8443"}, "give --url https://HOST:PORT"},
+		{[]string{"workshop", "serve", "--listen", "127.0.0.1:8443", "--url", "http://x:1"}, "--url http://x:1: give https://HOST[:PORT]"},
+		{[]string{"workshop", "serve", "--listen", "127.0.0.1:8443", "--url", "https://x:1/a?b"}, "and nothing more"},
+		{[]string{"workshop", "serve", "--listen", "127.0.0.1:8443", "--cert", "c.pem"}, "--cert and --key go together"},
+		{[]string{"workshop", "serve", "--listen", "127.0.0.1:8443", "--idle", "5s"}, "--idle 5s"},
+		{[]string{"workshop", "snapshot", "Bad"}, `stage name "Bad"`},
+		{[]string{"workshop", "reset", "1", "--stage", "x/y"}, `--stage: stage name "x/y"`},
 	}
 	for _, tc := range tests {
 		_, stderr, code := run(t, tc.args...)

@@ -17,6 +17,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/vm"
 	"github.com/labctl/labctl/workshop"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +33,7 @@ subnets the host routes - is derived from the seat's number, so seats never
 overlap; what lives inside a seat's own networks (VLANs, Docker's pools, the
 tutorial's container addresses) stays as the topology has it.`,
 	}
-	cmd.AddCommand(newWorkshopPlanCmd(g), newWorkshopUpCmd(g), newWorkshopStatusCmd(g), newWorkshopCheckCmd(g), newWorkshopCardsCmd(g), newWorkshopResetCmd(g), newWorkshopDownCmd(g))
+	cmd.AddCommand(newWorkshopPlanCmd(g), newWorkshopUpCmd(g), newWorkshopStatusCmd(g), newWorkshopCheckCmd(g), newWorkshopCardsCmd(g), newWorkshopResetCmd(g), newWorkshopSnapshotCmd(g), newWorkshopServeCmd(g), newWorkshopDownCmd(g))
 	return cmd
 }
 
@@ -321,7 +322,7 @@ func newWorkshopStatusCmd(g *globals) *cobra.Command {
 				if len(seats) == 0 || seats[len(seats)-1] != r.Seat {
 					seats = append(seats, r.Seat)
 				}
-				if r.VM != "running" || r.SSH != "yes" || strings.HasPrefix(r.Docker, "no") {
+				if !r.Ready() {
 					bad, notReady[r.Seat] = true, true
 				}
 			}
@@ -442,7 +443,7 @@ func writeMatrix(g *globals, m workshop.Matrix) {
 }
 
 func newWorkshopCardsCmd(g *globals) *cobra.Command {
-	var names string
+	var names, serveAt, certFile string
 	cmd := &cobra.Command{
 		Use:   "cards DIR [--names FILE]",
 		Short: "Write an access card per seat (HTML, text, JSON, with its key and ssh_config), an index and a printable sheet",
@@ -458,9 +459,15 @@ one seat's key opens no other seat. Without 'workshop up --jump' the
 commands work on this machine only.
 
 --names FILE puts a student's name on each card: one per line, seat 1 first
-(a blank line leaves a seat without one).`,
+(a blank line leaves a seat without one).
+
+--url https://HOST:PORT, where 'workshop serve' is (or will be) reached, puts
+on each card the seat's browser link with its token, as text and as a QR
+code, and the SHA-256 fingerprint of the server's certificate: its own
+(made now if serve has not made it yet, for HOST) or the one of --cert.`,
 		Example: `  labctl --lab ws workshop cards ./cards && xdg-open cards/index.html
-  labctl --lab ws workshop cards ./cards --names students.txt`,
+  labctl --lab ws workshop cards ./cards --names students.txt
+  labctl --lab ws workshop cards ./cards --url https://192.0.2.10:8443`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.catalog()
@@ -478,6 +485,11 @@ commands work on this machine only.
 					return usageErr("--names: %v", err)
 				}
 			}
+			if serveAt != "" {
+				if o.Browser, o.Fingerprint, err = g.browserLinks(w, serveAt, certFile); err != nil {
+					return err
+				}
+			}
 			cards, err := w.Cards(args[0], o)
 			if err != nil {
 				return err
@@ -488,32 +500,76 @@ commands work on this machine only.
 		},
 	}
 	cmd.Flags().StringVar(&names, "names", "", "a file of students' names, one per line in seat order")
+	cmd.Flags().StringVar(&serveAt, "url", "", "https://HOST:PORT of 'workshop serve': each card gets its seat's browser link and QR code")
+	cmd.Flags().StringVar(&certFile, "cert", "", "with --url: the certificate serve is given (--cert), for its fingerprint on the cards")
 	return cmd
 }
 
 func newWorkshopResetCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reset SEAT",
-		Short: "Put a seat back to right after its up, from the snapshot taken then (memory included)",
+	var stage string
+	cmd := &cobra.Command{
+		Use:   "reset SEAT [--stage NAME]",
+		Short: "Put a seat back to right after its up, or to a stage's snapshot (memory included)",
 		Long: `Revert every node of seat SEAT to the snapshot 'workshop up' took when the
-seat first came up (disk and memory: no boot), and set the nodes' clocks to
-now. What the student did on the seat is gone; the seat's keys, addresses
-and access card stay valid.`,
-		Example: `  sudo labctl --lab ws workshop reset 7`,
-		Args:    cobra.ExactArgs(1),
+seat first came up (disk and memory: no boot), or with --stage to the
+stage's snapshot 'workshop snapshot NAME' took, and set the nodes' clocks
+to now. What the student did on the seat since is gone; the seat's keys,
+addresses and access card stay valid.`,
+		Example: `  sudo labctl --lab ws workshop reset 7
+  sudo labctl --lab ws workshop reset 7 --stage after-bridge`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.Atoi(args[0])
 			if err != nil {
 				return usageErr("workshop reset: %q is not a seat number", args[0])
 			}
+			if stage != "" {
+				if err := vm.ValidStage(stage); err != nil {
+					return usageErr("--stage: %v", err)
+				}
+			}
 			start := time.Now()
-			if err := g.workshopRunner(1).Reset(cmd.Context(), n); err != nil {
+			if err := g.workshopRunner(1).ResetTo(cmd.Context(), n, stage); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "workshop %s: seat %d reset in %s\n", g.lab, n, time.Since(start).Round(100*time.Millisecond))
+			to := ""
+			if stage != "" {
+				to = " to stage " + stage
+			}
+			fmt.Fprintf(g.stdout, "workshop %s: seat %d reset%s in %s\n", g.lab, n, to, time.Since(start).Round(100*time.Millisecond))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&stage, "stage", "", "the stage to go back to (taken by 'workshop snapshot NAME'); default: right after up")
+	return cmd
+}
+
+func newWorkshopSnapshotCmd(g *globals) *cobra.Command {
+	var parallel int
+	cmd := &cobra.Command{
+		Use:   "snapshot STAGE",
+		Short: "Snapshot every seat as it is now, as a stage any seat can be reset to",
+		Long: `Take a snapshot of every node of every seat (disk and memory), named by
+STAGE, replacing that stage's earlier snapshot: 'workshop reset SEAT --stage
+STAGE' then puts one seat back to it, for a student who is lost after the
+class has moved on. A stage's name is 1 to 32 lower-case letters, digits and
+dashes. The snapshot pauses each node for a moment.`,
+		Example: `  sudo labctl --lab ws workshop snapshot after-bridge`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := vm.ValidStage(args[0]); err != nil {
+				return usageErr("workshop snapshot: %v", err)
+			}
+			start := time.Now()
+			if err := g.workshopRunner(parallel).SnapshotStage(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "workshop %s: every seat's snapshot of stage %s taken in %s\n", g.lab, args[0], time.Since(start).Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&parallel, "parallel", 4, "seats at once")
+	return cmd
 }
 
 // readySummary is status's last line: "27/30 seats ready; not ready: 4,
