@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,123 @@ nodes:
 outside:
   address: ` + testlab.UpstreamAddr + `
 `
+
+// serveInBrowser serves the workshop (on hv1's LAN address) and drives
+// Chromium from the student laptop (web/ui/workshop-browser-test.mjs):
+// node1's terminal on seat 1 runs docker network ls; a 5 s cut of the
+// browser's connections comes back to the same shell and its output; the
+// none lab typed from the page's steps, then its check passes and the
+// board, open all along, shows it within 5 s; seat 2's token opens
+// nothing of seat 1 (403, WebSocket refused); seat 2 reset from the
+// board is ready again. Screenshots are kept in the test's work
+// directory; no token reaches the server's log.
+func serveInBrowser(t *testing.T, ctx context.Context, h *testlab.Harness, c *testlab.CLI, laptop string) {
+	testenv.Tool(t, "node")
+	script, err := filepath.Abs("../web/ui/workshop-browser-test.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("../web/ui/node_modules/playwright-core"); err != nil {
+		t.Fatalf("playwright-core is not installed: run 'make web-deps' (npm ci in web/ui): %v", err)
+	}
+	listen := testlab.UnderlayAddr(1) + ":8443"
+	serve := c.Cmd(ctx, "workshop", "serve", "--listen", listen)
+	sout, serr := &testenv.Buffer{}, &testenv.Buffer{}
+	serve.Stdout, serve.Stderr = sout, serr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			serve.Process.Kill()
+			serve.Wait()
+		}
+	}()
+	var linksFile string
+	for deadline := time.Now().Add(time.Minute); linksFile == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if m := regexp.MustCompile(`every seat's link: +(\S+)`).FindStringSubmatch(sout.String()); m != nil {
+			linksFile = m[1]
+		}
+	}
+	if linksFile == "" {
+		t.Fatalf("workshop serve did not start:\n%s\n%s", sout.String(), serr.String())
+	}
+	data, err := os.ReadFile(linksFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && !strings.HasPrefix(k, "#") {
+			links[k] = v
+		}
+	}
+	if fi, _ := os.Stat(linksFile); fi == nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s is not mode 0600: %v", linksFile, fi)
+	}
+	u2, _ := url.Parse(links["seat-02"])
+	shots := filepath.Join(h.Work, "screenshots")
+	os.MkdirAll(shots, 0o755)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", laptop, "node", script)
+	cmd.Env = append(os.Environ(), "LINK_SEAT1="+links["seat-01"], "LINK_BOARD="+links["board"], "TOKEN_SEAT2="+u2.Query().Get("t"), "SHOTS="+shots)
+	var berr strings.Builder
+	cmd.Stderr = &berr
+	start := time.Now()
+	out, err := cmd.Output()
+	t.Logf("TIMING the browser test: %s\n%s", time.Since(start).Round(time.Second), berr.String())
+	var res struct {
+		OK        bool
+		Error     string
+		SameShell bool
+		Checks    int
+		BoardMs   int
+		ResetMs   int
+		Refusals  map[string]int
+		WebSocket string
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &res); jerr != nil || err != nil {
+		t.Fatalf("the browser test (err=%v): %v\n%s", err, jerr, out)
+	}
+	t.Logf("browser: %s", lines[len(lines)-1])
+	if !res.OK {
+		t.Errorf("the browser test failed: %s", res.Error)
+	}
+	if !res.SameShell || res.Checks != 2 || res.BoardMs > 5000 || res.WebSocket != "refused" {
+		t.Errorf("the browser test: same shell %v, %d checks passing (want 2), board after %d ms, seat 2's WebSocket on seat 1: %s", res.SameShell, res.Checks, res.BoardMs, res.WebSocket)
+	}
+	for what, code := range res.Refusals {
+		if code != 403 {
+			t.Errorf("seat 2's token for seat 1's %s: HTTP %d, want 403", what, code)
+		}
+	}
+	if len(res.Refusals) != 4 {
+		t.Errorf("refusals: %v", res.Refusals)
+	}
+	for _, f := range []string{"student.png", "board.png", "board-after-reset.png"} {
+		if fi, err := os.Stat(filepath.Join(shots, f)); err != nil || fi.Size() < 10<<10 {
+			t.Errorf("screenshot %s: %v", f, err)
+		}
+	}
+	// What the student started is not in the way of the labs that follow.
+	seat1 := *c
+	seat1.Lab, seat1.File = "itws-s01", ""
+	seat1.Run(ctx, "exec", "node1", "--", "docker rm -f milk >/dev/null 2>&1; true")
+	// Ctrl-C, as the instructor stops it.
+	serve.Process.Signal(os.Interrupt)
+	err = serve.Wait()
+	stopped = true
+	if err != nil || !strings.Contains(sout.String(), "stopped serving") {
+		t.Errorf("workshop serve did not stop cleanly on SIGINT (err=%v):\n%s\n%s", err, sout.String(), serr.String())
+	}
+	for k, v := range links {
+		if u, err := url.Parse(v); err == nil && u.Query().Get("t") != "" && strings.Contains(serr.String(), u.Query().Get("t")) {
+			t.Errorf("the %s token is in the server's log", k)
+		}
+	}
+	t.Logf("workshop serve's log:\n%s", testlab.LastLines(serr.String(), 30))
+}
 
 // TestWorkshopForReal: two seats of one node each on two hypervisors
 // (seat 1 on hv1, this namespace; seat 2 whole on the simulated hv2, its
@@ -166,6 +284,37 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("the matrix page in Chromium: %d passing cells", strings.Count(dom, `class="pass"`))
 	}
 
+	// The workshop in the browser, from the student laptop.
+	serveInBrowser(t, ctx, h, c, laptop)
+
+	// A stage: every seat's snapshot taken as it is, and seat 2 put back
+	// to it after its student went on (a file made after the stage is
+	// gone, one made before is there, memory included: no boot).
+	seat2 := *c
+	seat2.Lab, seat2.File = "itws-s02", ""
+	if _, _, err := seat2.Run(ctx, "exec", "node1", "--", "touch /tmp/before-stage"); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if out, _, err := c.Run(ctx, "workshop", "snapshot", "after-browser"); err != nil || !strings.Contains(out, "stage after-browser taken") {
+		t.Fatalf("workshop snapshot (err=%v): %s", err, out)
+	}
+	t.Logf("TIMING workshop snapshot (2 seats x 1 node): %s", time.Since(start).Round(100*time.Millisecond))
+	bootID, _, _ := seat2.Run(ctx, "exec", "node1", "--", "touch /tmp/after-stage; cat /proc/sys/kernel/random/boot_id")
+	start = time.Now()
+	if out, _, err := c.Run(ctx, "workshop", "reset", "2", "--stage", "after-browser"); err != nil || !strings.Contains(out, "reset to stage after-browser") {
+		t.Fatalf("workshop reset 2 --stage (err=%v): %s", err, out)
+	}
+	t.Logf("TIMING workshop reset to a stage (1 node): %s", time.Since(start).Round(100*time.Millisecond))
+	// The boot id: the same kernel, running on from the snapshot.
+	if out, _, err := seat2.Run(ctx, "exec", "node1", "--", "ls /tmp/before-stage /tmp/after-stage 2>&1; cat /proc/sys/kernel/random/boot_id"); err != nil || bootID == "" ||
+		!strings.Contains(out, "/tmp/before-stage\n") || !strings.Contains(out, "cannot access '/tmp/after-stage'") || !strings.HasSuffix(out, bootID) {
+		t.Errorf("seat 2 after its reset to the stage (err=%v): %q (boot id before %q)", err, out, bootID)
+	}
+	if out, stderr, err := c.Run(ctx, "workshop", "reset", "1", "--stage", "never-taken"); err == nil || !strings.Contains(out+stderr, "take the stage's snapshot first") {
+		t.Errorf("a reset to a stage never taken (err=%v): %s%s", err, out, stderr)
+	}
+
 	// A late joiner: a third seat added while seats 1 and 2 run leaves
 	// them as they were - a container seat 1's student started still
 	// runs, and neither node rebooted.
@@ -240,8 +389,6 @@ func TestWorkshopForReal(t *testing.T) {
 
 	// Seat 2 broken on purpose: Docker stopped. The seat is a lab of its
 	// own, whose topology labctl recorded.
-	seat2 := *c
-	seat2.Lab, seat2.File = "itws-s02", ""
 	if _, stderr, err := seat2.Run(ctx, "exec", "node1", "--", "sudo systemctl stop docker.socket docker"); err != nil {
 		t.Fatalf("stop docker on seat 2: %v\n%s", err, stderr)
 	}
