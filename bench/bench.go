@@ -8,6 +8,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/labctl/labctl/lab"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
 	"github.com/labctl/labctl/state"
@@ -142,7 +142,7 @@ func benchable(ctx context.Context, l *lab.Lab) (string, error) {
 	st, err := l.Status(ctx)
 	virt, verr := l.Virtualisation(ctx)
 	if err != nil || verr != nil {
-		return "", multierror.Append(nil, err, verr).ErrorOrNil()
+		return "", errors.Join(err, verr)
 	}
 	for _, n := range st {
 		if n.State != "absent" {
@@ -184,7 +184,7 @@ func benchRun(ctx context.Context, say func(string), o lab.Options, mode string,
 	ds := time.Now()
 	_, derr := l.Down(context.WithoutCancel(ctx))
 	r.DownS = round2(time.Since(ds).Seconds())
-	return r, multierror.Append(nil, err, derr).ErrorOrNil()
+	return r, errors.Join(err, derr)
 }
 
 // countNodes counts the nodes that have a per-node phase.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/labctl/labctl/lab"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
@@ -206,7 +206,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 		// first up and leaves it) goes with the bench.
 		gone, derr := mgr.DeleteVolumes(context.WithoutCancel(ctx), spec.Box+"_vagrant_box_image")
 		if derr != nil {
-			err = multierror.Append(err, fmt.Errorf("remove the box's volume from pool %s: %w", p.Libvirt.Pool, derr)).ErrorOrNil()
+			err = errors.Join(err, fmt.Errorf("remove the box's volume from pool %s: %w", p.Libvirt.Pool, derr))
 		} else if len(gone) > 0 {
 			o.Say("bench: removed " + strings.Join(gone, ", ") + " from pool " + p.Libvirt.Pool)
 		}
@@ -319,7 +319,7 @@ func vagrantRun(ctx context.Context, s vagrant.Spec, t *topology.Topology, n int
 		ds := time.Now()
 		derr := s.Destroy(context.WithoutCancel(ctx))
 		r.DownS = round2(time.Since(ds).Seconds())
-		err = multierror.Append(err, derr).ErrorOrNil()
+		err = errors.Join(err, derr)
 	}()
 	start := time.Now()
 	if err := s.Up(ctx); err != nil {

@@ -30,7 +30,6 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/plan"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -452,27 +451,27 @@ func (r *Run) teardown(ctx context.Context) error {
 // runUndos runs undo actions last first, all of them, and reports every
 // failure.
 func runUndos(ctx context.Context, us []undo) error {
-	var errs *multierror.Error
+	var errs []error
 	for i := len(us) - 1; i >= 0; i-- {
 		if err := us[i].fn(ctx); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s: %w", us[i].what, err))
+			errs = append(errs, fmt.Errorf("%s: %w", us[i].what, err))
 		}
 	}
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // Clean removes every container and network labelled for the lab on every
 // node (leftovers of an interrupted or --keep run). lab "" means all labs.
 func Clean(ctx context.Context, env *Env, lab string) error {
-	var errs *multierror.Error
+	var errs []error
 	for _, pn := range env.Plan.Nodes {
 		n := env.Nodes[pn.Name]
 		if n == nil {
 			continue
 		}
 		if err := cleanNode(ctx, n, lab); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s: %w", pn.Name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", pn.Name, err))
 		}
 	}
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }

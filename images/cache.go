@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/atomicfile"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // Kinds of cached artefact.
@@ -290,11 +288,11 @@ func (c *Cache) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	var errs *multierror.Error
+	var errs []error
 	dirs := map[string]bool{}
 	for _, f := range files {
 		if err := os.Remove(c.Abs(f.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = multierror.Append(errs, err)
+			errs = append(errs, err)
 		}
 		dirs[filepath.Dir(c.Abs(f.Path))] = true
 	}
@@ -303,7 +301,7 @@ func (c *Cache) Remove(name string) error {
 			os.Remove(d) // only if empty
 		}
 	}
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // TempDir makes a scratch directory inside the cache (same filesystem, so

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/vm"
 )
 
@@ -62,16 +61,16 @@ func clearStateDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	var errs *multierror.Error
+	var errs []error
 	for _, e := range entries {
 		if e.Name() == "lock" {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			errs = multierror.Append(errs, err)
+			errs = append(errs, err)
 		}
 	}
-	if err := errs.ErrorOrNil(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clear state: %w", err)
 	}
 	return nil

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/plan"
@@ -194,7 +193,7 @@ func gather(errs []error) error {
 	case 1:
 		return errs[0]
 	}
-	return multierror.Append(nil, errs...)
+	return errors.Join(errs...)
 }
 
 // eachPart runs fn on every part at once, each error naming its

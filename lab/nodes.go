@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -9,7 +10,6 @@ import (
 
 	dnetwork "github.com/docker/docker/api/types/network"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/graph"
 	"github.com/labctl/labctl/inventory"
@@ -126,12 +126,12 @@ func (l *Lab) Live(ctx context.Context) (map[string]graph.Live, error) {
 	}
 	defer closeEnv()
 	out := map[string]graph.Live{}
-	var errs *multierror.Error
+	var errs []error
 	for _, pn := range env.Plan.Nodes {
 		d := env.Nodes[pn.Name].Docker()
 		nets, err := d.NetworkList(ctx, dnetwork.ListOptions{})
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s: %w", pn.Name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", pn.Name, err))
 			continue
 		}
 		var live graph.Live
@@ -141,7 +141,7 @@ func (l *Lab) Live(ctx context.Context) (map[string]graph.Live, error) {
 			}
 			insp, err := d.NetworkInspect(ctx, n.ID, dnetwork.InspectOptions{})
 			if err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("%s: network %s: %w", pn.Name, n.Name, err))
+				errs = append(errs, fmt.Errorf("%s: network %s: %w", pn.Name, n.Name, err))
 				continue
 			}
 			ln := graph.LiveNetwork{Name: n.Name, Driver: n.Driver}
@@ -156,5 +156,5 @@ func (l *Lab) Live(ctx context.Context) (map[string]graph.Live, error) {
 		}
 		out[pn.Name] = live
 	}
-	return out, errs.ErrorOrNil()
+	return out, errors.Join(errs...)
 }

@@ -2,11 +2,11 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/vm"
 )
 
@@ -76,7 +76,7 @@ func (l *Lab) ResetTo(ctx context.Context, stage string) error {
 	}); err != nil {
 		return err
 	}
-	var errs *multierror.Error
+	var errs []error
 	for _, n := range l.Plan.Nodes {
 		nctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		c, err := l.Node(nctx, n.Name)
@@ -86,8 +86,8 @@ func (l *Lab) ResetTo(ctx context.Context, stage string) error {
 		}
 		cancel()
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s: set the clock after the reset: %w", n.Name, err))
+			errs = append(errs, fmt.Errorf("%s: set the clock after the reset: %w", n.Name, err))
 		}
 	}
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }

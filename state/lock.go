@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // ErrBusy is returned (wrapped in a *BusyError) when another process holds
@@ -97,5 +95,5 @@ func (l *Lock) Unlock() error {
 	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	cerr := l.f.Close()
 	l.f = nil
-	return multierror.Append(nil, err, cerr).ErrorOrNil()
+	return errors.Join(err, cerr)
 }

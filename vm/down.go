@@ -2,11 +2,11 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/hashicorp/go-multierror"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -45,7 +45,7 @@ func Down(ctx context.Context, c *Conn, lab, poolName string) (Removed, error) {
 	if err := ctx.Err(); err != nil {
 		return d.r, err
 	}
-	return d.r, d.errs.ErrorOrNil()
+	return d.r, errors.Join(d.errs...)
 }
 
 // Down removes the lab's libvirt objects (see the function Down).
@@ -58,7 +58,7 @@ type downer struct {
 	c    *Conn
 	lab  string
 	r    Removed
-	errs *multierror.Error
+	errs []error
 }
 
 // domains removes the lab's domains and returns, for the networks, which
@@ -79,13 +79,13 @@ func (d *downer) domains(ctx context.Context) (usedBy map[string][]string, err e
 			return err
 		}); err != nil {
 			if !IsNoObject(err) {
-				d.errs = multierror.Append(d.errs, err)
+				d.errs = append(d.errs, err)
 			}
 			continue
 		}
 		if o, ok := ParseOwner(desc); ok && o.Lab == d.lab {
 			if err := d.c.Do(ctx, "remove domain "+dom.Name, func(a API) error { return removeDomain(a, dom) }); err != nil && !IsNoObject(err) {
-				d.errs = multierror.Append(d.errs, fmt.Errorf("domain %s: %w", dom.Name, err))
+				d.errs = append(d.errs, fmt.Errorf("domain %s: %w", dom.Name, err))
 				continue
 			}
 			d.r.Domains = append(d.r.Domains, dom.Name)
@@ -122,7 +122,7 @@ func (d *downer) volumes(ctx context.Context, poolName string) {
 	gone, err := deleteVolumes(ctx, d.c, poolName, volumePrefix(d.lab))
 	d.r.Volumes = append(d.r.Volumes, gone...)
 	if err != nil {
-		d.errs = multierror.Append(d.errs, err)
+		d.errs = append(d.errs, err)
 	}
 }
 
@@ -131,7 +131,9 @@ func (d *downer) volumes(ctx context.Context, poolName string) {
 // deleted and every error. A missing pool has none; so has a pool that is
 // not running and cannot be started (its directory is gone, and the
 // volumes with it).
-func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone []string, errs error) {
+func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) ([]string, error) {
+	var gone []string
+	var errs []error
 	err := c.Do(ctx, "remove volumes "+prefix+"*", func(a API) error {
 		pool, err := a.StoragePoolLookupByName(poolName)
 		if IsNoObject(err) {
@@ -155,7 +157,7 @@ func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone 
 				continue
 			}
 			if err := a.StorageVolDelete(v, 0); err != nil && !IsNoObject(err) {
-				errs = multierror.Append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
+				errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 				continue
 			}
 			gone = append(gone, v.Name)
@@ -163,9 +165,9 @@ func deleteVolumes(ctx context.Context, c *Conn, poolName, prefix string) (gone 
 		return nil
 	})
 	if err != nil {
-		errs = multierror.Append(errs, err)
+		errs = append(errs, err)
 	}
-	return gone, errs
+	return gone, errors.Join(errs...)
 }
 
 // networks removes the lab's networks, keeping one that a domain of
@@ -176,7 +178,7 @@ func (d *downer) networks(ctx context.Context, usedBy map[string][]string) {
 		nets, _, err = a.ConnectListAllNetworks(1, 0)
 		return err
 	}); err != nil {
-		d.errs = multierror.Append(d.errs, err)
+		d.errs = append(d.errs, err)
 	}
 	for _, n := range nets {
 		err := d.c.Do(ctx, "remove network "+n.Name, func(a API) error {
@@ -203,7 +205,7 @@ func (d *downer) networks(ctx context.Context, usedBy map[string][]string) {
 			return nil
 		})
 		if err != nil && !IsNoObject(err) {
-			d.errs = multierror.Append(d.errs, fmt.Errorf("network %s: %w", n.Name, err))
+			d.errs = append(d.errs, fmt.Errorf("network %s: %w", n.Name, err))
 		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/atomicfile"
@@ -98,7 +97,7 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 	}
 	// Every seat is checked against this host and libvirt's networks
 	// before any is created.
-	var problems *multierror.Error
+	var problems []error
 	for _, s := range p.Seats {
 		o := w.seatOptions(s, "", "")
 		o.Topology = s.Topology
@@ -108,10 +107,10 @@ func (w *Runner) Up(ctx context.Context, p *Plan, rec Record, uo lab.UpOptions) 
 			l.Close()
 		}
 		if err != nil {
-			problems = multierror.Append(problems, fmt.Errorf("%s: %w", s.Lab, err))
+			problems = append(problems, fmt.Errorf("%s: %w", s.Lab, err))
 		}
 	}
-	if err := problems.ErrorOrNil(); err != nil {
+	if err := errors.Join(problems...); err != nil {
 		return fmt.Errorf("nothing was created: %w", err)
 	}
 	for _, s := range p.Seats {

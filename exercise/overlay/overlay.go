@@ -6,13 +6,13 @@ package overlay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/plan"
 )
@@ -161,7 +161,7 @@ func runOnOverlay(ctx context.Context, r *exercise.Run, node, name, net string) 
 		r.Log(fmt.Sprintf("%s: %s missed Docker's 20 s attachment deadline on %s after %s although the node has the network (a node short of CPU); removing it and trying again (try %d of %d)",
 			node, name, net, time.Since(start).Round(time.Second), try, tries))
 		if rerr := r.RemoveContainer(ctx, node, name); rerr != nil {
-			return multierror.Append(err, rerr)
+			return errors.Join(err, rerr)
 		}
 	}
 	return err

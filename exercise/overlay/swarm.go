@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/hashicorp/go-multierror"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/internal/fanout"
 	"github.com/labctl/labctl/plan"
@@ -128,15 +127,15 @@ func active(ns NodeSwarm) bool { return ns.State != string(swarm.LocalNodeStateI
 // did not create is an error naming it, unless all is set.
 func LeaveSwarm(ctx context.Context, env *exercise.Env, all bool) error {
 	st := SwarmStatus(ctx, env)
-	var errs *multierror.Error
+	var errs []error
 	var workers, managers []NodeSwarm
 	for _, ns := range st {
 		switch {
 		case ns.State == "unknown":
-			errs = multierror.Append(errs, fmt.Errorf("%s: cannot ask Docker: %s", ns.Node, ns.Error))
+			errs = append(errs, fmt.Errorf("%s: cannot ask Docker: %s", ns.Node, ns.Error))
 		case !active(ns):
 		case !ns.Ours && !all:
-			errs = multierror.Append(errs, fmt.Errorf("%s is in a swarm labctl did not create (managers %s); leave it by hand with 'labctl exec %s -- docker swarm leave --force' if it may go",
+			errs = append(errs, fmt.Errorf("%s is in a swarm labctl did not create (managers %s); leave it by hand with 'labctl exec %s -- docker swarm leave --force' if it may go",
 				ns.Node, strings.Join(ns.Managers, ", "), ns.Node))
 		case ns.Role == "manager":
 			managers = append(managers, ns)
@@ -149,12 +148,12 @@ func LeaveSwarm(ctx context.Context, env *exercise.Env, all bool) error {
 	}
 	name := func(ns NodeSwarm) string { return ns.Node }
 	if err := fanout.Each(ctx, workers, 0, name, leave); err != nil {
-		errs = multierror.Append(errs, err)
+		errs = append(errs, err)
 	}
 	if err := fanout.Each(ctx, managers, 0, name, leave); err != nil {
-		errs = multierror.Append(errs, err)
+		errs = append(errs, err)
 	}
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // swarmMarker marks a node that labctl made a swarm member (with the lab's

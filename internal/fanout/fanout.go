@@ -4,11 +4,10 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // Each runs fn for every item, at most limit at once, and returns all
@@ -21,10 +20,9 @@ func Each[T any](ctx context.Context, items []T, limit int, name func(T) string,
 		limit = len(items)
 	}
 	sem := make(chan struct{}, max(limit, 1))
-	var mu sync.Mutex
-	var all *multierror.Error
+	all := make([]error, len(items)) // in the items' order, whatever finishes first
 	var wg sync.WaitGroup
-	for _, it := range items {
+	for i, it := range items {
 		wg.Add(1)
 		go func(it T) {
 			defer wg.Done()
@@ -40,9 +38,7 @@ func Each[T any](ctx context.Context, items []T, limit int, name func(T) string,
 				if n := name(it); !strings.HasPrefix(err.Error(), n+": ") {
 					err = fmt.Errorf("%s: %w", n, err)
 				}
-				mu.Lock()
-				all = multierror.Append(all, err)
-				mu.Unlock()
+				all[i] = err
 			}
 		}(it)
 	}
@@ -50,5 +46,5 @@ func Each[T any](ctx context.Context, items []T, limit int, name func(T) string,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return all.ErrorOrNil()
+	return errors.Join(all...)
 }

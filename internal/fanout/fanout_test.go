@@ -30,11 +30,12 @@ func TestEachBoundsAndGathers(t *testing.T) {
 	if peak > 2 {
 		t.Errorf("%d ran at once, limit 2", peak)
 	}
-	if err == nil || !strings.Contains(err.Error(), "b: broken") || !strings.Contains(err.Error(), "d: broken") {
-		t.Errorf("err = %v", err)
+	// One line per failed item, in the items' order.
+	if err == nil || err.Error() != "b: broken\nd: broken" {
+		t.Errorf("err = %q", err)
 	}
 	if err := Each(context.Background(), items, 0, func(s string) string { return s }, func(context.Context, string) error { return nil }); err != nil {
-		t.Errorf("no failures: %v (a nil *multierror.Error must not become a non-nil error)", err)
+		t.Errorf("no failures: %v (no errors must be a nil error)", err)
 	}
 }
 
