@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
@@ -55,6 +57,29 @@ console is also logged to the lab's state directory from its first boot:
 			if err != nil {
 				return fmt.Errorf("console needs virsh (Debian: apt-get install libvirt-clients); 'labctl console --log %s' prints the console log instead", n.Name)
 			}
+			// Asked first, so that a node that is not there or not running
+			// is said in labctl's words, not virsh's.
+			sctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			st, err := l.Status(sctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("console %s: %w", n.Name, err)
+			}
+			for _, v := range st {
+				if v.Name != n.Name {
+					continue
+				}
+				switch v.State {
+				case "running":
+				case "not labctl's":
+					return fmt.Errorf("the domain %s is not labctl's (it lacks labctl's metadata): labctl leaves it alone; 'virsh console %s' attaches to it", n.Domain, n.Domain)
+				case "absent":
+					return fmt.Errorf("%s does not exist (lab %s is not up): 'labctl up' creates it; 'labctl console --log %s' prints the log of its last boot", n.Name, p.Lab, n.Name)
+				default:
+					return fmt.Errorf("%s is %s, not running: its console has nothing to attach to; 'labctl up' starts it, 'labctl console --log %s' prints its last boot", n.Name, v.State, n.Name)
+				}
+			}
+			l.Close()
 			return syscall.Exec(virsh, []string{"virsh", "-c", uri, "console", n.Domain}, os.Environ())
 		},
 	}
