@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/internal/termtext"
@@ -23,7 +24,12 @@ func (g *globals) labOptions(lock string, allowChanged bool) lab.Options {
 		Name: g.lab, File: g.file, Lock: lock, AllowChangedTopology: allowChanged,
 		Inventory: g.inventory, Progress: g.progress, Log: g.log,
 		FirstContact: func(node, fp, pinFile string) {
-			fmt.Fprintf(g.stderr, "%s: first contact, trusting host key %s (pinned in %s)\n", node, fp, pinFile)
+			msg := fmt.Sprintf("%s: first contact, trusting host key %s (pinned in %s)", node, fp, pinFile)
+			if lv := g.liveNow(); lv != nil {
+				lv.progress("", msg)
+				return
+			}
+			fmt.Fprintln(g.stderr, msg)
 		},
 	}
 }
@@ -46,11 +52,54 @@ type event struct {
 // json; otherwise timestamped lines on stderr, always - on a terminal, in
 // a pipe ('labctl up 2>&1 | tee up.log'), in CI - and plain (no escape
 // codes; what they quote from a node goes through termtext).
+// startLive redraws progress in place from now, a line per name, when
+// stderr is a terminal (liveOK); ready tells the message that ends a
+// name's work.
+func (g *globals) startLive(what string, names []string, ready func(string) bool) {
+	if !g.liveOK() {
+		return
+	}
+	g.progressMu.Lock()
+	defer g.progressMu.Unlock()
+	g.live = newLive(g.stderr, what, names, ready)
+}
+
+// stopLive ends the redraw and prints its summary ("3/3 nodes ready in
+// 58 s").
+func (g *globals) stopLive() {
+	g.progressMu.Lock()
+	lv := g.live
+	g.live = nil
+	g.progressMu.Unlock()
+	if lv != nil {
+		fmt.Fprintln(g.stderr, lv.finish())
+	}
+}
+
+func (g *globals) liveNow() *live {
+	g.progressMu.Lock()
+	defer g.progressMu.Unlock()
+	return g.live
+}
+
+// dockerReady is the message that ends a node's up; with --no-provision
+// its SSH answering does.
+func dockerReady(noProvision bool) func(string) bool {
+	if noProvision {
+		return func(m string) bool { return strings.HasPrefix(m, "SSH port open") }
+	}
+	return func(m string) bool { return strings.HasPrefix(m, "Docker ") && strings.Contains(m, " ready") }
+}
+
 func (g *globals) progress(node, msg string) {
 	g.progressMu.Lock()
 	defer g.progressMu.Unlock()
 	if g.output == "json" {
 		g.writeJSONLine(event{Type: "event", Time: time.Now().UTC(), Node: node, Message: msg})
+		return
+	}
+	if g.live != nil {
+		g.live.progress(node, msg)
 		return
 	}
 	msg = termtext.Clean(msg)

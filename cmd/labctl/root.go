@@ -31,6 +31,8 @@ type globals struct {
 	// built-in exercises ('labctl lab --labs').
 	labFiles   []string
 	progressMu sync.Mutex
+	// live, while set, redraws progress in place (on a terminal).
+	live *live
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

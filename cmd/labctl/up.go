@@ -55,7 +55,14 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			}
 			defer l.Close()
 			start := time.Now()
-			if err := l.Up(cmd.Context(), lab.UpOptions{Parallel: parallel, BootTimeout: bootTimeout, Docker: dockerMode, NoProvision: noProvision}); err != nil {
+			var names []string
+			for _, n := range l.Plan.Nodes {
+				names = append(names, n.Name)
+			}
+			g.startLive("nodes", names, dockerReady(noProvision))
+			err = l.Up(cmd.Context(), lab.UpOptions{Parallel: parallel, BootTimeout: bootTimeout, Docker: dockerMode, NoProvision: noProvision})
+			g.stopLive()
+			if err != nil {
 				return err
 			}
 			st := l.State()

@@ -249,7 +249,16 @@ hypervisor runs a jump host for its seats at its address (port 2222, or
 				rec.Jump = ap.String()
 			}
 			start := time.Now()
-			if err := g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker}); err != nil {
+			var names []string
+			for _, s := range p.Seats {
+				for _, n := range s.Plan.Nodes {
+					names = append(names, s.Lab+"/"+n.Name)
+				}
+			}
+			g.startLive("seat nodes", names, dockerReady(false))
+			err = g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker})
+			g.stopLive()
+			if err != nil {
 				return fmt.Errorf("workshop %s: up: %w\n(run 'labctl --lab %s workshop up' again with the same flags to carry on)", g.lab, err, g.lab)
 			}
 			fmt.Fprintf(g.stdout, "workshop %s: %d seats up in %s\n", g.lab, rec.Seats, time.Since(start).Round(time.Second))
