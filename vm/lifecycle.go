@@ -255,10 +255,14 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 			// directory does not exist; libvirt's own log directory does.
 			console = RemoteConsoleLog(n.Domain)
 		}
+		tb, err := TBCacheMiB()
+		if err != nil {
+			return err
+		}
 		x, err := DomainXML(DomainSpec{
 			Lab: lab, Node: n, Type: accel, Pool: m.part.Plan.Libvirt.Pool,
 			DiskVolume: diskVolume(lab, n.Name), SeedVolume: seedVolume(lab, n.Name),
-			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU,
+			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU, TBCacheMiB: tb,
 		})
 		if err != nil {
 			return err

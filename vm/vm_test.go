@@ -60,7 +60,7 @@ func TestDomainXMLGolden(t *testing.T) {
 		Lab: "default", Node: p.Nodes[0], Type: "qemu", Pool: "labctl",
 		DiskVolume: diskVolume("default", "node1"), SeedVolume: seedVolume("default", "node1"),
 		Boot:       Boot{Kernel: "/pool/k", Initrd: "/pool/i", Cmdline: images.KernelCmdline},
-		ConsoleLog: "/state/console/node1.log",
+		ConsoleLog: "/state/console/node1.log", TBCacheMiB: DefaultTBCacheMiB,
 	}
 	x, err := DomainXML(spec)
 	if err != nil {
@@ -73,6 +73,9 @@ func TestDomainXMLGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, filepath.Join("testdata", "domain-node1-kvm-disk.xml"), []byte(x+"\n"))
+	if strings.Contains(x, "tb-cache") {
+		t.Error("a KVM domain got a TCG translation cache")
+	}
 	o, ok := ParseOwner(x)
 	if !ok || o.Lab != "default" || o.Node != "node1" {
 		t.Errorf("owner %+v %v", o, ok)
@@ -623,6 +626,25 @@ func TestStageSnapshotIsRetaken(t *testing.T) {
 	}
 	if err := ValidStage("stage-2"); err != nil {
 		t.Error(err)
+	}
+}
+
+// The translation cache of emulated nodes: labctl's default, or
+// LABCTL_TCG_CACHE_MIB (0: QEMU's own), refused when it is no size.
+func TestTBCacheMiB(t *testing.T) {
+	t.Setenv("LABCTL_TCG_CACHE_MIB", "128")
+	if n, err := TBCacheMiB(); n != 128 || err != nil {
+		t.Errorf("128: %d %v", n, err)
+	}
+	for _, bad := range []string{"-1", "lots", "5000", ""} {
+		t.Setenv("LABCTL_TCG_CACHE_MIB", bad)
+		if _, err := TBCacheMiB(); err == nil || !strings.Contains(err.Error(), "LABCTL_TCG_CACHE_MIB") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	os.Unsetenv("LABCTL_TCG_CACHE_MIB")
+	if n, _ := TBCacheMiB(); n != DefaultTBCacheMiB {
+		t.Errorf("default: %d", n)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/labctl/labctl/bench"
+	"github.com/labctl/labctl/vm"
 
 	"github.com/labctl/labctl/internal/atomicfile"
 
@@ -20,7 +22,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	var report string
 	var noLabs, sequential, single, withVagrant bool
 	var subnet string
-	var counts []int
+	var counts, tcg []int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure up (concurrent and one node at a time), the labs and down; write a JSON report",
@@ -50,10 +52,19 @@ report has the medians, the ratios against Vagrant, the speed targets and
 each idle node's memory (the guest's used memory and QEMU's resident size).
 It needs vagrant and vagrant-libvirt (Debian: apt install vagrant
 vagrant-libvirt) and the images debian-12, debian-12-docker,
-docker.io-debian-12, busybox and nginx in the cache.`,
+docker.io-debian-12, busybox and nginx in the cache.
+
+With --tcg-cache SIZES (MiB, 0 for QEMU's default of 1 GiB), bench sizes
+QEMU's translation cache under software emulation: each round brings the
+first node up from the Docker-ready image once per size, timing it until
+Docker is ready and measuring its memory then (QEMU's resident size, the
+guest's used memory); the report has the medians per size and each size's
+up time over that of QEMU's default. 'labctl up' gives emulated nodes
+` + strconv.Itoa(vm.DefaultTBCacheMiB) + ` MiB (LABCTL_TCG_CACHE_MIB overrides it).`,
 		Example: `  sudo labctl bench --lab bench --runs 3 --report bench.json
   sudo labctl bench -f lab.yaml --no-labs --single
-  sudo labctl bench --lab bench --vagrant --runs 3 --report vagrant.json`,
+  sudo labctl bench --lab bench --vagrant --runs 3 --report vagrant.json
+  sudo labctl bench --lab bench --tcg-cache 0,64,128,256 --runs 3 --report tcg.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 1 {
@@ -61,6 +72,9 @@ docker.io-debian-12, busybox and nginx in the cache.`,
 			}
 			if withVagrant {
 				return runCompare(cmd, g, runs, counts, subnet, report)
+			}
+			if len(tcg) > 0 {
+				return runTCG(cmd, g, runs, tcg, report)
 			}
 			rep, err := bench.Run(cmd.Context(), bench.Options{
 				Lab: g.labOptions("", true), Runs: runs, Labs: !noLabs, Sequential: sequential, Single: single,
@@ -108,7 +122,40 @@ docker.io-debian-12, busybox and nginx in the cache.`,
 	cmd.Flags().BoolVar(&withVagrant, "vagrant", false, "compare with vagrant-libvirt side by side (see above)")
 	cmd.Flags().IntSliceVar(&counts, "nodes", nil, "with --vagrant: node counts to measure (default 1 and all the topology's nodes)")
 	cmd.Flags().StringVar(&subnet, "vagrant-subnet", "192.168.121.0/24", "with --vagrant: Vagrant's management network")
+	cmd.Flags().IntSliceVar(&tcg, "tcg-cache", nil, "measure one node with each of these translation cache sizes in MiB (0: QEMU's default; see above)")
 	return cmd
+}
+
+// runTCG is bench --tcg-cache.
+func runTCG(cmd *cobra.Command, g *globals, runs int, sizes []int, report string) error {
+	for _, s := range sizes {
+		if s < 0 || s > 4096 {
+			return usageErr("--tcg-cache %d: give MiB from 0 (QEMU's default) to 4096", s)
+		}
+	}
+	rep, err := bench.TCGCache(cmd.Context(), bench.TCGOptions{Lab: g.labOptions("", true), Sizes: sizes, Runs: runs,
+		Say: func(m string) { fmt.Fprintln(g.stderr, m) }})
+	if rep.Lab == "" {
+		return err
+	}
+	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
+		err = werr
+	}
+	fmt.Fprintf(g.stdout, "one node from %s, %d host CPUs, %d round(s), started %s\n", rep.Image, rep.CPUs, runs, rep.Started.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TB CACHE\tMEDIAN UP\tOVER DEFAULT\tQEMU RSS\tGUEST USED")
+	for _, s := range rep.Sizes {
+		name := fmt.Sprintf("%d MiB", s.SizeMiB)
+		if s.SizeMiB == 0 {
+			name = "QEMU's (1 GiB)"
+		}
+		fmt.Fprintf(tw, "%s\t%.1f s\t%.2f\t%.0f MiB\t%.0f MiB\n", name, s.MedianUpS, s.UpOverDefault, s.QEMURSSMiB, s.GuestUsedMiB)
+	}
+	tw.Flush()
+	if report != "" {
+		fmt.Fprintf(g.stdout, "report: %s\n", report)
+	}
+	return err
 }
 
 // writeBenchReport writes the report as JSON to path ("" for none).
