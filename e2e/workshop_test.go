@@ -34,8 +34,8 @@ outside:
 // none lab typed from the page's steps, then its check passes and the
 // board, open all along, shows it within 5 s; seat 2's token opens
 // nothing of seat 1 (403, WebSocket refused); seat 2 reset from the
-// board is ready again. Screenshots are kept in the test's work
-// directory; no token reaches the server's log.
+// board is ready again. Screenshots are kept (labctl-test-artifacts in
+// the temp directory); no token reaches the server's log.
 func serveInBrowser(t *testing.T, ctx context.Context, h *testlab.Harness, c *testlab.CLI, laptop string) {
 	testenv.Tool(t, "node")
 	script, err := filepath.Abs("../web/ui/workshop-browser-test.mjs")
@@ -82,8 +82,14 @@ func serveInBrowser(t *testing.T, ctx context.Context, h *testlab.Harness, c *te
 		t.Errorf("%s is not mode 0600: %v", linksFile, fi)
 	}
 	u2, _ := url.Parse(links["seat-02"])
-	shots := filepath.Join(h.Work, "screenshots")
-	os.MkdirAll(shots, 0o755)
+	// Kept after the test (its own directory goes): the last run's
+	// screenshots, to look at.
+	shots := filepath.Join(os.TempDir(), "labctl-test-artifacts", "workshop-browser")
+	os.RemoveAll(shots)
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots of the student's page and the board: %s", shots)
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", laptop, "node", script)
 	cmd.Env = append(os.Environ(), "LINK_SEAT1="+links["seat-01"], "LINK_BOARD="+links["board"], "TOKEN_SEAT2="+u2.Query().Get("t"), "SHOTS="+shots)
 	var berr strings.Builder
