@@ -27,22 +27,17 @@ type WorkshopBackend struct {
 
 // Seats reads every seat's plan and makes its card.
 func (b *WorkshopBackend) Seats(ctx context.Context) ([]Seat, error) {
-	seats, err := b.Runner.Seats()
+	plans, _, err := b.Runner.SeatPlans()
 	if err != nil {
 		return nil, err
 	}
 	var out []Seat
-	for _, s := range seats {
-		l, err := b.Runner.OpenSeat(s.N, "")
+	for i, p := range plans {
+		card, err := workshop.NewCard(b.Runner.Name, i+1, p, workshop.CardOptions{Exercises: b.Exercises, Names: b.Names})
 		if err != nil {
 			return nil, err
 		}
-		card, err := workshop.NewCard(b.Runner.Name, s.N, l.Plan, workshop.CardOptions{Exercises: b.Exercises, Names: b.Names})
-		l.Close()
-		if err != nil {
-			return nil, err
-		}
-		st := Seat{N: s.N, Card: card, Stages: map[string][]int{}}
+		st := Seat{N: i + 1, Card: card, Stages: map[string][]int{}}
 		for _, cl := range card.Labs {
 			if e := b.exercise(cl.Name); e != nil {
 				if stages := stagesOf(e); len(stages) > 1 {

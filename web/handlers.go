@@ -23,23 +23,9 @@ import (
 const MaxBrowsersPerTerminal = 8
 
 func (s *Server) seatPage(w http.ResponseWriter, r *http.Request, st Seat) {
-	type stepView struct{ On, Run string }
-	type labView struct {
-		Name, Title string
-		Steps       []stepView
-		Stages      []int
-	}
-	var labs []labView
-	for _, l := range st.Card.Labs {
-		lv := labView{Name: l.Name, Title: l.Title, Stages: st.Stages[l.Name]}
-		for _, c := range l.Steps {
-			lv.Steps = append(lv.Steps, stepView{On: c.On, Run: c.Run})
-		}
-		labs = append(labs, lv)
-	}
 	s.page(w, "seat.html", map[string]any{
 		"Workshop": s.o.Workshop, "Seat": st.N, "Lab": st.Card.Lab, "Student": s.board.student(st.N),
-		"Nodes": st.Card.Nodes, "Labs": labs,
+		"Nodes": st.Card.Nodes, "Labs": st.Card.Labs, "Stages": st.Stages,
 	})
 }
 

@@ -360,14 +360,23 @@ func (w *Runner) SnapshotStage(ctx context.Context, stage string) error {
 
 // OpenSeat opens seat n's lab (with the lab's lock when lock is not "").
 func (w *Runner) OpenSeat(n int, lock string) (*lab.Lab, error) {
-	seats, err := w.Seats()
+	s, err := w.seat(n)
 	if err != nil {
 		return nil, err
 	}
-	if n < 1 || n > len(seats) {
-		return nil, fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
+	return w.open(s, lock)
+}
+
+// seat is recorded seat n.
+func (w *Runner) seat(n int) (Seat, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return Seat{}, err
 	}
-	return w.open(seats[n-1], lock)
+	if n < 1 || n > len(seats) {
+		return Seat{}, fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
+	}
+	return seats[n-1], nil
 }
 
 // LoadRecord reads a workshop's record.
@@ -404,7 +413,7 @@ func (w *Runner) Seats() ([]Seat, error) {
 // Cards writes the access card of every recorded seat into dir (see
 // WriteCards).
 func (w *Runner) Cards(dir string, o CardOptions) ([]Card, error) {
-	seats, err := w.Seats()
+	plans, dirs, err := w.SeatPlans()
 	if err != nil {
 		return nil, err
 	}
@@ -421,18 +430,28 @@ func (w *Runner) Cards(dir string, o CardOptions) ([]Card, error) {
 		jumps[j.Hypervisor] = &Jump{Addr: addr, HostKey: j.HostKey}
 	}
 	o.Jumps = jumps
+	return WriteCards(dir, w.Name, plans, func(lab string) string { return dirs[lab] }, o)
+}
+
+// SeatPlans are the recorded seats' plans, seat N's at N-1, and each
+// seat's lab state directory by its lab name.
+func (w *Runner) SeatPlans() ([]*plan.Plan, map[string]string, error) {
+	seats, err := w.Seats()
+	if err != nil {
+		return nil, nil, err
+	}
 	var plans []*plan.Plan
 	dirs := map[string]string{}
 	for _, s := range seats {
 		l, err := w.open(s, "")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		plans = append(plans, l.Plan)
 		dirs[s.Lab] = l.Dir()
 		l.Close()
 	}
-	return WriteCards(dir, w.Name, plans, func(lab string) string { return dirs[lab] }, o)
+	return plans, dirs, nil
 }
 
 func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
@@ -569,14 +588,11 @@ func (w *Runner) Status(ctx context.Context) ([]NodeStatus, error) {
 
 // SeatStatus is Status of seat n alone.
 func (w *Runner) SeatStatus(ctx context.Context, n int) ([]NodeStatus, error) {
-	seats, err := w.Seats()
+	s, err := w.seat(n)
 	if err != nil {
 		return nil, err
 	}
-	if n < 1 || n > len(seats) {
-		return nil, fmt.Errorf("workshop %s has seats 1 to %d", w.Name, len(seats))
-	}
-	return w.seatStatus(ctx, seats[n-1])
+	return w.seatStatus(ctx, s)
 }
 
 func (w *Runner) seatStatus(ctx context.Context, s Seat) ([]NodeStatus, error) {

@@ -48,9 +48,6 @@ func (g *globals) liveOK() bool {
 // message that ends a name's work.
 func newLive(w io.Writer, what string, names []string, ready func(msg string) bool, opts ...mpb.ContainerOption) *live {
 	l := &live{what: what, ready: ready, start: time.Now(), rows: map[string]*liveRow{}}
-	for _, n := range names {
-		l.width = max(l.width, len(n))
-	}
 	l.p = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithRefreshRate(250 * time.Millisecond)}, opts...)...)
 	for _, n := range names {
 		l.row(n)
