@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/labctl/labctl/vm"
@@ -23,8 +24,10 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 	if err != nil {
 		return vm.Removed{}, err
 	}
+	// Each part's removals in its place, each list sorted: the result
+	// reads the same whichever hypervisor finishes first.
+	removed := make(map[*part]vm.Removed, len(parts))
 	var mu sync.Mutex
-	var r vm.Removed
 	err = eachPart(ctx, parts, func(ctx context.Context, p *part) error {
 		if p.err != nil {
 			return leftOn(p, l.Plan.Lab)
@@ -44,11 +47,18 @@ func (l *Lab) Down(ctx context.Context) (vm.Removed, error) {
 		if l.Plan.Isolated && p.Hypervisor.Gateway {
 			err = errors.Join(err, p.host.Unisolate(ctx, l.Plan.Lab))
 		}
+		for _, l := range [][]string{pr.Domains, pr.Volumes, pr.Networks, pr.Tunnels, pr.Kept} {
+			slices.Sort(l)
+		}
 		mu.Lock()
-		r.Add(pr)
+		removed[p] = pr
 		mu.Unlock()
 		return err
 	})
+	var r vm.Removed
+	for _, p := range parts {
+		r.Add(removed[p])
+	}
 	if err != nil {
 		return r, fmt.Errorf("lab %s: down: %w\n(run 'labctl down' again)", l.Name, err)
 	}

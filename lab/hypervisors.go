@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/fanout"
@@ -199,27 +200,27 @@ func gather(errs []error) error {
 // eachPart runs fn on every part at once, each error naming its
 // hypervisor.
 func eachPart(ctx context.Context, parts []*part, fn func(context.Context, *part) error) error {
-	errc := make(chan error, len(parts))
-	for _, p := range parts {
+	// Each part's error in its place: the errors come out in the parts'
+	// order, whichever hypervisor answers first.
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
 		go func() {
-			if err := fn(ctx, p); err != nil {
-				var named namedError
-				if (len(parts) > 1 || p.Hypervisor.Name != "") && !errors.As(err, &named) {
-					err = fmt.Errorf("%s: %w", p.label(), err)
-				}
-				errc <- err
+			defer wg.Done()
+			err := fn(ctx, p)
+			if err == nil {
 				return
 			}
-			errc <- nil
+			var named namedError
+			if (len(parts) > 1 || p.Hypervisor.Name != "") && !errors.As(err, &named) {
+				err = fmt.Errorf("%s: %w", p.label(), err)
+			}
+			errs[i] = err
 		}()
 	}
-	var errs []error
-	for range parts {
-		if err := <-errc; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return gather(errs)
+	wg.Wait()
+	return gather(slices.DeleteFunc(errs, func(e error) bool { return e == nil }))
 }
 
 // preflight checks one hypervisor before anything is created there: the

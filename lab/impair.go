@@ -107,7 +107,7 @@ func (l *Lab) Impair(ctx context.Context, node, iface string, im Impairment, cle
 func (l *Lab) Impaired() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
+	out := []string{} // [] in JSON when nothing is impaired
 	for k, v := range l.st.Impaired {
 		out = append(out, k+": "+v)
 	}

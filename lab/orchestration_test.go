@@ -4,114 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/vm"
 	"github.com/labctl/labctl/vm/vmtest"
 )
-
-// fakeHypervisor is one hypervisor of a lab with an in-memory libvirt: it
-// records the tunnels made and removed, and can fail where a test says.
-type fakeHypervisor struct {
-	hv plan.Hypervisor
-	lv *vmtest.Libvirt
-
-	mu         sync.Mutex
-	stitched   int
-	tunnels    bool  // the lab's VXLAN devices exist
-	stitchErr  error // Stitch fails with it
-	open       int   // connections open
-	tunnelPort error // CheckTunnelPort fails with it
-	isolated   bool  // the lab's isolation table is loaded
-}
-
-func (h *fakeHypervisor) Isolate(ctx context.Context, p *plan.Plan) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.isolated = true
-	return nil
-}
-
-func (h *fakeHypervisor) Unisolate(ctx context.Context, lab string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.isolated = false
-	return nil
-}
-
-func (h *fakeHypervisor) Libvirt(ctx context.Context) (*vm.Conn, error) {
-	c := vm.NewConn(h.lv, nil)
-	c.URI = h.hv.URI
-	return c, nil
-}
-
-func (h *fakeHypervisor) CheckTunnelPort(ctx context.Context, port int) error { return h.tunnelPort }
-
-func (h *fakeHypervisor) Links(ctx context.Context, lab string) ([]string, error) { return nil, nil }
-
-func (h *fakeHypervisor) Stitch(ctx context.Context, p *plan.Plan) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stitchErr != nil {
-		return h.stitchErr
-	}
-	h.stitched++
-	h.tunnels = true
-	return nil
-}
-
-func (h *fakeHypervisor) Unstitch(ctx context.Context, lab string) ([]string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.tunnels {
-		return nil, nil
-	}
-	h.tunnels = false
-	return []string{plan.TunnelDevice(lab, plan.RoleNAT), plan.TunnelDevice(lab, plan.RoleHostOnly)}, nil
-}
-
-func (h *fakeHypervisor) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	return vmtest.SSHGreeting(ctx, network, addr)
-}
-
-func (h *fakeHypervisor) Close() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.open--
-	return nil
-}
-
-func (h *fakeHypervisor) domains() []string {
-	h.lv.Mu.Lock()
-	defer h.lv.Mu.Unlock()
-	var out []string
-	for d := range h.lv.Doms {
-		out = append(out, d)
-	}
-	return out
-}
-
-func (h *fakeHypervisor) networks() int {
-	h.lv.Mu.Lock()
-	defer h.lv.Mu.Unlock()
-	return len(h.lv.Nets)
-}
 
 // twoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
 // node2 on hv2, both reached over SSH, in a state and cache directory of
 // the test's own. down, when set, makes hv2 unreachable.
 type twoHypervisors struct {
-	file     string
-	hvs      map[string]*fakeHypervisor
-	mu       sync.Mutex
-	refuse   map[string]error // hypervisor name -> why it cannot be reached
-	openings int
+	*labtest.Hypervisors
+	file string
 }
 
 const twoHVTopology = `hypervisors:
@@ -131,24 +39,15 @@ func newTwoHypervisors(t *testing.T) *twoHypervisors {
 	if err := os.WriteFile(file, []byte(twoHVTopology), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &twoHypervisors{file: file, hvs: map[string]*fakeHypervisor{}, refuse: map[string]error{}}
+	return &twoHypervisors{Hypervisors: labtest.New(), file: file}
 }
 
+// open is w's Open as lab.Options.OpenHypervisor wants it.
 func (w *twoHypervisors) open(ctx context.Context, hv plan.Hypervisor) (Hypervisor, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.refuse[hv.Name]; err != nil {
+	h, err := w.Open(ctx, hv)
+	if err != nil {
 		return nil, err
 	}
-	h := w.hvs[hv.Name]
-	if h == nil {
-		h = &fakeHypervisor{hv: hv, lv: vmtest.New()}
-		w.hvs[hv.Name] = h
-	}
-	h.mu.Lock()
-	h.open++
-	h.mu.Unlock()
-	w.openings++
 	return h, nil
 }
 
@@ -162,15 +61,6 @@ func (w *twoHypervisors) lab(t *testing.T) *Lab {
 	return l
 }
 
-func (w *twoHypervisors) hv(name string) *fakeHypervisor {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.hvs[name] == nil {
-		w.hvs[name] = &fakeHypervisor{hv: plan.Hypervisor{Name: name}, lv: vmtest.New()}
-	}
-	return w.hvs[name]
-}
-
 // Up brings each node up on its own hypervisor, the networks on both
 // (addresses and DHCP only on the gateway), the tunnels on both, the seeds
 // from the whole lab; Status names each node's hypervisor; Down removes
@@ -182,30 +72,30 @@ func TestUpAndDownOverTwoHypervisors(t *testing.T) {
 	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
 		t.Fatal(err)
 	}
-	hv1, hv2 := w.hv("hv1"), w.hv("hv2")
-	if d := hv1.domains(); len(d) != 1 || d[0] != "labctl-two-node1" {
+	hv1, hv2 := w.Get("hv1"), w.Get("hv2")
+	if d := hv1.Domains(); len(d) != 1 || d[0] != "labctl-two-node1" {
 		t.Errorf("hv1 runs %v, want node1 only", d)
 	}
-	if d := hv2.domains(); len(d) != 1 || d[0] != "labctl-two-node2" {
+	if d := hv2.Domains(); len(d) != 1 || d[0] != "labctl-two-node2" {
 		t.Errorf("hv2 runs %v, want node2 only", d)
 	}
-	for _, h := range []*fakeHypervisor{hv1, hv2} {
-		if h.networks() != 2 || h.stitched != 1 {
-			t.Errorf("%s: %d networks, stitched %d times; want 2 and 1", h.hv.Name, h.networks(), h.stitched)
+	for _, h := range []*labtest.Hypervisor{hv1, hv2} {
+		if h.Networks() != 2 || h.Stitched != 1 {
+			t.Errorf("%s: %d networks, stitched %d times; want 2 and 1", h.HV.Name, h.Networks(), h.Stitched)
 		}
 	}
-	for name, n := range hv1.lv.Nets {
+	for name, n := range hv1.LV.Nets {
 		if !strings.Contains(n.XML, "<ip ") {
 			t.Errorf("hv1 (the gateway): network %s has no address", name)
 		}
 	}
-	for name, n := range hv2.lv.Nets {
+	for name, n := range hv2.LV.Nets {
 		if strings.Contains(n.XML, "<ip ") || strings.Contains(n.XML, "<dhcp") {
 			t.Errorf("hv2: network %s carries the gateway's address or DHCP:\n%s", name, n.XML)
 		}
 	}
 	// node2's seed, made on hv2, lists node1 (the whole lab).
-	seed := hv2.lv.Pools["labctl"]["labctl_two_node2-seed.iso"]
+	seed := hv2.LV.Pools["labctl"]["labctl_two_node2-seed.iso"]
 	n1 := l.Plan.Nodes[0].Addr(plan.RoleHostOnly)
 	if !bytes.Contains(seed, []byte(n1+" node1")) {
 		t.Errorf("node2's seed lacks node1 (%s)", n1)
@@ -227,9 +117,9 @@ func TestUpAndDownOverTwoHypervisors(t *testing.T) {
 	if len(removed.Domains) != 2 || len(removed.Tunnels) != 4 {
 		t.Errorf("down removed %+v; want 2 domains and 4 tunnel devices", removed)
 	}
-	for _, h := range []*fakeHypervisor{hv1, hv2} {
-		if len(h.domains()) != 0 || h.networks() != 0 || h.tunnels {
-			t.Errorf("%s after down: domains %v, %d networks, tunnels %v", h.hv.Name, h.domains(), h.networks(), h.tunnels)
+	for _, h := range []*labtest.Hypervisor{hv1, hv2} {
+		if len(h.Domains()) != 0 || h.Networks() != 0 || h.Tunnels {
+			t.Errorf("%s after down: domains %v, %d networks, tunnels %v", h.HV.Name, h.Domains(), h.Networks(), h.Tunnels)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(l.Dir(), "state.json")); !errors.Is(err, os.ErrNotExist) {
@@ -242,25 +132,25 @@ func TestUpAndDownOverTwoHypervisors(t *testing.T) {
 func TestUpWithAFailingPartCarriesOnAfterwards(t *testing.T) {
 	ctx := context.Background()
 	w := newTwoHypervisors(t)
-	w.hv("hv2").stitchErr = errors.New("VXLAN tunnels: ip: RTNETLINK answers: Operation not permitted")
+	w.Get("hv2").StitchErr = errors.New("VXLAN tunnels: ip: RTNETLINK answers: Operation not permitted")
 	l := w.lab(t)
 	err := l.Up(ctx, UpOptions{NoProvision: true})
 	if err == nil || !strings.Contains(err.Error(), "hypervisor hv2 (qemu+ssh://root@hv2.test/system): VXLAN tunnels") || strings.Contains(err.Error(), "hypervisor hv1") {
 		t.Fatalf("up with hv2's tunnels failing: %v", err)
 	}
-	if d := w.hv("hv1").domains(); len(d) != 1 {
+	if d := w.Get("hv1").Domains(); len(d) != 1 {
 		t.Errorf("hv1 did not carry on: %v", d)
 	}
-	if d := w.hv("hv2").domains(); len(d) != 0 {
+	if d := w.Get("hv2").Domains(); len(d) != 0 {
 		t.Errorf("hv2 made nodes before its tunnels: %v", d)
 	}
-	w.hv("hv2").stitchErr = nil
+	w.Get("hv2").StitchErr = nil
 	l.Close()
 	l = w.lab(t)
 	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
 		t.Fatalf("up again: %v", err)
 	}
-	if d := w.hv("hv2").domains(); len(d) != 1 {
+	if d := w.Get("hv2").Domains(); len(d) != 1 {
 		t.Errorf("hv2 after up again: %v", d)
 	}
 }
@@ -273,34 +163,34 @@ func TestUnreachableHypervisor(t *testing.T) {
 	ctx := context.Background()
 	w := newTwoHypervisors(t)
 	gone := errors.New("hypervisor hv2: dial tcp: connect: no route to host")
-	w.refuse["hv2"] = gone
+	w.Refuse["hv2"] = gone
 	l := w.lab(t)
 	err := l.Up(ctx, UpOptions{NoProvision: true})
 	if !errors.Is(err, gone) || !strings.Contains(err.Error(), "nothing was created") {
 		t.Fatalf("up with hv2 unreachable: %v", err)
 	}
-	if hv1 := w.hv("hv1"); len(hv1.domains()) != 0 || hv1.networks() != 0 || hv1.stitched != 0 {
-		t.Errorf("up created things on hv1 while hv2 was unreachable: %v, %d networks", hv1.domains(), hv1.networks())
+	if hv1 := w.Get("hv1"); len(hv1.Domains()) != 0 || hv1.Networks() != 0 || hv1.Stitched != 0 {
+		t.Errorf("up created things on hv1 while hv2 was unreachable: %v, %d networks", hv1.Domains(), hv1.Networks())
 	}
 	l.Close()
 
-	delete(w.refuse, "hv2")
+	delete(w.Refuse, "hv2")
 	l = w.lab(t)
 	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 
-	w.refuse["hv2"] = gone
+	w.Refuse["hv2"] = gone
 	l = w.lab(t)
 	_, err = l.Down(ctx)
 	if !errors.Is(err, gone) || !strings.Contains(err.Error(), "left there") {
 		t.Fatalf("down with hv2 unreachable: %v", err)
 	}
-	if hv1 := w.hv("hv1"); len(hv1.domains()) != 0 || hv1.networks() != 0 || hv1.tunnels {
-		t.Errorf("hv1 not cleaned: %v", hv1.domains())
+	if hv1 := w.Get("hv1"); len(hv1.Domains()) != 0 || hv1.Networks() != 0 || hv1.Tunnels {
+		t.Errorf("hv1 not cleaned: %v", hv1.Domains())
 	}
-	if d := w.hv("hv2").domains(); len(d) != 1 {
+	if d := w.Get("hv2").Domains(); len(d) != 1 {
 		t.Errorf("hv2 (unreachable) changed: %v", d)
 	}
 	if _, err := os.Stat(filepath.Join(l.Dir(), "state.json")); err != nil {
@@ -308,18 +198,18 @@ func TestUnreachableHypervisor(t *testing.T) {
 	}
 	l.Close()
 
-	delete(w.refuse, "hv2")
+	delete(w.Refuse, "hv2")
 	l = w.lab(t)
 	if _, err := l.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := w.hv("hv2").domains(); len(d) != 0 {
+	if d := w.Get("hv2").Domains(); len(d) != 0 {
 		t.Errorf("hv2 after down again: %v", d)
 	}
 	l.Close()
-	for name, h := range w.hvs {
-		if h.open != 0 {
-			t.Errorf("%s: %d connections left open", name, h.open)
+	for name, h := range w.All() {
+		if h.Conns != 0 {
+			t.Errorf("%s: %d connections left open", name, h.Conns)
 		}
 	}
 }
@@ -348,7 +238,7 @@ func TestLoneRemoteURIIsOneHypervisor(t *testing.T) {
 	if len(seen) != 1 || seen[0].Name != "" || seen[0].URI != "qemu+ssh://ops@solo.test:2222/system" || !seen[0].Gateway {
 		t.Fatalf("hypervisors opened: %+v", seen)
 	}
-	if d := w.hv("").domains(); len(d) != 1 || d[0] != "labctl-solo-node1" {
+	if d := w.Get("").Domains(); len(d) != 1 || d[0] != "labctl-solo-node1" {
 		t.Errorf("domains %v", d)
 	}
 	cfg, err := os.ReadFile(filepath.Join(l.Dir(), "ssh_config"))
@@ -375,13 +265,13 @@ func TestIsolatedLabOnItsGateway(t *testing.T) {
 	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
 		t.Fatal(err)
 	}
-	if !w.hv("hv1").isolated || w.hv("hv2").isolated {
-		t.Errorf("isolated: hv1 %v, hv2 %v; want the gateway only", w.hv("hv1").isolated, w.hv("hv2").isolated)
+	if !w.Get("hv1").Isolated || w.Get("hv2").Isolated {
+		t.Errorf("isolated: hv1 %v, hv2 %v; want the gateway only", w.Get("hv1").Isolated, w.Get("hv2").Isolated)
 	}
 	if _, err := l.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if w.hv("hv1").isolated {
+	if w.Get("hv1").Isolated {
 		t.Error("down left the isolation")
 	}
 }
@@ -416,16 +306,16 @@ func TestLabsOnEveryHypervisor(t *testing.T) {
 	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
 		t.Fatal(err)
 	}
-	opened := w.hv("hv1").open + w.hv("hv2").open
+	opened := w.Get("hv1").Conns + w.Get("hv2").Conns
 	got, err := LabsOn(ctx, l.Plan, Options{OpenHypervisor: w.open})
 	if err != nil || len(got) != 1 || got[0] != "two" {
 		t.Errorf("LabsOn = %v, %v; want [two]", got, err)
 	}
-	if now := w.hv("hv1").open + w.hv("hv2").open; now != opened {
+	if now := w.Get("hv1").Conns + w.Get("hv2").Conns; now != opened {
 		t.Errorf("LabsOn left %d hypervisor connections open", now-opened)
 	}
 	gone := errors.New("hypervisor hv2: dial tcp: connect: no route to host")
-	w.refuse["hv2"] = gone
+	w.Refuse["hv2"] = gone
 	if got, err := LabsOn(ctx, l.Plan, Options{OpenHypervisor: w.open}); !errors.Is(err, gone) {
 		t.Errorf("LabsOn with hv2 unreachable = %v, %v; want its error", got, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,10 +34,18 @@ type globals struct {
 	progressMu sync.Mutex
 	// live, while set, redraws progress in place (on a terminal).
 	live *live
+	// openHypervisor, when set, connects to the labs' hypervisors instead
+	// of package hypervisor (tests give in-memory ones).
+	openHypervisor func(context.Context, plan.Hypervisor) (lab.Hypervisor, error)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return newRoot(&globals{stdout: stdout, stderr: stderr})
+}
+
+// newRoot is labctl's command tree over g (its writers set, and for tests
+// the hypervisors).
+func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "labctl",
 		Short: "Docker networking labs on real VMs, with checks that prove what each network mode does",
@@ -94,8 +103,8 @@ Print it with 'labctl topology default' and start from there.`,
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text for people, json for programs (stable)")
 	pf.CountVarP(&g.verbose, "verbose", "v", "more detail in the log on stderr")
 	pf.StringVarP(&g.inventory, "inventory", "i", "", "run labs on the hosts this inventory file lists instead of labctl's VMs (see 'labctl hosts --help')")
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see '%s --help')", err, c.CommandPath())
 	})

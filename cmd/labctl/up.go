@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/vm"
 	"github.com/spf13/cobra"
 )
 
@@ -67,10 +70,11 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 			}
 			st := l.State()
 			if g.output == "json" {
-				return g.writeJSONLine(struct {
-					Type string `json:"type"`
-					state.State
-				}{"result", st})
+				nodes, err := l.Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return g.writeJSONLine(newUpResult(l.Plan, st, nodes, time.Since(start)))
 			}
 			fmt.Fprintf(g.stdout, "lab %s is up (%d nodes) in %s\n", l.Name, len(l.Plan.Nodes), time.Since(start).Round(time.Second))
 			printPhases(g, st.Phases)
@@ -82,4 +86,37 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 	cmd.Flags().StringVar(&dockerMode, "docker", provision.InstallOffline, "how to install Docker: offline (the cached bundle) or online (the guest's package archive)")
 	cmd.Flags().BoolVar(&noProvision, "no-provision", false, "only create and start the VMs")
 	return cmd
+}
+
+// upResult is the last line of 'up --output json': the lab's record (its
+// topology, when, each phase and how long it took) with its nodes as
+// 'status' shows them and the whole up's time.
+type upResult struct {
+	Type string `json:"type"` // "result"
+	state.State
+	Seconds float64         `json:"seconds"`
+	Nodes   []vm.NodeStatus `json:"nodes"`
+}
+
+func newUpResult(p *plan.Plan, st state.State, nodes []vm.NodeStatus, took time.Duration) upResult {
+	// The phases by where they ran - each hypervisor, then each node, in
+	// the plan's order, then the whole lab's - each place's in the order
+	// they happened (the places run at once: their record interleaves as
+	// they finish).
+	rank := map[string]int{}
+	for i, pt := range p.Parts() {
+		rank[pt.Hypervisor.Name] = i
+	}
+	for i, n := range p.Nodes {
+		rank[n.Name] = len(rank) + i
+	}
+	where := func(ph state.Phase) int {
+		if r, ok := rank[ph.Node]; ok && ph.Node != "" {
+			return r
+		}
+		return len(rank)
+	}
+	st.Phases = slices.Clone(st.Phases)
+	slices.SortStableFunc(st.Phases, func(a, b state.Phase) int { return where(a) - where(b) })
+	return upResult{Type: "result", State: st, Seconds: float64(took.Round(time.Millisecond)) / float64(time.Second), Nodes: nodes}
 }

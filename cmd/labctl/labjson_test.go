@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/internal/golden"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/labtest"
+	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/vm/vmtest"
+)
+
+// A lab over two in-memory hypervisors: its topology file, and a run of
+// labctl against them.
+type memLab struct {
+	t    *testing.T
+	file string
+	hvs  *labtest.Hypervisors
+}
+
+const memTopology = `hypervisors:
+  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@hv2.test/system", address: 198.51.100.2}
+nodes:
+  - {name: node1, hypervisor: hv1}
+  - {name: node2, hypervisor: hv2}
+`
+
+func newMemLab(t *testing.T) *memLab {
+	t.Helper()
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("LABCTL_CACHE_DIR", vmtest.Cache(t, nil).Dir)
+	t.Setenv("LABCTL_LAB", "")
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(memTopology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &memLab{t: t, file: file, hvs: labtest.New()}
+}
+
+// run is labctl with args against m's hypervisors: stdout, stderr and
+// the exit status.
+func (m *memLab) run(args ...string) (string, string, int) {
+	m.t.Helper()
+	var out, errb bytes.Buffer
+	g := &globals{stdout: &out, stderr: &errb, openHypervisor: func(ctx context.Context, hv plan.Hypervisor) (lab.Hypervisor, error) {
+		h, err := m.hvs.Open(ctx, hv)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
+	}}
+	cmd := newRoot(g)
+	cmd.SetArgs(append([]string{"--lab", "mem", "-f", m.file}, args...))
+	code := 0
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		code = 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		errb.WriteString(err.Error() + "\n")
+	}
+	return out.String(), errb.String(), code
+}
+
+// The JSON documents of a lab's life - up, status, down - over two
+// in-memory hypervisors, kept as golden files: the fields a program reads
+// (the version first, the nodes with their hypervisors, MACs and
+// addresses) stay as they are. Times, which differ each run, are zeroed.
+func TestJSONOutputsOfALab(t *testing.T) {
+	m := newMemLab(t)
+	times := regexp.MustCompile(`"(created_at|updated_at|started)": ?"[^"]*"|"(duration_ns|seconds)": ?[0-9.e+-]+`)
+	zero := func(s string) []byte {
+		s = strings.ReplaceAll(s, m.file, "LABFILE")
+		return []byte(times.ReplaceAllStringFunc(s, func(f string) string {
+			k := f[:strings.Index(f, ":")]
+			if strings.HasSuffix(k, `_ns"`) || k == `"seconds"` {
+				return k + ": 0"
+			}
+			return k + `: "TIME"`
+		}))
+	}
+	out, stderr, code := m.run("up", "--no-provision", "-o", "json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) < 2 {
+		t.Fatalf("up -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, `{"version":1,"type":"event","time":"`) {
+			t.Errorf("up -o json: not a versioned event line: %q", l)
+		}
+	}
+	golden.Check(t, "testdata/json-up.json", append(zero(lines[len(lines)-1]), '\n'))
+	if d1, d2 := m.hvs.Get("hv1").Domains(), m.hvs.Get("hv2").Domains(); len(d1) != 1 || len(d2) != 1 {
+		t.Fatalf("after up: hv1 runs %v, hv2 %v", d1, d2)
+	}
+
+	out, stderr, code = m.run("status", "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") {
+		t.Fatalf("status -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-status.json", zero(out))
+
+	out, stderr, code = m.run("down", "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") {
+		t.Fatalf("down -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-down.json", zero(out))
+	if d1, d2 := m.hvs.Get("hv1").Domains(), m.hvs.Get("hv2").Domains(); len(d1)+len(d2) != 0 {
+		t.Errorf("after down: hv1 runs %v, hv2 %v", d1, d2)
+	}
+
+	// hv2 unreachable (the refusal as package hypervisor words it): status
+	// fails, naming it, and prints no JSON a
+	// program would take for the lab's nodes.
+	m.run("up", "--no-provision")
+	m.hvs.Refuse["hv2"] = errors.New("hypervisor hv2: dial tcp 198.51.100.2:22: connect: no route to host")
+	out, stderr, code = m.run("status", "-o", "json")
+	if code == 0 || !strings.Contains(stderr, "hv2") || strings.Contains(out, `"nodes"`) {
+		t.Errorf("status -o json with hv2 unreachable: exit %d\n%s%s", code, out, stderr)
+	}
+	delete(m.hvs.Refuse, "hv2")
+	m.run("down")
+}
