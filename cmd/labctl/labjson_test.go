@@ -71,13 +71,13 @@ func (m *memLab) run(args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// The JSON documents of a lab's life - up, status, down - over two
+// The JSON documents of a lab's life - its image, up, status, down - over two
 // in-memory hypervisors, kept as golden files: the fields a program reads
 // (the version first, the nodes with their hypervisors, MACs and
 // addresses) stay as they are. Times, which differ each run, are zeroed.
 func TestJSONOutputsOfALab(t *testing.T) {
 	m := newMemLab(t)
-	times := regexp.MustCompile(`"(created_at|updated_at|started)": ?"[^"]*"|"(duration_ns|seconds)": ?[0-9.e+-]+`)
+	times := regexp.MustCompile(`"(created_at|updated_at|started|created)": ?"[^"]*"|"(duration_ns|seconds)": ?[0-9.e+-]+`)
 	zero := func(s string) []byte {
 		s = strings.ReplaceAll(s, m.file, "LABFILE")
 		return []byte(times.ReplaceAllStringFunc(s, func(f string) string {
@@ -88,7 +88,14 @@ func TestJSONOutputsOfALab(t *testing.T) {
 			return k + `: "TIME"`
 		}))
 	}
-	out, stderr, code := m.run("up", "--no-provision", "-o", "json")
+	// The image cache the lab comes from: one VM image.
+	out, stderr, code := m.run("image", "ls", "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") || !strings.Contains(out, `"name": "debian-12"`) {
+		t.Fatalf("image ls -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-image-ls.json", zero(out))
+
+	out, stderr, code = m.run("up", "--no-provision", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) < 2 {
 		t.Fatalf("up -o json: exit %d\n%s%s", code, out, stderr)
