@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ func TestEachBoundsAndGathers(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		atomic.AddInt32(&running, -1)
 		if s == "b" || s == "d" {
-			return errors.New("broken")
+			return errors.New("broken " + s)
 		}
 		return nil
 	})
@@ -31,7 +32,7 @@ func TestEachBoundsAndGathers(t *testing.T) {
 		t.Errorf("%d ran at once, limit 2", peak)
 	}
 	// One line per failed item, in the items' order.
-	if err == nil || err.Error() != "b: broken\nd: broken" {
+	if err == nil || err.Error() != "b: broken b\nd: broken d" {
 		t.Errorf("err = %q", err)
 	}
 	if err := Each(context.Background(), items, 0, func(s string) string { return s }, func(context.Context, string) error { return nil }); err != nil {
@@ -62,5 +63,71 @@ func TestEachNamesEachErrorOnce(t *testing.T) {
 	msg := err.Error()
 	if strings.Contains(msg, "node1: node1:") || !strings.Contains(msg, "node1: SSH to") || !strings.Contains(msg, "node2: node2x: not") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Items that fail alike are one error naming them all, in the place of
+// the first, and every item's error is still there for errors.Is; an
+// item that failed otherwise keeps its own line.
+func TestEachMergesTheSameError(t *testing.T) {
+	noImage := errors.New("image debian-12-docker is not in the cache: run 'labctl image build'")
+	var seats []string
+	for i := 1; i <= 30; i++ {
+		seats = append(seats, fmt.Sprintf("ws-s%02d", i))
+	}
+	err := Each(context.Background(), seats, 4, func(s string) string { return s }, func(_ context.Context, s string) error {
+		switch s {
+		case "ws-s06":
+			return nil
+		case "ws-s12":
+			return errors.New("ws-s12: node1: SSH: connection refused")
+		}
+		return fmt.Errorf("preflight: %w", noImage)
+	})
+	want := "ws-s01 to ws-s05, ws-s07 to ws-s11, ws-s13 to ws-s30: preflight: " + noImage.Error() + "\n" +
+		"ws-s12: node1: SSH: connection refused"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err =\n%v\nwant\n%s", err, want)
+	}
+	if !errors.Is(err, noImage) {
+		t.Error("errors.Is does not find the seats' error through the merged one")
+	}
+	// Two alike are named both; one alone reads as it was.
+	err = Each(context.Background(), []string{"node1", "node2", "node3"}, 0, func(s string) string { return s }, func(_ context.Context, s string) error {
+		if s == "node3" {
+			return errors.New("docker: not running")
+		}
+		return errors.New("no route")
+	})
+	if want := "node1, node2: no route\nnode3: docker: not running"; err == nil || err.Error() != want {
+		t.Errorf("err =\n%v\nwant\n%s", err, want)
+	}
+}
+
+// An item without a name gets no ": " before its error.
+func TestEachUnnamed(t *testing.T) {
+	err := Each(context.Background(), []string{"a", "b"}, 0, func(string) string { return "" }, func(_ context.Context, s string) error {
+		return errors.New(s + " failed")
+	})
+	if want := "a failed\nb failed"; err == nil || err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"ws-s01"}, "ws-s01"},
+		{[]string{"ws-s01", "ws-s02"}, "ws-s01, ws-s02"},
+		{[]string{"ws-s01", "ws-s02", "ws-s03", "ws-s05"}, "ws-s01 to ws-s03, ws-s05"},
+		{[]string{"node9", "node10", "node11"}, "node9, node10, node11"}, // widths differ: no range
+		{[]string{"hv1", "node2", "node3"}, "hv1, node2, node3"},
+		{[]string{"a", "b", "c"}, "a, b, c"},
+	} {
+		if got := Names(c.in); got != c.want {
+			t.Errorf("Names(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }
