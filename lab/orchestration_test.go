@@ -11,7 +11,6 @@ import (
 
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/vm/vmtest"
 )
 
 // twoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
@@ -22,24 +21,9 @@ type twoHypervisors struct {
 	file string
 }
 
-const twoHVTopology = `hypervisors:
-  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1}
-  - {name: hv2, uri: "qemu+ssh://root@hv2.test/system", address: 198.51.100.2}
-nodes:
-  - {name: node1, hypervisor: hv1}
-  - {name: node2, hypervisor: hv2}
-`
-
 func newTwoHypervisors(t *testing.T) *twoHypervisors {
 	t.Helper()
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	c := vmtest.Cache(t, nil)
-	t.Setenv("LABCTL_CACHE_DIR", c.Dir)
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(twoHVTopology), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &twoHypervisors{Hypervisors: labtest.New(), file: file}
+	return &twoHypervisors{Hypervisors: labtest.New(), file: labtest.Setup(t, labtest.TwoHypervisors)}
 }
 
 // open is w's Open as lab.Options.OpenHypervisor wants it.
@@ -258,7 +242,7 @@ func TestLoneRemoteURIIsOneHypervisor(t *testing.T) {
 func TestIsolatedLabOnItsGateway(t *testing.T) {
 	ctx := context.Background()
 	w := newTwoHypervisors(t)
-	if err := os.WriteFile(w.file, []byte("isolated: true\n"+twoHVTopology), 0o644); err != nil {
+	if err := os.WriteFile(w.file, []byte("isolated: true\n"+labtest.TwoHypervisors), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l := w.lab(t)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/vm/vmtest"
 )
 
 // A lab over two in-memory hypervisors: its topology file, and a run of
@@ -25,23 +22,10 @@ type memLab struct {
 	hvs  *labtest.Hypervisors
 }
 
-const memTopology = `hypervisors:
-  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1}
-  - {name: hv2, uri: "qemu+ssh://root@hv2.test/system", address: 198.51.100.2}
-nodes:
-  - {name: node1, hypervisor: hv1}
-  - {name: node2, hypervisor: hv2}
-`
-
 func newMemLab(t *testing.T) *memLab {
 	t.Helper()
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	t.Setenv("LABCTL_CACHE_DIR", vmtest.Cache(t, nil).Dir)
+	file := labtest.Setup(t, labtest.TwoHypervisors)
 	t.Setenv("LABCTL_LAB", "")
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(memTopology), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return &memLab{t: t, file: file, hvs: labtest.New()}
 }
 

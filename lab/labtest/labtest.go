@@ -8,8 +8,11 @@ package labtest
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"testing"
 
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/vm"
@@ -160,4 +163,28 @@ func (w *Hypervisors) All() map[string]*Hypervisor {
 		out[k] = v
 	}
 	return out
+}
+
+// TwoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
+// node2 on hv2, both reached over SSH.
+const TwoHypervisors = `hypervisors:
+  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1}
+  - {name: hv2, uri: "qemu+ssh://root@hv2.test/system", address: 198.51.100.2}
+nodes:
+  - {name: node1, hypervisor: hv1}
+  - {name: node2, hypervisor: hv2}
+`
+
+// Setup gives the test a state directory and an image cache (holding
+// debian-12) of its own, and writes topology to a file of the test's:
+// its path.
+func Setup(t testing.TB, topology string) string {
+	t.Helper()
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("LABCTL_CACHE_DIR", vmtest.Cache(t, nil).Dir)
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(topology), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
