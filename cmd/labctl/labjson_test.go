@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,7 +59,7 @@ func (m *memLab) run(args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// The JSON documents of a lab's life - its image, up, status, down - over two
+// The JSON documents of a lab's life - its images, up, status, down - over two
 // in-memory hypervisors, kept as golden files: the fields a program reads
 // (the version first, the nodes with their hypervisors, MACs and
 // addresses) stay as they are. Times, which differ each run, are zeroed.
@@ -78,6 +82,18 @@ func TestJSONOutputsOfALab(t *testing.T) {
 		t.Fatalf("image ls -o json: exit %d\n%s%s", code, out, stderr)
 	}
 	golden.Check(t, "testdata/json-image-ls.json", zero(out))
+
+	// A pull from a server on loopback, verified by the digest given.
+	disk := []byte("a disk image of a few bytes")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(disk) }))
+	defer srv.Close()
+	url := srv.URL + "/disk.qcow2"
+	out, stderr, code = m.run("image", "pull", fmt.Sprintf("%s#sha256:%x", url, sha256.Sum256(disk)), "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") {
+		t.Fatalf("image pull -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	pulled := regexp.MustCompile(`url-[0-9a-f]{12}`).ReplaceAllString(strings.ReplaceAll(out, url, "URL"), "url-NAME")
+	golden.Check(t, "testdata/json-image-pull.json", zero(pulled))
 
 	out, stderr, code = m.run("up", "--no-provision", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
