@@ -132,6 +132,10 @@ type Exercise struct {
 	// goes into the report beside the error. Without it, every node's
 	// dockerd log since the step started is gathered.
 	Diagnose func(ctx context.Context, r *Run, since time.Time) []Evidence
+	// Teardown is how long undoing the lab may take when the run's
+	// options say nothing (default 2 minutes): a lab whose undo waits on
+	// retries of its own (a swarm's leave) allows for them.
+	Teardown time.Duration
 }
 
 // Command is one command of an exercise's setup as a person types it.
@@ -298,7 +302,7 @@ func (r *Run) NodeName(i int) string { return r.Env.Plan.Nodes[i].Name }
 type Options struct {
 	Keep     bool // skip teardown (to look around); the next run cleans up
 	Progress func(lab, msg string)
-	Teardown time.Duration // how long teardown may take (default 2 minutes)
+	Teardown time.Duration // how long teardown may take (default the lab's own, else 2 minutes)
 }
 
 // ErrNotEnoughNodes is returned for a lab that needs more nodes.
@@ -324,7 +328,11 @@ func RunLab(ctx context.Context, env *Env, lab *Exercise, o Options) (rep Report
 			progress(lab.Name, "kept (--keep): 'labctl lab run' removes it next time")
 			return
 		}
-		r.undoAll(&rep, o.Teardown)
+		limit := o.Teardown
+		if limit <= 0 {
+			limit = lab.Teardown
+		}
+		r.undoAll(&rep, limit)
 	}()
 	for _, s := range lab.Steps {
 		progress(lab.Name, s.Title)

@@ -313,3 +313,32 @@ func TestCheckDeadline(t *testing.T) {
 		t.Errorf("report: %+v", rep)
 	}
 }
+
+// A lab's own teardown limit holds when the run's options give none, and
+// the options' wins over it.
+func TestTeardownLimitOfTheLab(t *testing.T) {
+	env, n1 := exercisetest.Env(t)
+	n1.D.Exec = pingAnswers
+	slowUndo := func(limit time.Duration) *exercise.Exercise {
+		return &exercise.Exercise{Name: "t", Title: "t", MinNodes: 1, Teardown: limit, Steps: []exercise.Step{{Title: "change", Do: func(ctx context.Context, r *exercise.Run) error {
+			r.OnUndo("slow undo", func(ctx context.Context) error {
+				select {
+				case <-time.After(300 * time.Millisecond):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+			return nil
+		}}}}
+	}
+	if rep := exercise.RunLab(context.Background(), env, slowUndo(50*time.Millisecond), exercise.Options{}); rep.Teardown == "" {
+		t.Error("a 300 ms undo passed the lab's 50 ms teardown limit")
+	}
+	if rep := exercise.RunLab(context.Background(), env, slowUndo(50*time.Millisecond), exercise.Options{Teardown: time.Second}); rep.Teardown != "" {
+		t.Errorf("the options' 1 s limit did not win over the lab's: %s", rep.Teardown)
+	}
+	if rep := exercise.RunLab(context.Background(), env, slowUndo(0), exercise.Options{}); rep.Teardown != "" {
+		t.Errorf("the default limit cut a 300 ms undo: %s", rep.Teardown)
+	}
+}

@@ -36,6 +36,13 @@ const (
 func Exercise() *exercise.Exercise {
 	return &exercise.Exercise{
 		Name: "overlay", Title: "Swarm overlay networks across nodes", MinNodes: 3,
+		// The nodes leave the swarm in teardown, workers at once and then
+		// the managers, each leave tried up to 3 times for Docker's 20 s
+		// and 30 s of reading the state again (leaveNode): 150 s a round
+		// at worst, and Docker restarted after a leave that timed out.
+		// Three guests on two emulated cores have needed more than the
+		// default 2 minutes.
+		Teardown: 7 * time.Minute,
 		Explain: `The tutorial stops before overlay networks ("for when you learn Swarm"). An
 overlay is one Docker network spanning several nodes: Swarm gives every
 overlay a VXLAN segment whose packets travel between the nodes' data-path
