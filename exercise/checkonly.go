@@ -26,6 +26,7 @@ var ErrNoCheckOnly = errors.New("this exercise has no check-only mode: its check
 // student made stays. A failed check carries its hint.
 func RunChecks(ctx context.Context, env *Env, lab *Exercise, o CheckOptions) (rep Report) {
 	r, progress := newRun(env, lab, o.Progress)
+	r.checkOnly = true
 	rep = Report{Lab: lab.Name, Title: lab.Title, started: time.Now()}
 	defer func() { rep.Duration = time.Since(rep.started) }()
 	if !lab.CheckOnly {

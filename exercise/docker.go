@@ -66,6 +66,21 @@ func (r *Run) RunContainer(ctx context.Context, node string, s ContainerSpec) (s
 // --rm does).
 func (r *Run) RemoveContainer(ctx context.Context, node, name string) error {
 	d := r.Node(node).Docker()
+	if r.checkOnly {
+		// The container is the student's: set aside under another name
+		// while the check needs its name, and put back when the checks'
+		// own actions are undone (after what the check started in its
+		// place is removed: undo runs last first).
+		if _, err := d.ContainerInspect(ctx, name); err != nil {
+			return IgnoreNotFound(err)
+		}
+		aside := name + "-labctl-aside"
+		if err := d.ContainerRename(ctx, name, aside); err != nil {
+			return fmt.Errorf("set %s aside on %s: %w", name, node, err)
+		}
+		r.OnUndo("put "+name+" back on "+node, func(ctx context.Context) error { return d.ContainerRename(ctx, aside, name) })
+		return nil
+	}
 	return IgnoreNotFound(d.ContainerRemove(ctx, name, container.RemoveOptions{Force: true}))
 }
 

@@ -40,6 +40,7 @@ type DockerAPI interface {
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error)
 	ContainerStart(ctx context.Context, id string, options container.StartOptions) error
 	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
+	ContainerRename(ctx context.Context, id, newName string) error
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
@@ -180,6 +181,9 @@ type Run struct {
 	Env  *Env
 	Lab  *Exercise
 	mu   sync.Mutex
+	// checkOnly: the containers on the nodes are the student's, and
+	// stay (RemoveContainer sets them aside instead).
+	checkOnly bool
 	undo []undo
 	vars map[string]string
 	Log  func(msg string)

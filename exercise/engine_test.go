@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
 	"github.com/labctl/labctl/keys"
@@ -340,5 +342,47 @@ func TestTeardownLimitOfTheLab(t *testing.T) {
 	}
 	if rep := exercise.RunLab(context.Background(), env, slowUndo(0), exercise.Options{}); rep.Teardown != "" {
 		t.Errorf("the default limit cut a 300 ms undo: %s", rep.Teardown)
+	}
+}
+
+// Check-only mode keeps what the student made: a check that needs a
+// container's name for one of its own sets the student's aside and puts
+// it back, as it was, once its own is removed.
+func TestCheckOnlyPutsTheStudentsContainerBack(t *testing.T) {
+	env, n1 := exercisetest.Env(t)
+	n1.D.Containers["coffee"] = map[string]string{"by": "student"}
+	var during []string
+	lab := &exercise.Exercise{Name: "t", Title: "t", MinNodes: 1, CheckOnly: true, Checks: []exercise.Check{{Name: "replaces coffee", Expect: exercise.ExpectSuccess,
+		Do: func(ctx context.Context, r *exercise.Run) (bool, []exercise.Evidence, error) {
+			if err := r.RemoveContainer(ctx, "node1", "coffee"); err != nil {
+				return false, nil, err
+			}
+			// What the check starts in its place, removed at undo.
+			n1.D.Containers["coffee"] = map[string]string{exercise.Label: "t"}
+			r.OnUndo("remove the check's coffee", func(ctx context.Context) error { return n1.D.ContainerRemove(ctx, "coffee", container.RemoveOptions{}) })
+			for name := range n1.D.Containers {
+				during = append(during, name)
+			}
+			return true, nil, nil
+		}}}}
+	rep := exercise.RunChecks(context.Background(), env, lab, exercise.CheckOptions{})
+	if !rep.Passed || rep.Teardown != "" {
+		t.Fatalf("check-only: passed %v, teardown %q, setup %q", rep.Passed, rep.Teardown, rep.SetupError)
+	}
+	slices.Sort(during)
+	if strings.Join(during, ",") != "coffee,coffee-labctl-aside" {
+		t.Errorf("during the check: %v, want the student's coffee set aside", during)
+	}
+	if got := n1.D.Containers; len(got) != 1 || got["coffee"]["by"] != "student" {
+		t.Errorf("after the check: %v, want the student's coffee back", got)
+	}
+	// A full run (not check-only) removes a container as before.
+	n1.D.Containers["coffee"] = map[string]string{"by": "student"}
+	exercise.RunLab(context.Background(), env, &exercise.Exercise{Name: "u", Title: "u", MinNodes: 1, Checks: []exercise.Check{{Name: "removes", Expect: exercise.ExpectSuccess,
+		Do: func(ctx context.Context, r *exercise.Run) (bool, []exercise.Evidence, error) {
+			return true, nil, r.RemoveContainer(ctx, "node1", "coffee")
+		}}}}, exercise.Options{})
+	if _, ok := n1.D.Containers["coffee"]; ok {
+		t.Error("lab run kept a container its check removed")
 	}
 }

@@ -64,6 +64,20 @@ func (f *Docker) ContainerRemove(ctx context.Context, id string, o container.Rem
 	delete(f.Containers, id)
 	return nil
 }
+func (f *Docker) ContainerRename(ctx context.Context, id, newName string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	labels, ok := f.Containers[id]
+	if !ok {
+		return cerrdefs.ErrNotFound.WithMessage("no such container " + id)
+	}
+	if _, taken := f.Containers[newName]; taken {
+		return cerrdefs.ErrConflict.WithMessage("the name " + newName + " is already in use")
+	}
+	delete(f.Containers, id)
+	f.Containers[newName] = labels
+	return nil
+}
 func (f *Docker) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
