@@ -178,15 +178,15 @@ type Check struct {
 // Run is one execution of a lab: it carries the environment and the undo
 // list that teardown works through.
 type Run struct {
-	Env  *Env
-	Lab  *Exercise
-	mu   sync.Mutex
+	Env *Env
+	Lab *Exercise
+	mu  sync.Mutex
 	// checkOnly: the containers on the nodes are the student's, and
 	// stay (RemoveContainer sets them aside instead).
 	checkOnly bool
-	undo []undo
-	vars map[string]string
-	Log  func(msg string)
+	undo      []undo
+	vars      map[string]string
+	Log       func(msg string)
 
 	// shown is everything the run has shown so far: log lines and the
 	// evidence of finished checks (the Swarm lab proves that no secret
