@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -37,26 +36,14 @@ func newMemLab(t *testing.T) *memLab {
 // the exit status.
 func (m *memLab) run(args ...string) (string, string, int) {
 	m.t.Helper()
-	var out, errb bytes.Buffer
-	g := &globals{stdout: &out, stderr: &errb, openHypervisor: func(ctx context.Context, hv plan.Hypervisor) (lab.Hypervisor, error) {
+	g := &globals{openHypervisor: func(ctx context.Context, hv plan.Hypervisor) (lab.Hypervisor, error) {
 		h, err := m.hvs.Open(ctx, hv)
 		if err != nil {
 			return nil, err
 		}
 		return h, nil
 	}}
-	cmd := newRoot(g)
-	cmd.SetArgs(append([]string{"--lab", "mem", "-f", m.file}, args...))
-	code := 0
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		errb.WriteString(err.Error() + "\n")
-	}
-	return out.String(), errb.String(), code
+	return runWith(m.t, g, append([]string{"--lab", "mem", "-f", m.file}, args...)...)
 }
 
 // The JSON documents of a lab's life - its images, up, status, down - over two

@@ -96,8 +96,16 @@ func TestCommandsUseTheTopologyOfTheLabsLastUp(t *testing.T) {
 // status main would use.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runWith(t, &globals{}, args...)
+}
+
+// runWith is run over g (its writers are set here): for tests that give
+// labctl their hypervisors.
+func runWith(t *testing.T, g *globals, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := newRootCmd(&out, &errb)
+	g.stdout, g.stderr = &out, &errb
+	cmd := newRoot(g)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	code := 0

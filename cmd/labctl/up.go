@@ -103,18 +103,19 @@ func newUpResult(p *plan.Plan, st state.State, nodes []vm.NodeStatus, took time.
 	// the plan's order, then the whole lab's - each place's in the order
 	// they happened (the places run at once: their record interleaves as
 	// they finish).
+	parts := p.Parts()
 	rank := map[string]int{}
-	for i, pt := range p.Parts() {
+	for i, pt := range parts {
 		rank[pt.Hypervisor.Name] = i
 	}
 	for i, n := range p.Nodes {
-		rank[n.Name] = len(rank) + i
+		rank[n.Name] = len(parts) + i
 	}
 	where := func(ph state.Phase) int {
 		if r, ok := rank[ph.Node]; ok && ph.Node != "" {
 			return r
 		}
-		return len(rank)
+		return len(parts) + len(p.Nodes)
 	}
 	st.Phases = slices.Clone(st.Phases)
 	slices.SortStableFunc(st.Phases, func(a, b state.Phase) int { return where(a) - where(b) })
