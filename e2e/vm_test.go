@@ -14,6 +14,8 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
+	labplan "github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
 	"golang.org/x/crypto/ssh"
 )
@@ -42,14 +44,32 @@ nodes:
 `
 
 // TestVMLifecycleForReal boots a two-node lab from the built image inside
-// the harness's network namespace: interrupted and resumed `up`, status,
-// the domains' XML, SSH with pinned host keys, then `down` without a state
+// the harness's network namespace: interrupted and resumed `up` beside a
+// second lab, libvirtd killed, the lab's lock; the resumed `up` provisions
+// Docker from the offline bundle with sshd stopped on a node mid-install
+// (provisionChecks then checks what provisioning promises); status, the
+// domains' XML, SSH with pinned host keys, then `down` without a state
 // file, and checks with virsh that nothing of the lab is left.
 func TestVMLifecycleForReal(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	h := testlab.Start(t, ctx, testlab.Setup{Lab: vmLab, Topology: twoNodes, Images: []string{"debian-12"}})
+	h := testlab.Start(t, ctx, testlab.Setup{Lab: vmLab, Topology: twoNodes, Tools: []string{"ssh"},
+		Images: []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"}})
 	env, c, work := h.Env, h.CLI, h.Work
+	// labctl adds the lab's ssh config to ~/.ssh/config: the test's own.
+	home := filepath.Join(work, "home")
+	os.MkdirAll(home, 0o700)
+	c.ExtraEnv = []string{"HOME=" + home}
+	tp, err := topology.Parse(c.File, []byte(twoNodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.ApplyDefaults(tp)
+	lp, err := labplan.New(vmLab, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys.Lab{Dir: c.LabDir(), Lab: vmLab}
 
 	// 1. Faults while labs come up, on a fresh pool: `up` of this lab
 	// and of a second lab (other subnets) at once; this lab's `up` is
@@ -125,12 +145,10 @@ func TestVMLifecycleForReal(t *testing.T) {
 			t.Errorf("`down` during `up` was not refused by the lock: %v\n%s", err, stderr)
 		}
 	}()
-	// 2. `up` again converges.
-	out, _, err := c.Run(ctx, "up", "--output", "json", "--no-provision")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("TIMING second up (resumed, beside another lab's): %s", time.Since(start).Round(time.Second))
+	// 2. `up` again converges, and provisions the nodes: Docker from the
+	// offline bundle, with sshd stopped for 20 s on node2 mid-install.
+	out := upWithSSHDFault(t, ctx, env, c, lp, k)
+	t.Logf("TIMING second up (resumed beside another lab's, provisioning, sshd stopped for 20 s on %s): %s", lp.Nodes[1].Name, time.Since(start).Round(time.Second))
 	if err := <-up2Done; err != nil {
 		t.Fatalf("lab %s's `up` beside this one's: %v\n%s", itLab2, err, testlab.LastLines(again.String(), 20))
 	}
@@ -215,7 +233,6 @@ func TestVMLifecycleForReal(t *testing.T) {
 
 	// 5. SSH with the lab key, the host key pinned (a wrong key would fail).
 	labDir := c.LabDir()
-	k := keys.Lab{Dir: labDir, Lab: vmLab}
 	user, err := k.User()
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +294,8 @@ func TestVMLifecycleForReal(t *testing.T) {
 			t.Errorf("%s: a wrong pinned host key was accepted", n.Name)
 		}
 	}
+
+	provisionChecks(t, ctx, env, c, lp, k, work)
 
 	// 6. `down` without the state file leaves nothing of the lab.
 	if err := os.Remove(filepath.Join(labDir, "state.json")); err != nil {
