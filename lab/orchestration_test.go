@@ -304,3 +304,77 @@ func TestLabsOnEveryHypervisor(t *testing.T) {
 		t.Errorf("LabsOn with hv2 unreachable = %v, %v; want its error", got, err)
 	}
 }
+
+// A topology that names no image boots the Docker-ready image when the
+// cache has it, else the plain one (said, with what to build); the lab
+// keeps its first choice for later ups, and an image the file names is
+// used as it is.
+func TestUpChoosesTheImageOfATopologyThatNamesNone(t *testing.T) {
+	ctx := context.Background()
+	w := newTwoHypervisors(t) // the cache holds debian-12 only
+	var said []string
+	open := func(file, name string) *Lab {
+		l, err := Open(Options{Name: name, File: file, Lock: "test", OpenHypervisor: w.open,
+			Progress: func(node, msg string) { said = append(said, msg) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	up := func(file, name string) (string, string) {
+		t.Helper()
+		said = nil
+		l := open(file, name)
+		defer l.Close()
+		if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range l.Plan.Nodes {
+			if n.Image != l.Plan.Image {
+				t.Errorf("%s: node %s boots %s, the lab %s", name, n.Name, n.Image, l.Plan.Image)
+			}
+		}
+		var msg string
+		for _, m := range said {
+			if strings.HasPrefix(m, "image ") {
+				msg = m
+			}
+		}
+		if st := l.State(); st.Image != "" && st.Image != l.Plan.Image {
+			t.Errorf("%s: state records %s, the plan boots %s", name, st.Image, l.Plan.Image)
+		}
+		return l.Plan.Image, msg
+	}
+	img, msg := up(w.file, "two")
+	if img != "debian-12" || !strings.Contains(msg, "debian-12-docker is not in the image cache") || !strings.Contains(msg, "sudo labctl image build debian-12-docker") {
+		t.Errorf("without the Docker-ready image: %s, said %q", img, msg)
+	}
+	// The Docker-ready image arrives: the lab keeps what it boots, a new
+	// lab takes it.
+	cache, err := (&Lab{}).Cache()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := cache.Lookup("debian-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := plain
+	ready.Name, ready.Meta = "debian-12-docker", map[string]string{"boot": plain.Meta["boot"], "cmdline": plain.Meta["cmdline"], "docker": "installed"}
+	if err := cache.Put(ready); err != nil {
+		t.Fatal(err)
+	}
+	if img, msg := up(w.file, "two"); img != "debian-12" || !strings.Contains(msg, "as at this lab's first up") {
+		t.Errorf("the lab's second up: %s, said %q", img, msg)
+	}
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	os.WriteFile(other, []byte(strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.1")+"networks: {nat: {subnet: 10.9.1.0/24}, hostonly: {subnet: 10.9.2.0/24}}\n"), 0o644)
+	if img, msg := up(other, "three"); img != "debian-12-docker" || !strings.Contains(msg, "the Docker-ready image") {
+		t.Errorf("a new lab with the Docker-ready image cached: %s, said %q", img, msg)
+	}
+	named := filepath.Join(t.TempDir(), "named.yaml")
+	os.WriteFile(named, []byte("image: debian-12\n"+strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.2")+"networks: {nat: {subnet: 10.9.3.0/24}, hostonly: {subnet: 10.9.4.0/24}}\n"), 0o644)
+	if img, msg := up(named, "four"); img != "debian-12" || msg != "" {
+		t.Errorf("a lab naming debian-12: %s, said %q", img, msg)
+	}
+}

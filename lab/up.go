@@ -7,6 +7,7 @@ import (
 
 	"github.com/labctl/labctl/internal/phase"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
 )
 
@@ -43,6 +44,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	if err := l.openCache(); err != nil {
 		return err
 	}
+	l.chooseImage()
 	parts, err := l.openParts(ctx, true)
 	if err != nil {
 		return fmt.Errorf("lab %s: up: %w\n(nothing was created; run 'labctl up' again once every hypervisor answers)", l.Name, err)
@@ -113,4 +115,46 @@ func (l *Lab) Preflight(ctx context.Context) error {
 		return err
 	}
 	return eachPart(ctx, parts, l.preflightPart)
+}
+
+// chooseImage settles which image a lab whose topology names none boots:
+// the one its first up chose (recorded in the state: a lab's nodes never
+// mix base images), else the Docker-ready image when the cache has it,
+// else the plain image with Docker installed from the offline bundle. It
+// says which, and why; with neither image cached it leaves the default,
+// whose "not in the image cache" error says what to build.
+func (l *Lab) chooseImage() {
+	if l.Topology == nil || !l.Topology.ImageDefaulted() {
+		return
+	}
+	cached := func(name string) bool { _, err := l.cache.Lookup(name); return err == nil }
+	l.mu.Lock()
+	recorded := l.st.Image
+	l.mu.Unlock()
+	choice, why := topology.DefaultImage, ""
+	switch {
+	case recorded != "":
+		choice, why = recorded, "as at this lab's first up (recorded in its state)"
+	case cached(topology.DefaultImage):
+		why = "the Docker-ready image: Docker is installed in it, up only configures it"
+	case cached(topology.PlainImage):
+		choice = topology.PlainImage
+		why = fmt.Sprintf("%s is not in the image cache, so Docker is installed from the offline bundle (slower: 'sudo labctl image build %s' makes the Docker-ready image for the next lab)", topology.DefaultImage, topology.DefaultImage)
+	default:
+		return
+	}
+	l.Plan.Image = choice
+	for i := range l.Plan.Nodes {
+		// The plan's nodes are the topology's, in order; a node that
+		// names its own image keeps it.
+		if i < len(l.Topology.Nodes) && l.Topology.Nodes[i].Image == "" {
+			l.Plan.Nodes[i].Image = choice
+		}
+	}
+	l.mu.Lock()
+	l.st.Image = choice
+	l.mu.Unlock()
+	if l.o.Progress != nil {
+		l.o.Progress("", "image "+choice+" (the topology names none): "+why)
+	}
 }

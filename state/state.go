@@ -134,6 +134,10 @@ type State struct {
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	Phases         []Phase   `json:"phases,omitempty"`
+	// Image is the image the lab's first up chose for a topology that
+	// names none (the Docker-ready one, or the plain one when the cache
+	// lacked it): later ups keep it, so a lab's nodes never mix images.
+	Image string `json:"image,omitempty"`
 	// Impaired is the link impairment labctl put on nodes' interfaces
 	// ("node1/ens33": "delay 100ms loss 5%"), for status and lab run.
 	Impaired map[string]string `json:"impaired,omitempty"`

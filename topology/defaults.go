@@ -10,11 +10,17 @@ const (
 	DefaultURI          = "qemu:///system"
 	DefaultAcceleration = "auto"
 	DefaultPool         = "labctl"
-	DefaultImage        = "debian-12"
-	DefaultUser         = "lab"
-	DefaultCPUs         = 1
-	DefaultMemory       = Size("1GiB")
-	DefaultDisk         = Size("10GiB")
+	// DefaultImage is the image of a topology that names none: the
+	// Docker-ready image (Docker installed at build time), which `up`
+	// trades for PlainImage with Docker from the offline bundle when the
+	// cache lacks it (lab.Up says which, and why).
+	DefaultImage = "debian-12-docker"
+	// PlainImage is Debian without Docker, the fallback of DefaultImage.
+	PlainImage    = "debian-12"
+	DefaultUser   = "lab"
+	DefaultCPUs   = 1
+	DefaultMemory = Size("1GiB")
+	DefaultDisk   = Size("10GiB")
 	// DefaultTunnelPort is the VXLAN port between hypervisors: not 4789
 	// (IANA's, which Swarm's overlay uses inside the nodes and a
 	// hypervisor running Docker may hold), not 8472 (Linux's and
@@ -32,6 +38,11 @@ func (t *Topology) has(path string) bool {
 	return ok
 }
 
+// ImageDefaulted reports whether the image is DefaultImage because the
+// file named none (ApplyDefaults), so that `up` may fall back to
+// PlainImage; an image the file names is used as it is.
+func (t *Topology) ImageDefaulted() bool { return t.imageDefaulted }
+
 // ApplyDefaults fills every field the file left out: the top-level sections
 // from the embedded default, node addresses from the network subnets
 // (host part 11, 12, ... in node order), the gateway and host addresses from
@@ -46,7 +57,9 @@ func ApplyDefaults(t *Topology) {
 	set("libvirt.uri", &t.Libvirt.URI, DefaultURI)
 	set("libvirt.acceleration", &t.Libvirt.Acceleration, DefaultAcceleration)
 	set("libvirt.pool", &t.Libvirt.Pool, DefaultPool)
-	set("image", &t.Image, DefaultImage)
+	if t.Image == "" && !t.has("image") {
+		t.Image, t.imageDefaulted = DefaultImage, true
+	}
 	set("user", &t.User, DefaultUser)
 
 	defaultNetwork(t, "networks.nat", &t.Networks.NAT, d.Networks.NAT, 2)

@@ -33,6 +33,8 @@ type Topology struct {
 
 	file  string         // where it was read from, for messages
 	lines map[string]int // field path -> line in file
+	// imageDefaulted: the file named no image (ImageDefaulted).
+	imageDefaulted bool
 }
 
 // File names where the topology was read from.

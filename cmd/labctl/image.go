@@ -13,8 +13,11 @@ import (
 )
 
 // defaultBuilds is what `labctl image build` makes with no argument:
-// everything a lab needs with no network but Debian's archive.
-var defaultBuilds = []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"}
+// everything a lab needs with no network but Debian's archive - the
+// Docker-ready image a topology naming no image boots, and the plain image
+// with the offline bundle for labs that name debian-12 and for hosts of an
+// inventory.
+var defaultBuilds = []string{"debian-12-docker", "debian-12", "docker.io-debian-12", "busybox", "nginx"}
 
 func newImageCmd(g *globals) *cobra.Command {
 	var cacheDir string
@@ -32,7 +35,8 @@ Two ways to get a VM image:
 Built from Debian packages as well:
   docker.io-debian-12   the Docker engine and its dependencies as .deb files (offline install)
   busybox, nginx        container images tagged exactly busybox and nginx, for 'docker load'
-  debian-12-docker      the VM image with Docker already installed (faster labs)`,
+  debian-12-docker      the VM image with Docker already installed: what a
+                        topology naming no image boots when it is cached`,
 	}
 	cmd.PersistentFlags().StringVar(&cacheDir, "cache-dir", "", "image cache directory (default $XDG_CACHE_HOME/labctl)")
 	open := func() (*images.Cache, error) {

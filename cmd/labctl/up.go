@@ -39,7 +39,10 @@ error names the hypervisor; up again carries on (see 'labctl plan').
 'up' keeps what exists and creates what is missing: after Ctrl-C or a crash,
 run it again and it carries on. Before creating anything it checks that the
 lab's subnets are free on this host. The image must be in the cache
-('sudo labctl image build debian-12' or 'labctl image pull ...').
+('sudo labctl image build' or 'labctl image pull ...'). A topology that
+names no image boots the Docker-ready image debian-12-docker when the cache
+has it, else debian-12 with Docker installed from the offline bundle; up
+says which, and the lab keeps that choice until 'labctl down'.
 
 Remove everything again with 'labctl down'.
 
