@@ -22,8 +22,10 @@ import (
 
 const vmLab = "itest-vm"
 
-// twoNodes is the lab the test brings up: the default networks, two nodes.
-const twoNodes = `nodes:
+// twoNodes is the lab the test brings up: the default networks, two nodes,
+// the plain image (Docker installed by up, from the offline bundle).
+const twoNodes = `image: debian-12
+nodes:
   - name: node1
   - name: node2
 `
@@ -32,7 +34,8 @@ const itLab2 = "itest-vm2"
 
 // otherLab is a second lab brought up beside the first: one node, its own
 // subnets.
-const otherLab = `networks:
+const otherLab = `image: debian-12
+networks:
   nat:
     subnet: 192.168.243.0/24
   hostonly:
