@@ -403,6 +403,9 @@ func (r *Run) record(ctx context.Context, rep *Report, c Check, progress func(la
 		rep.Passed = false
 	}
 	progress(r.Lab.Name, fmt.Sprintf("%s: %s (expected: %s)", verdict(res.Passed), c.Name, c.Expect))
+	if res.Evidence == nil {
+		res.Evidence = []Evidence{} // "evidence": [] for a program, not null
+	}
 	rep.Checks = append(rep.Checks, res)
 }
 

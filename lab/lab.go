@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/vm"
 
 	"github.com/labctl/labctl/images"
@@ -64,6 +65,9 @@ type Options struct {
 	// package hypervisor with labctl's pins (HypervisorPins). Tests give
 	// fakes.
 	OpenHypervisor func(context.Context, plan.Hypervisor) (Hypervisor, error)
+	// ConnectNodes connects to the nodes of the lab's plan, up, for the
+	// labs (Nodes); nil is SSH with the lab's keys. Tests give fakes.
+	ConnectNodes func(context.Context, *plan.Plan) (*exercise.Env, func(), error)
 }
 
 // Lab is an open lab.

@@ -31,6 +31,9 @@ func (l *Lab) Nodes(ctx context.Context) (*exercise.Env, func(), error) {
 		if err := l.requireUp(); err != nil {
 			return nil, nil, err
 		}
+		if l.o.ConnectNodes != nil {
+			return l.o.ConnectNodes(ctx, l.Plan)
+		}
 		dial, err := l.dial(ctx)
 		if err != nil {
 			return nil, nil, err

@@ -22,7 +22,7 @@ func (g *globals) openLab(lock string, allowChanged bool) (*lab.Lab, error) {
 func (g *globals) labOptions(lock string, allowChanged bool) lab.Options {
 	return lab.Options{
 		Name: g.lab, File: g.file, Lock: lock, AllowChangedTopology: allowChanged,
-		Inventory: g.inventory, Progress: g.progress, Log: g.log, OpenHypervisor: g.openHypervisor,
+		Inventory: g.inventory, Progress: g.progress, Log: g.log, OpenHypervisor: g.openHypervisor, ConnectNodes: g.connectNodes,
 		FirstContact: func(node, fp, pinFile string) {
 			msg := fmt.Sprintf("%s: first contact, trusting host key %s (pinned in %s)", node, fp, pinFile)
 			if lv := g.liveNow(); lv != nil {

@@ -187,7 +187,7 @@ func (g *globals) renderReports(ctx context.Context, l *lab.Lab, reps []exercise
 	}
 	if g.output == "json" {
 		p, f := exercise.Totals(reps)
-		if err := g.writeJSONLine(map[string]any{"type": "result", "labs": reps, "passed": p, "failed": f}); err != nil {
+		if err := g.writeJSONLine(labsResult{Type: "result", Labs: reps, Passed: p, Failed: f}); err != nil {
 			return err
 		}
 	} else {
@@ -228,4 +228,13 @@ func writeHTML(ctx context.Context, path string, l *lab.Lab, reps []exercise.Rep
 		return err
 	}
 	return atomicfile.Write(path, b.Bytes(), 0o644)
+}
+
+// labsResult is the last line of 'lab run/check --output json': every
+// lab's report, and the checks passed and failed over all of them.
+type labsResult struct {
+	Type   string            `json:"type"` // "result"
+	Labs   []exercise.Report `json:"labs"`
+	Passed int               `json:"passed"`
+	Failed int               `json:"failed"`
 }

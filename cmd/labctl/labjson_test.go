@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/exercise/exercisetest"
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labtest"
@@ -23,6 +25,8 @@ type memLab struct {
 	t    *testing.T
 	file string
 	hvs  *labtest.Hypervisors
+	// nodes, when set, are the labs' nodes (in memory) instead of SSH.
+	nodes func(*plan.Plan) *exercise.Env
 }
 
 func newMemLab(t *testing.T) *memLab {
@@ -43,6 +47,11 @@ func (m *memLab) run(args ...string) (string, string, int) {
 		}
 		return h, nil
 	}}
+	if m.nodes != nil {
+		g.connectNodes = func(ctx context.Context, p *plan.Plan) (*exercise.Env, func(), error) {
+			return m.nodes(p), func() {}, nil
+		}
+	}
 	return runWith(m.t, g, append([]string{"--lab", "mem", "-f", m.file}, args...)...)
 }
 
@@ -103,6 +112,29 @@ func TestJSONOutputsOfALab(t *testing.T) {
 	}
 	golden.Check(t, "testdata/json-status.json", zero(out))
 
+	// The none lab on in-memory nodes whose containers answer as a
+	// container without a network does: checked before anything is there
+	// (failing, with the hint), then run (passing, with evidence).
+	m.nodes = noneLabNodes
+	out, stderr, code = m.run("lab", "check", "none", "-o", "json")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if code != 1 || !strings.Contains(lines[len(lines)-1], `"hint":`) {
+		t.Fatalf("lab check none -o json: exit %d, want 1 with the hint\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-lab-check.json", append(zero(lines[len(lines)-1]), '\n'))
+	out, stderr, code = m.run("lab", "run", "none", "-o", "json")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 {
+		t.Fatalf("lab run none -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, `{"version":1,"type":"event","time":"`) {
+			t.Errorf("lab run -o json: not a versioned event line: %q", l)
+		}
+	}
+	golden.Check(t, "testdata/json-lab-run.json", append(zero(lines[len(lines)-1]), '\n'))
+	m.nodes = nil
+
 	out, stderr, code = m.run("down", "-o", "json")
 	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") {
 		t.Fatalf("down -o json: exit %d\n%s%s", code, out, stderr)
@@ -123,4 +155,25 @@ func TestJSONOutputsOfALab(t *testing.T) {
 	}
 	delete(m.hvs.Refuse, "hv2")
 	m.run("down")
+}
+
+// noneLabNodes are p's nodes in memory, their containers answering as
+// busybox with --network none does: ip -o link shows lo alone, a ping
+// gets no answer.
+func noneLabNodes(p *plan.Plan) *exercise.Env {
+	env := &exercise.Env{Plan: p, Nodes: map[string]exercise.Node{}, Host: &exercisetest.Host{}}
+	for _, n := range p.Nodes {
+		d := exercisetest.NewDocker()
+		d.Exec = func(ctr string, argv []string) exercise.Output {
+			switch argv[0] {
+			case "ip":
+				return exercise.Output{Stdout: "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"}
+			case "ping":
+				return exercise.Output{Stdout: "PING 9.9.9.9 (9.9.9.9): 56 data bytes\n", Stderr: "ping: sendto: Network unreachable\n", Exit: 1}
+			}
+			return exercise.Output{Exit: 127, Stderr: argv[0] + ": not found\n"}
+		}
+		env.Nodes[n.Name] = &exercisetest.Node{ID: n.Name, D: d}
+	}
+	return env
 }

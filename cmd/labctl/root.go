@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
@@ -37,6 +38,9 @@ type globals struct {
 	// openHypervisor, when set, connects to the labs' hypervisors instead
 	// of package hypervisor (tests give in-memory ones).
 	openHypervisor func(context.Context, plan.Hypervisor) (lab.Hypervisor, error)
+	// connectNodes, when set, gives the labs their nodes instead of SSH
+	// (tests give in-memory ones).
+	connectNodes func(context.Context, *plan.Plan) (*exercise.Env, func(), error)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
