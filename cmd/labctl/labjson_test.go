@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
 	"github.com/labctl/labctl/internal/golden"
@@ -55,8 +57,9 @@ func (m *memLab) run(args ...string) (string, string, int) {
 	return runWith(m.t, g, append([]string{"--lab", "mem", "-f", m.file}, args...)...)
 }
 
-// The JSON documents of a lab's life - its images, up, status, down - over two
-// in-memory hypervisors, kept as golden files: the fields a program reads
+// The JSON documents of a lab's life - its images, up, status, a lab
+// checked and run, the swarm's status, down - over two in-memory
+// hypervisors and in-memory nodes, kept as golden files: the fields a program reads
 // (the version first, the nodes with their hypervisors, MACs and
 // addresses) stay as they are. Times, which differ each run, are zeroed.
 func TestJSONOutputsOfALab(t *testing.T) {
@@ -133,6 +136,15 @@ func TestJSONOutputsOfALab(t *testing.T) {
 		}
 	}
 	golden.Check(t, "testdata/json-lab-run.json", append(zero(lines[len(lines)-1]), '\n'))
+
+	// A swarm of labctl's on the in-memory nodes: node1 its manager
+	// (the overlay lab's marker on it), node2 a worker that knows it.
+	m.nodes = swarmNodes
+	out, stderr, code = m.run("swarm", "status", "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") || strings.Count(out, `"created_by_labctl": true`) != 2 {
+		t.Fatalf("swarm status -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-swarm-status.json", zero(out))
 	m.nodes = nil
 
 	out, stderr, code = m.run("down", "-o", "json")
@@ -176,4 +188,65 @@ func noneLabNodes(p *plan.Plan) *exercise.Env {
 		env.Nodes[n.Name] = &exercisetest.Node{ID: n.Name, D: d}
 	}
 	return env
+}
+
+// swarmNodes are p's nodes in memory in one swarm that labctl's overlay
+// lab made: the first node its manager (and leader), the others workers
+// that know it.
+func swarmNodes(p *plan.Plan) *exercise.Env {
+	env := &exercise.Env{Plan: p, Nodes: map[string]exercise.Node{}, Host: &exercisetest.Host{}}
+	mgr := p.Nodes[0].Addr(plan.RoleHostOnly)
+	var members []swarm.Node
+	for i, n := range p.Nodes {
+		role := swarm.NodeRoleWorker
+		var ms *swarm.ManagerStatus
+		if i == 0 {
+			role, ms = swarm.NodeRoleManager, &swarm.ManagerStatus{Leader: true, Reachability: swarm.ReachabilityReachable, Addr: mgr + ":2377"}
+		}
+		members = append(members, swarm.Node{
+			Spec:          swarm.NodeSpec{Role: role, Availability: swarm.NodeAvailabilityActive},
+			Description:   swarm.NodeDescription{Hostname: n.Name},
+			Status:        swarm.NodeStatus{State: swarm.NodeStateReady, Addr: n.Addr(plan.RoleHostOnly)},
+			ManagerStatus: ms,
+		})
+	}
+	for i, n := range p.Nodes {
+		d := exercisetest.NewDocker()
+		d.SwarmAPI = &memSwarm{manager: i == 0, lab: p.Lab, info: system.Info{Swarm: swarm.Info{
+			LocalNodeState: swarm.LocalNodeStateActive, NodeAddr: n.Addr(plan.RoleHostOnly), ControlAvailable: i == 0,
+			RemoteManagers: []swarm.Peer{{NodeID: "m1", Addr: mgr + ":2377"}},
+		}}, members: members}
+		node := &exercisetest.Node{ID: n.Name, D: d}
+		if i == 0 {
+			lab := p.Lab
+			node.Answer = func(cmd string) exercise.Output { return exercise.Output{Stdout: lab + "\n"} }
+		}
+		env.Nodes[n.Name] = node
+	}
+	return env
+}
+
+// memSwarm is the part of a node's Docker API that swarm status asks.
+type memSwarm struct {
+	exercise.SwarmAPI // anything else: nil, a test that needs it fails loudly
+	manager           bool
+	lab               string
+	info              system.Info
+	members           []swarm.Node
+}
+
+func (s *memSwarm) Info(ctx context.Context) (system.Info, error) { return s.info, nil }
+
+func (s *memSwarm) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
+	if !s.manager {
+		return swarm.Swarm{}, errors.New("this node is not a swarm manager")
+	}
+	return swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "cluster1", Spec: swarm.Spec{Annotations: swarm.Annotations{Labels: map[string]string{exercise.Label: s.lab}}}}}, nil
+}
+
+func (s *memSwarm) NodeList(ctx context.Context, o swarm.NodeListOptions) ([]swarm.Node, error) {
+	if !s.manager {
+		return nil, errors.New("this node is not a swarm manager")
+	}
+	return s.members, nil
 }
