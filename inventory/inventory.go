@@ -88,6 +88,7 @@ func (inv *Inventory) Validate(p *plan.Plan) topology.Problems {
 		add("hosts", "no hosts; list at least one (name, address)")
 	}
 	seen := map[string]bool{}
+	topKeyChecked := false
 	for i, h := range inv.Hosts {
 		at := fmt.Sprintf("hosts[%d]", i)
 		switch _, ok := p.Node(h.Name); {
@@ -120,12 +121,17 @@ func (inv *Inventory) Validate(p *plan.Plan) topology.Problems {
 		}
 		if k := h.keyPath(inv); k == "" {
 			add(at+".key", "required here or at the top (key:): the private key that logs in")
-		} else if err := checkKey(k); err != nil {
-			path := at + ".key"
-			if h.Key == "" {
-				path = "key"
+		} else if h.Key != "" || !topKeyChecked {
+			// The top-level key is checked (and a problem with it said)
+			// once, not once per host that uses it.
+			topKeyChecked = topKeyChecked || h.Key == ""
+			if err := checkKey(k); err != nil {
+				path := at + ".key"
+				if h.Key == "" {
+					path = "key"
+				}
+				add(path, "%v", err)
 			}
-			add(path, "%v", err)
 		}
 		for role, nic := range h.NICs {
 			if role != plan.RoleNAT && role != plan.RoleHostOnly {
