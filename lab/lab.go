@@ -65,8 +65,9 @@ type Options struct {
 	// package hypervisor with labctl's pins (HypervisorPins). Tests give
 	// fakes.
 	OpenHypervisor func(context.Context, plan.Hypervisor) (Hypervisor, error)
-	// ConnectNodes connects to the nodes of the lab's plan, up, for the
-	// labs (Nodes); nil is SSH with the lab's keys. Tests give fakes.
+	// ConnectNodes connects to the nodes of a plan for the labs (Nodes):
+	// the lab's, up, or an inventory's hosts; nil is SSH (the lab's keys,
+	// or the inventory's with pinned host keys). Tests give fakes.
 	ConnectNodes func(context.Context, *plan.Plan) (*exercise.Env, func(), error)
 }
 

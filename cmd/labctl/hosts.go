@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/internal/atomicfile"
@@ -164,6 +165,7 @@ func newHostsCheckCmd(g *globals) *cobra.Command {
 						failed = true
 					}
 				}
+				r.Missing = strings.TrimSpace(r.Missing)
 				rows = append(rows, r)
 			}
 			if g.output == "json" {

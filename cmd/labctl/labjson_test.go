@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
 	"github.com/labctl/labctl/internal/golden"
+	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
@@ -58,7 +61,8 @@ func (m *memLab) run(args ...string) (string, string, int) {
 }
 
 // The JSON documents of a lab's life - its images, up, status, a lab
-// checked and run, the swarm's status, down - over two in-memory
+// checked and run, the swarm's status, an inventory's hosts checked,
+// down - over two in-memory
 // hypervisors and in-memory nodes, kept as golden files: the fields a program reads
 // (the version first, the nodes with their hypervisors, MACs and
 // addresses) stay as they are. Times, which differ each run, are zeroed.
@@ -145,6 +149,32 @@ func TestJSONOutputsOfALab(t *testing.T) {
 		t.Fatalf("swarm status -o json: exit %d\n%s%s", code, out, stderr)
 	}
 	golden.Check(t, "testdata/json-swarm-status.json", zero(out))
+
+	// hosts check of an inventory's hosts (in memory): node1 has what the
+	// labs need, node2 lacks its VLAN 30 sub-interface.
+	invDir := t.TempDir()
+	key, err := keys.Generate("inventory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(invDir, "id"), key.PrivatePEM, 0o600)
+	inv := filepath.Join(invDir, "hosts.yaml")
+	os.WriteFile(inv, []byte("user: lab\nkey: id\nhosts:\n  - {name: node1, address: 192.0.2.11}\n  - {name: node2, address: 192.0.2.12, nics: {nat: eth0, hostonly: eth1}}\n"), 0o644)
+	m.nodes = func(p *plan.Plan) *exercise.Env {
+		env := swarmNodes(p)
+		env.Nodes["node2"].(*exercisetest.Node).Answer = func(cmd string) exercise.Output {
+			if strings.Contains(cmd, "eth0.30") {
+				return exercise.Output{Exit: 1}
+			}
+			return exercise.Output{}
+		}
+		return env
+	}
+	out, stderr, code = m.run("--inventory", inv, "hosts", "check", "-o", "json")
+	if code != 1 || !strings.Contains(out, `"missing": "eth0.30"`) || !strings.Contains(stderr, "some hosts are not ready") {
+		t.Fatalf("hosts check -o json, node2 without eth0.30: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-hosts-check.json", zero(out))
 	m.nodes = nil
 
 	out, stderr, code = m.run("down", "-o", "json")
@@ -212,7 +242,7 @@ func swarmNodes(p *plan.Plan) *exercise.Env {
 	}
 	for i, n := range p.Nodes {
 		d := exercisetest.NewDocker()
-		d.SwarmAPI = &memSwarm{manager: i == 0, lab: p.Lab, info: system.Info{Swarm: swarm.Info{
+		d.SwarmAPI = &memSwarm{manager: i == 0, lab: p.Lab, info: system.Info{ServerVersion: "20.10.24+dfsg1", Swarm: swarm.Info{
 			LocalNodeState: swarm.LocalNodeStateActive, NodeAddr: n.Addr(plan.RoleHostOnly), ControlAvailable: i == 0,
 			RemoteManagers: []swarm.Peer{{NodeID: "m1", Addr: mgr + ":2377"}},
 		}}, members: members}
