@@ -11,6 +11,7 @@ import (
 
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/state"
 )
 
 // twoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
@@ -371,6 +372,32 @@ func TestUpChoosesTheImageOfATopologyThatNamesNone(t *testing.T) {
 	os.WriteFile(other, []byte(strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.1")+"networks: {nat: {subnet: 10.9.1.0/24}, hostonly: {subnet: 10.9.2.0/24}}\n"), 0o644)
 	if img, msg := up(other, "three"); img != "debian-12-docker" || !strings.Contains(msg, "the Docker-ready image") {
 		t.Errorf("a new lab with the Docker-ready image cached: %s, said %q", img, msg)
+	}
+	// A lab brought up by a labctl that recorded no choice (its state
+	// has phases but no image) keeps the plain image, its default then.
+	old := filepath.Join(t.TempDir(), "old.yaml")
+	os.WriteFile(old, []byte(strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.3")+"networks: {nat: {subnet: 10.9.5.0/24}, hostonly: {subnet: 10.9.6.0/24}}\n"), 0o644)
+	if img, _ := up(old, "five"); img != "debian-12-docker" {
+		t.Fatalf("lab five's first up: %s", img)
+	}
+	root, err := state.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := state.Open(root, "five")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state.State
+	if err := dir.Load(&st); err != nil || st.Image != "debian-12-docker" || len(st.Phases) == 0 {
+		t.Fatalf("lab five's state: %v %+v", err, st)
+	}
+	st.Image = ""
+	if err := dir.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	if img, msg := up(old, "five"); img != "debian-12" || !strings.Contains(msg, "as this lab's nodes were made") {
+		t.Errorf("a lab up before the choice was recorded: %s, said %q", img, msg)
 	}
 	named := filepath.Join(t.TempDir(), "named.yaml")
 	os.WriteFile(named, []byte("image: debian-12\n"+strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.2")+"networks: {nat: {subnet: 10.9.3.0/24}, hostonly: {subnet: 10.9.4.0/24}}\n"), 0o644)

@@ -129,12 +129,16 @@ func (l *Lab) chooseImage() {
 	}
 	cached := func(name string) bool { _, err := l.cache.Lookup(name); return err == nil }
 	l.mu.Lock()
-	recorded := l.st.Image
+	recorded, before := l.st.Image, len(l.st.Phases) > 0
 	l.mu.Unlock()
 	choice, why := topology.DefaultImage, ""
 	switch {
 	case recorded != "":
 		choice, why = recorded, "as at this lab's first up (recorded in its state)"
+	case before:
+		// Brought up by a labctl that recorded no choice: its default
+		// was the plain image.
+		choice, why = topology.PlainImage, "as this lab's nodes were made (by a labctl whose default it was)"
 	case cached(topology.DefaultImage):
 		why = "the Docker-ready image: Docker is installed in it, up only configures it"
 	case cached(topology.PlainImage):
