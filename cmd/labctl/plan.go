@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/topology"
 	"github.com/spf13/cobra"
 )
 
@@ -31,12 +32,18 @@ network one layer-2 segment across them (VNI, bridge, UDP port, MTU).`,
   labctl plan -f two-hypervisors.yaml --output json | jq '.hypervisors, .tunnels'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, p, err := g.loadPlan(true) // plan shows what the file gives now
+			t, p, err := g.loadPlan(true) // plan shows what the file gives now
 			if err != nil {
 				return err
 			}
 			return g.emit(p, func() error {
-				return printPlan(g.stdout, p)
+				if err := printPlan(g.stdout, p); err != nil {
+					return err
+				}
+				if t.ImageDefaulted() {
+					fmt.Fprintf(g.stdout, "\nThe topology names no image: %s when the image cache has it, else %s with Docker\ninstalled from the offline bundle ('labctl up' says which).\n", topology.DefaultImage, topology.PlainImage)
+				}
+				return nil
 			})
 		},
 	}
