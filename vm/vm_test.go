@@ -22,6 +22,7 @@ import (
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/plan/plantest"
+	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm/vmtest"
 	"golang.org/x/crypto/ssh"
 	"libvirt.org/go/libvirtxml"
@@ -140,7 +141,11 @@ var _ API = (*vmtest.Libvirt)(nil)
 
 var fakeSSH = vmtest.SSHGreeting
 
-func testCache(t *testing.T) *images.Cache { return vmtest.Cache(t, nil) }
+// testCache holds the plain image under its own name and the default
+// image's (the tests' plans name none): the same fake files.
+func testCache(t *testing.T) *images.Cache {
+	return vmtest.Cache(t, nil, topology.PlainImage, topology.DefaultImage)
+}
 
 func testManager(t *testing.T, f *vmtest.Libvirt, lab string) *Manager {
 	dir := t.TempDir()
@@ -161,7 +166,7 @@ func TestSeedConfiguresDocker(t *testing.T) {
 		f := vmtest.New()
 		dir := t.TempDir()
 		m := NewManager(NewConn(f, nil), testPlan(t, "lab1").Parts()[0], Options{
-			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: vmtest.Cache(t, tc.meta), Dial: fakeSSH,
+			StateDir: dir, Keys: keys.Lab{Dir: dir, Lab: "lab1"}, Cache: vmtest.Cache(t, tc.meta, topology.PlainImage, topology.DefaultImage), Dial: fakeSSH,
 			DockerConfig: daemon,
 		})
 		if err := m.Up(context.Background()); err != nil {

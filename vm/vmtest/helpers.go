@@ -25,9 +25,9 @@ func SSHGreeting(ctx context.Context, network, addr string) (net.Conn, error) {
 }
 
 // Cache is an image cache in a temporary directory holding a VM image
-// named debian-12 (a disk, kernel and initrd of a few bytes each) with
-// extra metadata.
-func Cache(t testing.TB, extra map[string]string) *images.Cache {
+// (a disk, kernel and initrd of a few bytes each) with extra metadata,
+// under each of names: debian-12 when none are given.
+func Cache(t testing.TB, extra map[string]string, names ...string) *images.Cache {
 	t.Helper()
 	c, err := images.OpenCache(t.TempDir())
 	if err != nil {
@@ -49,8 +49,13 @@ func Cache(t testing.TB, extra map[string]string) *images.Cache {
 	for k, v := range extra {
 		meta[k] = v
 	}
-	if err := c.Put(images.Entry{Name: "debian-12", Kind: images.KindVMImage, Files: files, Meta: meta}); err != nil {
-		t.Fatal(err)
+	if len(names) == 0 {
+		names = []string{"debian-12"}
+	}
+	for _, name := range names {
+		if err := c.Put(images.Entry{Name: name, Kind: images.KindVMImage, Files: files, Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
 }
