@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/phase"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vm"
@@ -44,7 +45,9 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	if err := l.openCache(); err != nil {
 		return err
 	}
-	l.chooseImage()
+	if err := l.chooseImage(); err != nil {
+		return err
+	}
 	parts, err := l.openParts(ctx, true)
 	if err != nil {
 		return fmt.Errorf("lab %s: up: %w\n(nothing was created; run 'labctl up' again once every hypervisor answers)", l.Name, err)
@@ -123,9 +126,9 @@ func (l *Lab) Preflight(ctx context.Context) error {
 // else the plain image with Docker installed from the offline bundle. It
 // says which, and why; with neither image cached it leaves the default,
 // whose "not in the image cache" error says what to build.
-func (l *Lab) chooseImage() {
+func (l *Lab) chooseImage() error {
 	if l.Topology == nil || !l.Topology.ImageDefaulted() {
-		return
+		return nil
 	}
 	cached := func(name string) bool { _, err := l.cache.Lookup(name); return err == nil }
 	l.mu.Lock()
@@ -145,20 +148,21 @@ func (l *Lab) chooseImage() {
 		choice = topology.PlainImage
 		why = fmt.Sprintf("%s is not in the image cache, so Docker is installed from the offline bundle (slower: 'sudo labctl image build %s' makes the Docker-ready image for the next lab)", topology.DefaultImage, topology.DefaultImage)
 	default:
-		return
+		return nil
 	}
-	l.Plan.Image = choice
-	for i := range l.Plan.Nodes {
-		// The plan's nodes are the topology's, in order; a node that
-		// names its own image keeps it.
-		if i < len(l.Topology.Nodes) && l.Topology.Nodes[i].Image == "" {
-			l.Plan.Nodes[i].Image = choice
-		}
+	// The plan again from the topology with the image chosen (a copy: a
+	// topology given in Options stays the caller's): plan.New gives it to
+	// every node that names none of its own.
+	t := *l.Topology
+	t.Image = choice
+	p, err := plan.New(l.Name, &t)
+	if err != nil {
+		return err
 	}
+	l.Topology, l.Plan = &t, p
 	l.mu.Lock()
 	l.st.Image = choice
 	l.mu.Unlock()
-	if l.o.Progress != nil {
-		l.o.Progress("", "image "+choice+" (the topology names none): "+why)
-	}
+	l.o.Progress("", "image "+choice+" (the topology names none): "+why)
+	return nil
 }
