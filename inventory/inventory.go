@@ -122,14 +122,13 @@ func (inv *Inventory) Validate(p *plan.Plan) topology.Problems {
 		if k := h.keyPath(inv); k == "" {
 			add(at+".key", "required here or at the top (key:): the private key that logs in")
 		} else if h.Key != "" || !topKeyChecked {
-			// The top-level key is checked (and a problem with it said)
-			// once, not once per host that uses it.
-			topKeyChecked = topKeyChecked || h.Key == ""
+			path := at + ".key"
+			if h.Key == "" {
+				// The top-level key: checked (and a problem with it
+				// said) once, not once per host that uses it.
+				path, topKeyChecked = "key", true
+			}
 			if err := checkKey(k); err != nil {
-				path := at + ".key"
-				if h.Key == "" {
-					path = "key"
-				}
 				add(path, "%v", err)
 			}
 		}
