@@ -25,7 +25,7 @@ import (
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 )
 
 const labsLab = "itest-labs"
@@ -142,15 +142,7 @@ func TestLabsForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, err := topology.Parse(file, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	lp, err := plan.New(labsLab, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lp := plantest.New(t, labsLab, string(data))
 	k := keys.Lab{Dir: c.LabDir(), Lab: labsLab}
 	host := exercise.LocalHost{Dial: env.Dial, Wrap: []string{"ip", "netns", "exec", env.NS}}
 	lenv, closeEnv, err := exercise.Connect(ctx, lp, k, host)

@@ -14,8 +14,7 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
-	labplan "github.com/labctl/labctl/plan"
-	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/plan/plantest"
 	"github.com/labctl/labctl/vm"
 	"golang.org/x/crypto/ssh"
 )
@@ -63,15 +62,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	home := filepath.Join(work, "home")
 	os.MkdirAll(home, 0o700)
 	c.ExtraEnv = []string{"HOME=" + home}
-	tp, err := topology.Parse(c.File, []byte(twoNodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topology.ApplyDefaults(tp)
-	lp, err := labplan.New(vmLab, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lp := plantest.New(t, vmLab, twoNodes)
 	k := keys.Lab{Dir: c.LabDir(), Lab: vmLab}
 
 	// 1. Faults while labs come up, on a fresh pool: `up` of this lab
@@ -185,7 +176,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 
 	// 3. status shows both nodes running with the planned MACs and addresses.
-	out, _, err = c.Run(ctx, "status", "--output", "json")
+	out, _, err := c.Run(ctx, "status", "--output", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
