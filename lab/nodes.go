@@ -81,6 +81,46 @@ func (l *Lab) inventory() (*inventory.Inventory, *plan.Plan, error) {
 
 // Node connects to one of the lab's VMs over SSH with the pinned host key.
 func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) {
+	n, err := l.upNode(name)
+	if err != nil {
+		return nil, err
+	}
+	dial, err := l.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return provision.Connect(ctx, l.Plan, l.Keys(), *n, dial)
+}
+
+// ConnectNode connects to the one node name as Nodes does to them all
+// (through Options.ConnectNodes when set): for a command that asks each
+// node on its own, so that one node's answer does not wait for another's.
+func (l *Lab) ConnectNode(ctx context.Context, name string) (exercise.Node, func(), error) {
+	n, err := l.upNode(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	one := *l.Plan
+	one.Nodes = []plan.Node{*n}
+	var env *exercise.Env
+	var closeEnv func()
+	if l.o.ConnectNodes != nil {
+		env, closeEnv, err = l.o.ConnectNodes(ctx, &one)
+	} else {
+		dial, derr := l.dial(ctx)
+		if derr != nil {
+			return nil, nil, derr
+		}
+		env, closeEnv, err = exercise.Connect(ctx, &one, l.Keys(), exercise.LocalHost{Dial: dial})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return env.Nodes[name], closeEnv, nil
+}
+
+// upNode is the plan's node name of a lab that is up.
+func (l *Lab) upNode(name string) (*plan.Node, error) {
 	n, ok := l.Plan.Node(name)
 	if !ok {
 		var nodes []string
@@ -89,14 +129,7 @@ func (l *Lab) Node(ctx context.Context, name string) (*transport.Client, error) 
 		}
 		return nil, &NoNodeError{Lab: l.Name, Node: name, Nodes: nodes}
 	}
-	if err := l.requireUp(); err != nil {
-		return nil, err
-	}
-	dial, err := l.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return provision.Connect(ctx, l.Plan, l.Keys(), *n, dial)
+	return n, l.requireUp()
 }
 
 // NoNodeError is a node name the lab does not have.

@@ -55,6 +55,21 @@ type Runner struct {
 	SeatTimeout time.Duration
 	Progress    func(seat, node, msg string)
 	Log         *slog.Logger
+	// OpenHypervisor and ConnectNodes, when set, are the seats' labs'
+	// (lab.Options): tests give in-memory hypervisors and nodes.
+	OpenHypervisor func(context.Context, plan.Hypervisor) (lab.Hypervisor, error)
+	ConnectNodes   func(context.Context, *plan.Plan) (*exercise.Env, func(), error)
+	// OpenJumpHost, when set, reaches a hypervisor for its jump host
+	// instead of package hypervisor (tests give in-memory ones).
+	OpenJumpHost func(context.Context, plan.Hypervisor) (JumpHoster, error)
+}
+
+// JumpHoster is a hypervisor as its students' jump host needs it (package
+// hypervisor's Host).
+type JumpHoster interface {
+	OpenJump(ctx context.Context, d hypervisor.JumpHost) (ssh.PublicKey, error)
+	CloseJump(ctx context.Context, workshop string) (string, error)
+	Close() error
 }
 
 // Dir is the workshop's directory: its record and each seat's topology.
@@ -77,7 +92,7 @@ func (w *Runner) seatOptions(s Seat, file, lock string) lab.Options {
 			if w.Progress != nil {
 				w.Progress(s.Lab, node, msg)
 			}
-		}, Log: w.Log}
+		}, Log: w.Log, OpenHypervisor: w.OpenHypervisor, ConnectNodes: w.ConnectNodes}
 }
 
 func (w *Runner) parallel() int { return max(w.Parallel, 1) }
@@ -179,11 +194,12 @@ func (w *Runner) upSeat(ctx context.Context, dir string, s Seat, uo lab.UpOption
 		return err
 	}
 	defer l.Close()
-	if err := l.Up(ctx, uo); err != nil {
+	if err := l.Up(ctx, uo); err != nil || uo.NoProvision {
 		return err
 	}
 	// The state a reset goes back to: taken once, right after the seat
-	// first came up.
+	// first came up with Docker (not of bare VMs, which a reset would
+	// then go back to).
 	if n, err := l.Snapshot(ctx); err != nil {
 		return fmt.Errorf("snapshot for reset: %w", err)
 	} else if n > 0 && w.Progress != nil {
@@ -303,7 +319,7 @@ func (w *Runner) openJumps(ctx context.Context, rec Record) ([]JumpRecord, error
 
 // openJump opens one hypervisor's jump host and returns its host key.
 func (w *Runner) openJump(ctx context.Context, hv plan.Hypervisor, j hypervisor.JumpHost) (string, error) {
-	h, err := openHost(ctx, hv)
+	h, err := w.openHost(ctx, hv)
 	if err != nil {
 		return "", err
 	}
@@ -319,8 +335,15 @@ func (w *Runner) openJump(ctx context.Context, hv plan.Hypervisor, j hypervisor.
 }
 
 // openHost connects to a hypervisor as labs do (lab.OpenHost), within 20 s.
-func openHost(ctx context.Context, hv plan.Hypervisor) (*hypervisor.Host, error) {
-	return lab.OpenHost(ctx, hv, hypervisor.Options{Timeout: 20 * time.Second})
+func (w *Runner) openHost(ctx context.Context, hv plan.Hypervisor) (JumpHoster, error) {
+	if w.OpenJumpHost != nil {
+		return w.OpenJumpHost(ctx, hv)
+	}
+	h, err := lab.OpenHost(ctx, hv, hypervisor.Options{Timeout: 20 * time.Second})
+	if err != nil {
+		return nil, err // not a nil *Host in the interface
+	}
+	return h, nil
 }
 
 // Reset puts seat n back to the state right after its up, from the
@@ -471,7 +494,7 @@ func (w *Runner) open(s Seat, lock string) (*lab.Lab, error) {
 // then the record.
 func (w *Runner) Down(ctx context.Context, p *plan.Plan) ([]string, error) {
 	seats, _ := w.Seats()
-	labsHere, err := lab.LabsOn(ctx, p, lab.Options{Log: w.Log})
+	labsHere, err := lab.LabsOn(ctx, p, lab.Options{Log: w.Log, OpenHypervisor: w.OpenHypervisor})
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +556,7 @@ func (w *Runner) closeJumps(ctx context.Context, p *plan.Plan) error {
 	}
 	var errs []error
 	for _, hv := range hvs {
-		h, err := openHost(ctx, hv)
+		h, err := w.openHost(ctx, hv)
 		if err == nil {
 			var said string
 			said, err = h.CloseJump(ctx, w.Name)
@@ -614,24 +637,30 @@ func (w *Runner) seatStatus(ctx context.Context, s Seat) ([]NodeStatus, error) {
 		ns := NodeStatus{Seat: s.N, Lab: s.Lab, Node: v.Name, VM: v.State, SSH: "-", Docker: "-"}
 		if v.State == "running" {
 			nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			c, err := l.Node(nctx, v.Name)
-			if err != nil {
-				ns.SSH = "no: " + err.Error()
-			} else {
-				ns.SSH = "yes"
-				out, err := c.Run(nctx, "docker version --format '{{.Server.Version}}'")
-				if err != nil {
-					ns.Docker = "no: " + err.Error()
-				} else {
-					ns.Docker = strings.TrimSpace(string(out))
-				}
-				c.Close()
-			}
+			ns.SSH, ns.Docker = nodeAnswers(nctx, l, v.Name)
 			cancel()
 		}
 		rows = append(rows, ns)
 	}
 	return rows, nil
+}
+
+// nodeAnswers says whether a running node answers SSH and, if it does,
+// Docker (its version, or "no: " and why).
+func nodeAnswers(ctx context.Context, l *lab.Lab, node string) (ssh, docker string) {
+	n, closeNode, err := l.ConnectNode(ctx, node)
+	if err != nil {
+		return "no: " + err.Error(), "-"
+	}
+	defer closeNode()
+	out, err := n.Sh(ctx, "docker version --format '{{.Server.Version}}'")
+	switch {
+	case err != nil:
+		return "yes", "no: " + err.Error()
+	case out.Exit != 0:
+		return "yes", fmt.Sprintf("no: exit %d: %s", out.Exit, strings.TrimSpace(out.Stderr))
+	}
+	return "yes", strings.TrimSpace(out.Stdout)
 }
 
 // Ready tells whether the node is usable: its VM running, answering SSH

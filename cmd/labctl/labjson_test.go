@@ -17,28 +17,68 @@ import (
 	"github.com/docker/docker/api/types/system"
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
+	"github.com/labctl/labctl/hypervisor"
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/workshop"
+	"golang.org/x/crypto/ssh"
 )
 
 // A lab over two in-memory hypervisors: its topology file, and a run of
 // labctl against them.
 type memLab struct {
 	t    *testing.T
+	lab  string
 	file string
 	hvs  *labtest.Hypervisors
 	// nodes, when set, are the labs' nodes (in memory) instead of SSH.
 	nodes func(*plan.Plan) *exercise.Env
+	// jumps are the workshops' jump hosts opened, by hypervisor.
+	jumps map[string]hypervisor.JumpHost
 }
+
+// memJumpHost is a hypervisor's jump host in memory: it records what it
+// was asked to open.
+type memJumpHost struct {
+	m  *memLab
+	hv string
+}
+
+func (j memJumpHost) OpenJump(ctx context.Context, d hypervisor.JumpHost) (ssh.PublicKey, error) {
+	j.m.jumps[j.hv] = d
+	k, err := keys.Generate("jump")
+	if err != nil {
+		return nil, err
+	}
+	sg, err := k.Signer()
+	if err != nil {
+		return nil, err
+	}
+	return sg.PublicKey(), nil
+}
+
+func (j memJumpHost) CloseJump(ctx context.Context, workshop string) (string, error) {
+	delete(j.m.jumps, j.hv)
+	return "", nil
+}
+
+func (memJumpHost) Close() error { return nil }
 
 func newMemLab(t *testing.T) *memLab {
 	t.Helper()
-	file := labtest.Setup(t, labtest.TwoHypervisors)
+	return newMemLabOf(t, "mem", labtest.TwoHypervisors)
+}
+
+// newMemLabOf is lab (or workshop) name from topology on in-memory
+// hypervisors.
+func newMemLabOf(t *testing.T, name, topology string) *memLab {
+	t.Helper()
+	file := labtest.Setup(t, topology)
 	t.Setenv("LABCTL_LAB", "")
-	return &memLab{t: t, file: file, hvs: labtest.New()}
+	return &memLab{t: t, lab: name, file: file, hvs: labtest.New(), jumps: map[string]hypervisor.JumpHost{}}
 }
 
 // run is labctl with args against m's hypervisors: stdout, stderr and
@@ -51,13 +91,30 @@ func (m *memLab) run(args ...string) (string, string, int) {
 			return nil, err
 		}
 		return h, nil
+	}, openJumpHost: func(ctx context.Context, hv plan.Hypervisor) (workshop.JumpHoster, error) {
+		return memJumpHost{m: m, hv: hv.Name}, nil
 	}}
 	if m.nodes != nil {
 		g.connectNodes = func(ctx context.Context, p *plan.Plan) (*exercise.Env, func(), error) {
 			return m.nodes(p), func() {}, nil
 		}
 	}
-	return runWith(m.t, g, append([]string{"--lab", "mem", "-f", m.file}, args...)...)
+	return runWith(m.t, g, append([]string{"--lab", m.lab, "-f", m.file}, args...)...)
+}
+
+var times = regexp.MustCompile(`"(created_at|updated_at|started|created)": ?"[^"]*"|"(duration_ns|seconds)": ?[0-9.e+-]+`)
+
+// zeroTimes is a JSON output with its times, which differ each run,
+// zeroed, and the topology file's path named LABFILE.
+func zeroTimes(s, file string) []byte {
+	s = strings.ReplaceAll(s, file, "LABFILE")
+	return []byte(times.ReplaceAllStringFunc(s, func(f string) string {
+		k := f[:strings.Index(f, ":")]
+		if strings.HasSuffix(k, `_ns"`) || k == `"seconds"` {
+			return k + ": 0"
+		}
+		return k + `: "TIME"`
+	}))
 }
 
 // The JSON documents of a lab's life - its images, up, status, a lab
@@ -68,17 +125,7 @@ func (m *memLab) run(args ...string) (string, string, int) {
 // addresses) stay as they are. Times, which differ each run, are zeroed.
 func TestJSONOutputsOfALab(t *testing.T) {
 	m := newMemLab(t)
-	times := regexp.MustCompile(`"(created_at|updated_at|started|created)": ?"[^"]*"|"(duration_ns|seconds)": ?[0-9.e+-]+`)
-	zero := func(s string) []byte {
-		s = strings.ReplaceAll(s, m.file, "LABFILE")
-		return []byte(times.ReplaceAllStringFunc(s, func(f string) string {
-			k := f[:strings.Index(f, ":")]
-			if strings.HasSuffix(k, `_ns"`) || k == `"seconds"` {
-				return k + ": 0"
-			}
-			return k + `: "TIME"`
-		}))
-	}
+	zero := func(s string) []byte { return zeroTimes(s, m.file) }
 	// The image cache the lab comes from: one VM image.
 	out, stderr, code := m.run("image", "ls", "-o", "json")
 	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") || !strings.Contains(out, `"name": "debian-12"`) {
@@ -279,4 +326,64 @@ func (s *memSwarm) NodeList(ctx context.Context, o swarm.NodeListOptions) ([]swa
 		return nil, errors.New("this node is not a swarm manager")
 	}
 	return s.members, nil
+}
+
+// The JSON documents of a workshop of two one-node seats on an in-memory
+// hypervisor, kept as golden files: its status (seat 2's node not
+// answering Docker, so exit 1) and a check of the none lab on every seat
+// (seat 1's passing, seat 2's failing).
+func TestJSONOutputsOfAWorkshop(t *testing.T) {
+	m := newMemLabOf(t, "ws", `image: debian-12
+hypervisors:
+  - {name: hv1, uri: "qemu+ssh://root@hv1.test/system", address: 198.51.100.1, cpus: 8, memory: 16GiB}
+nodes:
+  - name: node1
+`)
+	if out, stderr, code := m.run("workshop", "up", "--seats", "2", "--no-provision"); code != 0 {
+		t.Fatalf("workshop up --no-provision: exit %d\n%s%s", code, out, stderr)
+	}
+	if j := m.jumps["hv1"]; len(j.Seats) != 2 || j.Workshop != "ws" {
+		t.Errorf("the jump host on hv1: %+v, want the workshop's 2 seats", j)
+	}
+	// Seat 2's node does not answer Docker; on seat 1's the none lab
+	// passes, on seat 2's its container has a network.
+	m.nodes = func(p *plan.Plan) *exercise.Env {
+		env := noneLabNodes(p)
+		for _, n := range env.Nodes {
+			n := n.(*exercisetest.Node)
+			n.Answer = func(cmd string) exercise.Output {
+				if p.Lab == "ws-s02" {
+					return exercise.Output{Exit: 1, Stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"}
+				}
+				return exercise.Output{Stdout: "20.10.24+dfsg1\n"}
+			}
+			if p.Lab == "ws-s02" {
+				exec := n.D.Exec
+				n.D.Exec = func(ctr string, argv []string) exercise.Output {
+					if argv[0] == "ip" {
+						return exercise.Output{Stdout: "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n"}
+					}
+					return exec(ctr, argv)
+				}
+			}
+		}
+		return env
+	}
+	out, stderr, code := m.run("workshop", "status", "-o", "json")
+	if code != 1 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") || !strings.Contains(stderr, "not ready") {
+		t.Fatalf("workshop status -o json, seat 2 without Docker: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-workshop-status.json", []byte(out))
+	// Progress events, one line each, then the result, one line too.
+	out, stderr, code = m.run("workshop", "check", "none", "-o", "json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 1 || !strings.HasPrefix(lines[len(lines)-1], `{"version":1,"type":"result","columns":[`) || !strings.Contains(out, `"passed":false`) {
+		t.Fatalf("workshop check none -o json, seat 2's container with a network: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, `{"version":1,"type":"event","time":"`) {
+			t.Errorf("workshop check -o json: not a versioned event line: %q", l)
+		}
+	}
+	golden.Check(t, "testdata/json-workshop-check.json", append(zeroTimes(lines[len(lines)-1], m.file), '\n'))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/topology"
+	"github.com/labctl/labctl/workshop"
 	"github.com/spf13/cobra"
 )
 
@@ -41,6 +42,9 @@ type globals struct {
 	// connectNodes, when set, gives the labs their nodes instead of SSH
 	// (tests give in-memory ones).
 	connectNodes func(context.Context, *plan.Plan) (*exercise.Env, func(), error)
+	// openJumpHost, when set, reaches a hypervisor for a workshop's jump
+	// host instead of package hypervisor (tests give in-memory ones).
+	openJumpHost func(context.Context, plan.Hypervisor) (workshop.JumpHoster, error)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

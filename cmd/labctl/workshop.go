@@ -195,13 +195,14 @@ func (g *globals) workshopPlan(wf workshopFlags) (*workshop.Plan, workshop.Recor
 func (g *globals) workshopRunner(parallel int) *workshop.Runner {
 	return &workshop.Runner{Name: g.lab, Parallel: parallel, Log: g.log, Progress: func(seat, node, msg string) {
 		g.progress(seat+"/"+node, msg)
-	}}
+	}, OpenHypervisor: g.openHypervisor, ConnectNodes: g.connectNodes, OpenJumpHost: g.openJumpHost}
 }
 
 func newWorkshopUpCmd(g *globals) *cobra.Command {
 	var wf workshopFlags
 	var parallel int
 	var docker, jump string
+	var noProvision bool
 	cmd := &cobra.Command{
 		Use:   "up --seats N [--jump ADDRESS[:PORT]]",
 		Short: "Bring every seat up (several at once); again carries on, and adds seats",
@@ -255,8 +256,8 @@ hypervisor runs a jump host for its seats at its address (port 2222, or
 					names = append(names, s.Lab+"/"+n.Name)
 				}
 			}
-			g.startLive("seat nodes", names, dockerReady(false))
-			err = g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker})
+			g.startLive("seat nodes", names, dockerReady(noProvision))
+			err = g.workshopRunner(parallel).Up(cmd.Context(), p, rec, lab.UpOptions{Docker: docker, NoProvision: noProvision})
 			g.stopLive()
 			if err != nil {
 				return fmt.Errorf("workshop %s: up: %w\n(run 'labctl --lab %s workshop up' again with the same flags to carry on)", g.lab, err, g.lab)
@@ -268,6 +269,7 @@ hypervisor runs a jump host for its seats at its address (port 2222, or
 	wf.add(cmd)
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats brought up at once")
 	cmd.Flags().StringVar(&docker, "docker", provision.InstallOffline, "how to install Docker: offline or online")
+	cmd.Flags().BoolVar(&noProvision, "no-provision", false, "only create and start the seats' VMs (no Docker, no reset snapshot: a later 'workshop up' adds both)")
 	cmd.Flags().StringVar(&jump, "jump", "", "ADDRESS[:PORT] of this machine on the room's network, where students' laptops log in (a jump host; port 2222 unless given)")
 	return cmd
 }
@@ -401,11 +403,14 @@ each student built (see 'labctl lab check'), instead of building it.`,
 					return err
 				}
 			}
-			if err := g.emit(map[string]any{"seats": srs, "columns": m.Columns}, func() error {
+			// After the progress events, one line each (as 'lab run'): the
+			// result, one line too.
+			if g.output == "json" {
+				if err := g.writeJSONLine(workshopCheckResult{Type: "result", Columns: m.Columns, Seats: srs}); err != nil {
+					return err
+				}
+			} else {
 				writeMatrix(g, m)
-				return nil
-			}); err != nil {
-				return err
 			}
 			if m.Failed() {
 				return &exitError{code: 1}
@@ -418,6 +423,13 @@ each student built (see 'labctl lab check'), instead of building it.`,
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "seats at once")
 	cmd.Flags().DurationVar(&seatTimeout, "seat-timeout", workshop.DefaultSeatTimeout, "stop checking a seat after this long and mark it timed out (each check also stops after its own deadline)")
 	return cmd
+}
+
+// workshopCheckResult is what 'workshop check -o json' ends with.
+type workshopCheckResult struct {
+	Type    string                `json:"type"` // "result"
+	Columns []string              `json:"columns"`
+	Seats   []workshop.SeatReport `json:"seats"`
 }
 
 // writeMatrix prints seats x checks and the failures' evidence.
