@@ -23,6 +23,7 @@ import (
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
 	"github.com/labctl/labctl/vagrant"
+	"github.com/labctl/labctl/vm"
 )
 
 // The images the comparison boots: labctl's Docker-ready image, and its
@@ -193,7 +194,13 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if boot.Kernel == "" {
 		return rep, fmt.Errorf("image %s does not boot by direct kernel boot: the comparison needs its kernel and initrd", PlainImage)
 	}
-	spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, boot.Cmdline
+	// The command line labctl's own nodes boot with (norandmaps under
+	// emulation), so that both sides run the same guest.
+	aslr, err := vm.GuestASLR()
+	if err != nil {
+		return rep, err
+	}
+	spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, vm.KernelCmdline(boot.Cmdline, accel, aslr)
 	if err := spec.Write(); err != nil {
 		return rep, err
 	}

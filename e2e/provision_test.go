@@ -86,15 +86,24 @@ func provisionChecks(t *testing.T, ctx context.Context, env *testlab.Env, c *tes
 	sshConfig := filepath.Join(labDir, provision.SSHConfigFile)
 	// OpenSSH, strict host key checking, the lab's config: docker info and
 	// the VLAN interfaces on every node; the Docker CLI's ssh:// transport
-	// needs nothing more than this config either.
+	// needs nothing more than this config either. An emulated node runs
+	// its programs at fixed addresses (norandmaps), a KVM node randomised.
 	for _, n := range lp.Nodes {
+		x, err := testlab.Virsh("dumpxml", n.Domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aslr := "aslr=2"
+		if strings.Contains(x, "<domain type='qemu'") {
+			aslr = "aslr=0"
+		}
 		cmd := env.Command(ctx, "ssh", "-F", sshConfig, "-o", "BatchMode=yes", n.SSHAlias,
-			"docker info --format '{{.ServerVersion}}' && docker image ls --format '{{.Repository}}:{{.Tag}}' && ip -br link show ens33.20 && ip -br link show ens33.30")
+			"docker info --format '{{.ServerVersion}}' && docker image ls --format '{{.Repository}}:{{.Tag}}' && ip -br link show ens33.20 && ip -br link show ens33.30 && echo aslr=$(cat /proc/sys/kernel/randomize_va_space)")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: ssh: %v\n%s", n.Name, err, out)
 		}
-		for _, want := range []string{"busybox:latest", "nginx:latest", "ens33.20@ens33", "ens33.30@ens33"} {
+		for _, want := range []string{"busybox:latest", "nginx:latest", "ens33.20@ens33", "ens33.30@ens33", aslr} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s: ssh output lacks %q:\n%s", n.Name, want, out)
 			}

@@ -259,10 +259,14 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 		if err != nil {
 			return err
 		}
+		aslr, err := GuestASLR()
+		if err != nil {
+			return err
+		}
 		x, err := DomainXML(DomainSpec{
 			Lab: lab, Node: n, Type: accel, Pool: m.part.Plan.Libvirt.Pool,
 			DiskVolume: diskVolume(lab, n.Name), SeedVolume: seedVolume(lab, n.Name),
-			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU, TBCacheMiB: tb,
+			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU, TBCacheMiB: tb, GuestASLR: aslr,
 		})
 		if err != nil {
 			return err

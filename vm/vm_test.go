@@ -653,6 +653,50 @@ func TestTBCacheMiB(t *testing.T) {
 	}
 }
 
+// An emulated node boots without randomised mappings (so QEMU reuses its
+// translations from one run of a program to the next); a KVM node, a node
+// booting from its disk, and LABCTL_GUEST_ASLR=1 keep the image's command
+// line as it is.
+func TestKernelCmdline(t *testing.T) {
+	img := images.KernelCmdline
+	for _, c := range []struct {
+		image, typ string
+		aslr       bool
+		want       string
+	}{
+		{img, "qemu", false, img + " norandmaps"},
+		{img, "qemu", true, img},
+		{img, "kvm", false, img},
+		{"", "qemu", false, ""},
+	} {
+		if got := KernelCmdline(c.image, c.typ, c.aslr); got != c.want {
+			t.Errorf("KernelCmdline(%q, %s, %v) = %q, want %q", c.image, c.typ, c.aslr, got, c.want)
+		}
+	}
+	p := testPlan(t, "default")
+	spec := DomainSpec{Lab: "default", Node: p.Nodes[0], Type: "qemu", Pool: "labctl", DiskVolume: "d", SeedVolume: "s",
+		Boot: Boot{Kernel: "/pool/k", Initrd: "/pool/i", Cmdline: img}, GuestASLR: true}
+	x, err := DomainXML(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(x, "norandmaps") || !strings.Contains(x, "<cmdline>"+img+"</cmdline>") {
+		t.Errorf("a domain keeping ASLR:\n%s", x)
+	}
+	t.Setenv("LABCTL_GUEST_ASLR", "1")
+	if on, err := GuestASLR(); !on || err != nil {
+		t.Errorf("LABCTL_GUEST_ASLR=1: %v %v", on, err)
+	}
+	t.Setenv("LABCTL_GUEST_ASLR", "yes")
+	if _, err := GuestASLR(); err == nil || !strings.Contains(err.Error(), "LABCTL_GUEST_ASLR") {
+		t.Errorf("LABCTL_GUEST_ASLR=yes: %v", err)
+	}
+	os.Unsetenv("LABCTL_GUEST_ASLR")
+	if on, err := GuestASLR(); on || err != nil {
+		t.Errorf("default: %v %v", on, err)
+	}
+}
+
 // redact replaces a seed's private key, for golden files.
 func redact(b []byte) []byte {
 	lines := strings.Split(string(b), "\n")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -43,6 +44,11 @@ lab's subnets are free on this host. The image must be in the cache
 names no image boots the Docker-ready image debian-12-docker when the cache
 has it, else debian-12 with Docker installed from the offline bundle; up
 says which, and the lab keeps that choice until 'labctl down'.
+
+Under software emulation (no KVM) nodes get a translation cache of ` + strconv.Itoa(vm.DefaultTBCacheMiB) + ` MiB
+(LABCTL_TCG_CACHE_MIB=N sets it) and boot with norandmaps, so that QEMU
+reuses what it translated from one run of a program to the next
+(LABCTL_GUEST_ASLR=1 keeps address space randomisation).
 
 Remove everything again with 'labctl down'.
 
