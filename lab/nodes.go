@@ -31,18 +31,7 @@ func (l *Lab) Nodes(ctx context.Context) (*exercise.Env, func(), error) {
 		if err := l.requireUp(); err != nil {
 			return nil, nil, err
 		}
-		if l.o.ConnectNodes != nil {
-			return l.o.ConnectNodes(ctx, l.Plan)
-		}
-		dial, err := l.dial(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		env, closeEnv, err := exercise.Connect(ctx, l.Plan, l.Keys(), exercise.LocalHost{Dial: dial})
-		if err != nil {
-			return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", l.Name, err)
-		}
-		return env, closeEnv, nil
+		return l.connectVMs(ctx, l.Plan)
 	}
 	inv, q, err := l.inventory()
 	if err != nil {
@@ -102,21 +91,29 @@ func (l *Lab) ConnectNode(ctx context.Context, name string) (exercise.Node, func
 	}
 	one := *l.Plan
 	one.Nodes = []plan.Node{*n}
-	var env *exercise.Env
-	var closeEnv func()
-	if l.o.ConnectNodes != nil {
-		env, closeEnv, err = l.o.ConnectNodes(ctx, &one)
-	} else {
-		dial, derr := l.dial(ctx)
-		if derr != nil {
-			return nil, nil, derr
-		}
-		env, closeEnv, err = exercise.Connect(ctx, &one, l.Keys(), exercise.LocalHost{Dial: dial})
-	}
+	env, closeEnv, err := l.connectVMs(ctx, &one)
 	if err != nil {
 		return nil, nil, err
 	}
 	return env.Nodes[name], closeEnv, nil
+}
+
+// connectVMs connects to the nodes of p, the lab's own VMs (all or
+// some): through Options.ConnectNodes when set, else over SSH with the
+// lab's keys.
+func (l *Lab) connectVMs(ctx context.Context, p *plan.Plan) (*exercise.Env, func(), error) {
+	if l.o.ConnectNodes != nil {
+		return l.o.ConnectNodes(ctx, p)
+	}
+	dial, err := l.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, closeEnv, err := exercise.Connect(ctx, p, l.Keys(), exercise.LocalHost{Dial: dial})
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab %s: connect to the nodes (is the lab up? 'labctl up'): %w", l.Name, err)
+	}
+	return env, closeEnv, nil
 }
 
 // upNode is the plan's node name of a lab that is up.
