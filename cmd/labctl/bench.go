@@ -141,21 +141,31 @@ func runTCG(cmd *cobra.Command, g *globals, runs int, sizes []int, report string
 	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
 		err = werr
 	}
-	fmt.Fprintf(g.stdout, "one node from %s, %d host CPUs, %d round(s), started %s\n", rep.Image, rep.CPUs, runs, rep.Started.Format(time.RFC3339))
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	writeTCGTable(g.stdout, rep, runs)
+	if report != "" {
+		fmt.Fprintf(g.stdout, "report: %s\n", report)
+	}
+	return err
+}
+
+// writeTCGTable prints bench --tcg-cache's medians, one row per size.
+// OVER DEFAULT is "-" unless QEMU's default (size 0) was measured too.
+func writeTCGTable(w io.Writer, rep bench.TCGReport, runs int) {
+	fmt.Fprintf(w, "one node from %s, %d host CPUs, %d round(s), started %s\n", rep.Image, rep.CPUs, runs, rep.Started.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TB CACHE\tMEDIAN UP\tOVER DEFAULT\tQEMU RSS\tGUEST USED")
 	for _, s := range rep.Sizes {
 		name := fmt.Sprintf("%d MiB", s.SizeMiB)
 		if s.SizeMiB == 0 {
 			name = "QEMU's (1 GiB)"
 		}
-		fmt.Fprintf(tw, "%s\t%.1f s\t%.2f\t%.0f MiB\t%.0f MiB\n", name, s.MedianUpS, s.UpOverDefault, s.QEMURSSMiB, s.GuestUsedMiB)
+		over := "-"
+		if s.UpOverDefault > 0 {
+			over = fmt.Sprintf("%.2f", s.UpOverDefault)
+		}
+		fmt.Fprintf(tw, "%s\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\n", name, s.MedianUpS, over, s.QEMURSSMiB, s.GuestUsedMiB)
 	}
 	tw.Flush()
-	if report != "" {
-		fmt.Fprintf(g.stdout, "report: %s\n", report)
-	}
-	return err
 }
 
 // writeBenchReport writes the report as JSON to path ("" for none).
