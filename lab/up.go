@@ -96,7 +96,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			Plan: l.Plan, Keys: l.Keys(), Progress: l.o.Progress, Phase: l.recordPhase, Parallel: o.Parallel, Log: l.o.Log, Dial: dial,
 			Docker: provision.DockerOptions{
 				Plan: l.Plan, Cache: l.cache, Mode: o.Docker,
-				Bundle: DockerBundle, Images: LabImages,
+				Bundle: DockerBundle, Images: LabImages, Settle: true,
 			},
 		})
 	}

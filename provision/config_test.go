@@ -436,3 +436,37 @@ func TestSSHConfigRefusesWhatItCannotWrite(t *testing.T) {
 		t.Error("an Include of a path with a glob")
 	}
 }
+
+// Settle: the load command ends by dropping the page cache and compacting
+// memory (no extra round trip); without Settle, or with nothing to load,
+// no node is asked to.
+func TestInstallDockerSettlesAfterTheLoad(t *testing.T) {
+	for _, settle := range []bool{true, false} {
+		o := DockerOptions{Plan: testPlan(t), Cache: fakeCache(t), Mode: InstallOffline, Bundle: "docker.io-debian-12", Images: []string{"busybox", "nginx"}, Settle: settle}
+		n := &fakeNode{installed: true, daemon: string(DaemonJSON(o.Plan)), inGroup: true, imageIDs: map[string]string{}, files: map[string][]byte{}}
+		if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+			t.Fatal(err)
+		}
+		var settled int
+		for _, c := range n.log {
+			if strings.Contains(c, "drop_caches") {
+				settled++
+				if !strings.Contains(c, "docker load") || !strings.Contains(c, "compact_memory") || !strings.HasSuffix(c, "|| true; }") {
+					t.Errorf("settle=%v: %s", settle, c)
+				}
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[settle]; settled != want {
+			t.Errorf("settle=%v: %d commands drop the cache, want %d: %q", settle, settled, want, n.log)
+		}
+		before := len(n.log)
+		if err := InstallDocker(context.Background(), n, "lab", o); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range n.log[before:] {
+			if strings.Contains(c, "drop_caches") {
+				t.Errorf("settle=%v: nothing loaded, yet: %s", settle, c)
+			}
+		}
+	}
+}

@@ -228,7 +228,7 @@ func DomainXML(s DomainSpec) (string, error) {
 				Model:   "virtio",
 				Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}},
 			}},
-			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
+			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "virtio", FreePageReporting: "on"},
 		},
 	}
 	if s.Type == "kvm" {
