@@ -97,11 +97,13 @@ chroot "$root" systemctl enable labctl-seed.service
 # password logins off here rather than by the seed (see above)
 mkdir -p "$root/etc/ssh/sshd_config.d"
 printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' > "$root/etc/ssh/sshd_config.d/10-labctl.conf"
-# AppArmor profiles of programs a node never runs (dhclient: networkd
-# manages the NICs; lsb_release, nvidia_modprobe): compiling them took 17 s
-# of every first boot. Docker loads its own profile when it starts.
+# AppArmor profiles compiled at every first boot (a clone has no compiled
+# cache): those of programs a node never runs (dhclient: networkd manages
+# the NICs; lsb_release, nvidia_modprobe) took 17 s, and tcpdump's, the
+# last one, 7 s; tcpdump runs unconfined in a node whose users are root
+# anyway. Docker loads its own profile when it starts.
 mkdir -p "$root/etc/apparmor.d/disable"
-for p in sbin.dhclient lsb_release nvidia_modprobe; do
+for p in sbin.dhclient lsb_release nvidia_modprobe usr.bin.tcpdump; do
 	if [ -e "$root/etc/apparmor.d/$p" ]; then ln -sf "/etc/apparmor.d/$p" "$root/etc/apparmor.d/disable/$p"; fi
 done
 echo 'LABEL=root / ext4 defaults 0 1' > "$root/etc/fstab"
@@ -110,6 +112,12 @@ echo labctl > "$root/etc/hostname"
 rm -f "$root/etc/resolv.conf"
 echo '# labctl: written at first boot from the seed' > "$root/etc/resolv.conf"
 chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer
+# Boot-time work a lab node has no use for, each a program started cold
+# under emulation (about 1 s each): kernel modules for device mapper, FUSE,
+# loop devices, graphics and EFI (loaded on demand should anything need
+# them), and e2scrub's clean-up of LVM snapshots there are none of.
+chroot "$root" systemctl mask modprobe@dm_mod.service modprobe@fuse.service modprobe@loop.service \
+	modprobe@drm.service modprobe@efi_pstore.service e2scrub_reap.service
 chroot "$root" systemctl enable systemd-networkd.service
 # Nodes boot the kernel and initrd the host hands them (direct kernel boot),
 # so an initrd rebuilt inside a node is never used. Yet dmsetup, which
