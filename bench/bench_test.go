@@ -26,7 +26,7 @@ func TestBenchHelpers(t *testing.T) {
 // (no time) does not count, ratios are over Vagrant's median at the same
 // node count, and each target says whether the median meets it.
 func TestCompareSummary(t *testing.T) {
-	mem := []NodeMemory{{Node: "node1", GuestUsedMiB: 200, QEMURSSMiB: 600}}
+	mem := []NodeMemory{{Node: "node1", GuestUsedMiB: 200, QEMURSSMiB: 650, IdleQEMURSSMiB: 600}}
 	var rep CompareReport
 	add := func(v string, n int, ups ...float64) {
 		for i, u := range ups {
@@ -69,7 +69,7 @@ func TestCompareSummary(t *testing.T) {
 		if v.Variant == VariantVagrant && v.Nodes == 3 && (len(v.Ups) != 3 || v.MedianUpS != 300) {
 			t.Errorf("vagrant, 3 nodes: %+v", v)
 		}
-		if v.GuestUsedMiB != 200 || v.QEMURSSMiB != 600 {
+		if v.GuestUsedMiB != 200 || v.QEMURSSMiB != 650 || v.IdleRSSMiB != 600 {
 			t.Errorf("memory medians: %+v", v)
 		}
 	}

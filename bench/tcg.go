@@ -32,6 +32,7 @@ type TCGSize struct {
 	MedianUpS    float64 `json:"median_up_seconds"`
 	QEMURSSMiB   float64 `json:"median_qemu_rss_mib"`
 	GuestUsedMiB float64 `json:"median_guest_used_mib"`
+	IdleRSSMiB   float64 `json:"median_idle_qemu_rss_mib"` // QEMU's, after IdleSettle idle
 	// UpOverDefault is the median up time over that of QEMU's default
 	// cache (size 0), when it was measured.
 	UpOverDefault float64 `json:"up_over_default,omitempty"`
@@ -96,13 +97,13 @@ func TCGCache(ctx context.Context, o TCGOptions) (TCGReport, error) {
 	}
 	var def float64
 	for _, size := range o.Sizes {
-		var ups, rss, used []float64
+		var ups, rss, used, idle []float64
 		for _, r := range rep.Runs {
 			if r.SizeMiB == size {
-				ups, rss, used = append(ups, r.UpS), append(rss, r.Memory.QEMURSSMiB), append(used, r.Memory.GuestUsedMiB)
+				ups, rss, used, idle = append(ups, r.UpS), append(rss, r.Memory.QEMURSSMiB), append(used, r.Memory.GuestUsedMiB), append(idle, r.Memory.IdleQEMURSSMiB)
 			}
 		}
-		s := TCGSize{SizeMiB: size, MedianUpS: median(ups), QEMURSSMiB: median(rss), GuestUsedMiB: median(used)}
+		s := TCGSize{SizeMiB: size, MedianUpS: median(ups), QEMURSSMiB: median(rss), GuestUsedMiB: median(used), IdleRSSMiB: median(idle)}
 		if size == 0 {
 			def = s.MedianUpS
 		}

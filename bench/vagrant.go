@@ -51,12 +51,37 @@ type CompareOptions struct {
 	Out    io.Writer // Vagrant's own output; nil drops it
 }
 
-// NodeMemory is one idle node's memory right after it is ready.
+// NodeMemory is one node's memory right after it is ready, and its QEMU's
+// once it has been idle for IdleSettle.
 type NodeMemory struct {
 	Node          string  `json:"node"`
 	GuestUsedMiB  float64 `json:"guest_used_mib"` // MemTotal - MemAvailable in the guest
 	GuestTotalMiB float64 `json:"guest_total_mib"`
 	QEMURSSMiB    float64 `json:"qemu_rss_mib"` // resident memory of its QEMU process on the host
+	// IdleQEMURSSMiB is QEMURSSMiB again after IdleSettle: what an idle
+	// node holds once a balloon has handed its free pages back.
+	IdleQEMURSSMiB float64 `json:"idle_qemu_rss_mib"`
+}
+
+// IdleSettle is how long a node is left idle before its idle memory is
+// read: free page reporting hands pages back in batches, seconds apart.
+var IdleSettle = 15 * time.Second
+
+// settle waits IdleSettle and reads each node's QEMU resident size again.
+func settle(ctx context.Context, mem []NodeMemory, domains []string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(IdleSettle):
+	}
+	for i := range mem {
+		rss, err := qemuRSS(domains[i])
+		if err != nil {
+			return fmt.Errorf("%s: %w", mem[i].Node, err)
+		}
+		mem[i].IdleQEMURSSMiB = kib2mib(rss)
+	}
+	return nil
 }
 
 // CompareRun is one variant brought up (timed until Docker is ready on
@@ -79,6 +104,7 @@ type CompareVariant struct {
 	MedianUpS    float64   `json:"median_up_seconds"`
 	GuestUsedMiB float64   `json:"median_guest_used_mib"`
 	QEMURSSMiB   float64   `json:"median_qemu_rss_mib"`
+	IdleRSSMiB   float64   `json:"median_idle_qemu_rss_mib"`
 }
 
 // Target is one of the speed targets and where the medians put it.
@@ -294,6 +320,7 @@ func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, imag
 	lo.Topology = &one
 	var mem []NodeMemory
 	br, err := benchRun(ctx, o.Say, lo, image, n, false, func(l *lab.Lab) error {
+		var domains []string
 		for _, node := range l.Plan.Nodes {
 			c, err := l.Node(ctx, node.Name)
 			if err != nil {
@@ -309,8 +336,9 @@ func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, imag
 				return err
 			}
 			mem = append(mem, m)
+			domains = append(domains, node.Domain)
 		}
-		return nil
+		return settle(ctx, mem, domains)
 	})
 	return CompareRun{UpS: br.UpS, Phases: br.Phases, Memory: mem, DownS: br.DownS}, err
 }
@@ -333,6 +361,7 @@ func vagrantRun(ctx context.Context, s vagrant.Spec, t *topology.Topology, n int
 		return r, err
 	}
 	r.UpS = round2(time.Since(start).Seconds())
+	var domains []string
 	for _, node := range s.Nodes {
 		info, err := s.Meminfo(ctx, node.Name)
 		if err != nil {
@@ -343,8 +372,9 @@ func vagrantRun(ctx context.Context, s vagrant.Spec, t *topology.Topology, n int
 			return r, err
 		}
 		r.Memory = append(r.Memory, m)
+		domains = append(domains, s.Domain(node.Name))
 	}
-	return r, nil
+	return r, settle(ctx, r.Memory, domains)
 }
 
 // vagrantNodes are the topology's first n nodes as Vagrant machines: the
@@ -423,22 +453,22 @@ func (rep *CompareReport) summarise(counts []int) {
 	for _, n := range counts {
 		for _, v := range []string{VariantDockerReady, VariantBundle, VariantVagrant} {
 			cv := CompareVariant{Variant: v, Nodes: n}
-			var used, rss []float64
+			var used, rss, idle []float64
 			for _, r := range rep.Runs {
 				if r.Variant != v || r.Nodes != n || r.UpS == 0 || len(r.Memory) == 0 {
 					continue
 				}
 				cv.Ups = append(cv.Ups, r.UpS)
 				for _, m := range r.Memory {
-					used, rss = append(used, m.GuestUsedMiB), append(rss, m.QEMURSSMiB)
+					used, rss, idle = append(used, m.GuestUsedMiB), append(rss, m.QEMURSSMiB), append(idle, m.IdleQEMURSSMiB)
 				}
 			}
 			if len(cv.Ups) == 0 {
 				continue
 			}
-			cv.MedianUpS, cv.GuestUsedMiB, cv.QEMURSSMiB = median(cv.Ups), median(used), median(rss)
+			cv.MedianUpS, cv.GuestUsedMiB, cv.QEMURSSMiB, cv.IdleRSSMiB = median(cv.Ups), median(used), median(rss), median(idle)
 			if v == VariantDockerReady {
-				dockerReadyRSS = append(dockerReadyRSS, rss...)
+				dockerReadyRSS = append(dockerReadyRSS, idle...)
 			}
 			med[key(v, n)] = cv.MedianUpS
 			rep.Variants = append(rep.Variants, cv)
