@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/labctl
 
-.PHONY: build demo test unit integration lint fuzz bench bench-vagrant clean web-deps web-assets bench-serve
+.PHONY: build demo test unit integration lint fuzz bench bench-vagrant bench-workshop clean web-deps web-assets bench-serve
 
 # The binary, and its man pages and Markdown command reference generated
 # from the commands (bin/man/man1/labctl-*.1: MANPATH=bin/man man labctl-up;
@@ -71,6 +71,11 @@ bench: build
 # vagrant-libvirt besides (see README.md).
 bench-vagrant: build
 	$(BIN) --lab bench bench --vagrant --runs $(BENCH_RUNS) --report bench-vagrant.json $(BENCH_ARGS)
+
+# A workshop's cost as it grows: workshop up of 1, 2 and 4 one-node seats,
+# reset of seat 1, down; the curve in bench-workshop.json.
+bench-workshop: build
+	$(BIN) --lab wsb bench --workshop 1,2,4 --runs $(BENCH_RUNS) --report bench-workshop.json $(BENCH_ARGS)
 
 # The load benchmark of 'workshop serve': 30 terminals at once over real
 # SSH sessions (OpenSSH's sshd on loopback), a keystroke each 100 ms on

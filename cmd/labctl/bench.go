@@ -22,7 +22,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 	var report string
 	var noLabs, sequential, single, withVagrant bool
 	var subnet string
-	var counts, tcg []int
+	var counts, tcg, seats []int
+	var parallel int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure up (concurrent and one node at a time), the labs and down; write a JSON report",
@@ -48,8 +49,9 @@ then removes them. Vagrant boots a box made from labctl's plain image (same
 kernel by direct kernel boot, same root file system, no cloud-init), with
 the same CPUs and memory, and its shell provisioner installs the same
 docker.io packages from the same bundle and loads the same images. The
-report has the medians, the ratios against Vagrant, the speed targets and
-each idle node's memory (the guest's used memory and QEMU's resident size).
+report has the medians, the ratios against Vagrant, the targets and each
+node's memory (the guest's used memory and QEMU's resident size right after
+it is ready, and QEMU's again after 15 s idle).
 It needs vagrant and vagrant-libvirt (Debian: apt install vagrant
 vagrant-libvirt) and the images debian-12, debian-12-docker,
 docker.io-debian-12, busybox and nginx in the cache.
@@ -58,13 +60,24 @@ With --tcg-cache SIZES (MiB, 0 for QEMU's default of 1 GiB), bench sizes
 QEMU's translation cache under software emulation: each round brings the
 first node up from the Docker-ready image once per size, timing it until
 Docker is ready and measuring its memory then (QEMU's resident size, the
-guest's used memory); the report has the medians per size and each size's
-up time over that of QEMU's default. 'labctl up' gives emulated nodes
-` + strconv.Itoa(vm.DefaultTBCacheMiB) + ` MiB (LABCTL_TCG_CACHE_MIB overrides it).`,
+guest's used memory) and QEMU's again after 15 s idle; the report has the
+medians per size and each size's up time over that of QEMU's default. 'labctl up' gives emulated nodes
+` + strconv.Itoa(vm.DefaultTBCacheMiB) + ` MiB (LABCTL_TCG_CACHE_MIB overrides it).
+
+With --workshop COUNTS (e.g. 1,2,4), bench measures a workshop's cost as it
+grows: each round runs, for each count, 'workshop up' of that many seats of
+one node (the lab's first, from the Docker-ready image; --parallel seats at
+once, as workshop up does), timing it until every seat is Docker-ready and
+its reset snapshot taken, sampling the host's memory in use every second
+(the peak, over what was in use before), and reading each node's QEMU
+resident size; then 'workshop reset' of seat 1, then 'workshop down'. The
+workshop is named after --lab, so it refuses one that exists. The report
+has the curve (medians per count, each over one seat) and the targets.`,
 		Example: `  sudo labctl bench --lab bench --runs 3 --report bench.json
   sudo labctl bench -f lab.yaml --no-labs --single
   sudo labctl bench --lab bench --vagrant --runs 3 --report vagrant.json
-  sudo labctl bench --lab bench --tcg-cache 0,64,128,256 --runs 3 --report tcg.json`,
+  sudo labctl bench --lab bench --tcg-cache 0,64,128,256 --runs 3 --report tcg.json
+  sudo labctl bench --lab wsb --workshop 1,2,4 --runs 3 --report workshop.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 1 {
@@ -75,6 +88,9 @@ up time over that of QEMU's default. 'labctl up' gives emulated nodes
 			}
 			if len(tcg) > 0 {
 				return runTCG(cmd, g, runs, tcg, report)
+			}
+			if len(seats) > 0 {
+				return runWorkshopBench(cmd, g, runs, seats, parallel, report)
 			}
 			rep, err := bench.Run(cmd.Context(), bench.Options{
 				Lab: g.labOptions("", true), Runs: runs, Labs: !noLabs, Sequential: sequential, Single: single,
@@ -122,6 +138,8 @@ up time over that of QEMU's default. 'labctl up' gives emulated nodes
 	cmd.Flags().BoolVar(&withVagrant, "vagrant", false, "compare with vagrant-libvirt side by side (see above)")
 	cmd.Flags().IntSliceVar(&counts, "nodes", nil, "with --vagrant: node counts to measure (default 1 and all the topology's nodes)")
 	cmd.Flags().StringVar(&subnet, "vagrant-subnet", "192.168.121.0/24", "with --vagrant: Vagrant's management network")
+	cmd.Flags().IntSliceVar(&seats, "workshop", nil, "measure workshop up of each of these seat counts (1-node seats), reset and down (see above)")
+	cmd.Flags().IntVar(&parallel, "parallel", 2, "with --workshop: seats brought up at once")
 	cmd.Flags().IntSliceVar(&tcg, "tcg-cache", nil, "measure one node with each of these translation cache sizes in MiB (0: QEMU's default; see above)")
 	return cmd
 }
@@ -153,7 +171,7 @@ func runTCG(cmd *cobra.Command, g *globals, runs int, sizes []int, report string
 func writeTCGTable(w io.Writer, rep bench.TCGReport, runs int) {
 	fmt.Fprintf(w, "one node from %s, %d host CPUs, %d round(s), started %s\n", rep.Image, rep.CPUs, runs, rep.Started.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TB CACHE\tMEDIAN UP\tOVER DEFAULT\tQEMU RSS\tGUEST USED")
+	fmt.Fprintln(tw, "TB CACHE\tMEDIAN UP\tOVER DEFAULT\tQEMU RSS\tIDLE QEMU RSS\tGUEST USED")
 	for _, s := range rep.Sizes {
 		name := fmt.Sprintf("%d MiB", s.SizeMiB)
 		if s.SizeMiB == 0 {
@@ -163,7 +181,67 @@ func writeTCGTable(w io.Writer, rep bench.TCGReport, runs int) {
 		if s.UpOverDefault > 0 {
 			over = fmt.Sprintf("%.2f", s.UpOverDefault)
 		}
-		fmt.Fprintf(tw, "%s\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\n", name, s.MedianUpS, over, s.QEMURSSMiB, s.GuestUsedMiB)
+		fmt.Fprintf(tw, "%s\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%.0f MiB\n", name, s.MedianUpS, over, s.QEMURSSMiB, s.IdleRSSMiB, s.GuestUsedMiB)
+	}
+	tw.Flush()
+}
+
+// runWorkshopBench is bench --workshop.
+func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, parallel int, report string) error {
+	for _, n := range seats {
+		if n < 1 || n > 999 {
+			return usageErr("--workshop %d: give seat counts from 1 to 999", n)
+		}
+	}
+	if parallel < 1 {
+		return usageErr("--parallel %d: must be 1 or more", parallel)
+	}
+	rep, err := bench.Workshop(cmd.Context(), bench.WorkshopOptions{Lab: g.labOptions("", true), Seats: seats, Parallel: parallel, Runs: runs,
+		Say: func(m string) { fmt.Fprintln(g.stderr, m) }})
+	if rep.Workshop == "" {
+		return err
+	}
+	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
+		err = werr
+	}
+	writeWorkshopTable(g.stdout, rep, runs)
+	if report != "" {
+		fmt.Fprintf(g.stdout, "report: %s\n", report)
+	}
+	return err
+}
+
+// writeWorkshopTable prints bench --workshop's curve and targets.
+func writeWorkshopTable(w io.Writer, rep bench.WorkshopReport, runs int) {
+	fmt.Fprintf(w, "workshop %s: 1-node seats from %s, %s, %d host CPUs, %.0f MiB, --parallel %d, %d round(s), started %s\n",
+		rep.Workshop, rep.Image, rep.Virtualisation, rep.CPUs, rep.HostMemoryMiB, rep.Parallel, runs, rep.Started.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEATS\tMEDIAN UP\tOVER 1 SEAT\tPEAK HOST MEMORY\tQEMU RSS PER NODE\tRESET SEAT 1")
+	for _, p := range rep.Points {
+		over := "-"
+		if p.OverOneSeat > 0 {
+			over = fmt.Sprintf("%.2f", p.OverOneSeat)
+		}
+		fmt.Fprintf(tw, "%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%.1f s\n", p.Seats, p.MedianUpS, over, p.PeakHostUsedMiB, p.QEMURSSMiB, p.MedianResetS)
+	}
+	tw.Flush()
+	writeTargets(w, rep.Targets)
+}
+
+// writeTargets prints the targets a bench measured, if any.
+func writeTargets(w io.Writer, targets []bench.Target) {
+	if len(targets) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tMEASURED\tLIMIT\tMET")
+	for _, t := range targets {
+		unit := " " + t.Unit
+		if t.Unit == "x" {
+			unit = "x"
+		}
+		fmt.Fprintf(tw, "%s\t%.2f%s\t%.2f%s\t%s\n", t.What, t.Value, unit, t.Limit, unit, yesNo(t.Met))
 	}
 	tw.Flush()
 }
@@ -207,26 +285,14 @@ func printCompare(w io.Writer, rep bench.CompareReport) {
 	fmt.Fprintf(w, "%s, %d CPUs, %s, %s virtualisation, %s\n", rep.CPUModel, rep.CPUs, rep.Kernel, rep.Virtualisation, rep.Vagrant)
 	fmt.Fprintf(w, "started %s; lab %s\n\n", rep.Started.Format(time.RFC3339), rep.Lab)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIANT\tNODES\tMEDIAN UP\tRUNS (s)\tGUEST USED\tQEMU RSS")
+	fmt.Fprintln(tw, "VARIANT\tNODES\tMEDIAN UP\tRUNS (s)\tGUEST USED\tQEMU RSS\tIDLE QEMU RSS")
 	for _, v := range rep.Variants {
 		var runs []string
 		for _, u := range v.Ups {
 			runs = append(runs, fmt.Sprintf("%.1f", u))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\n", v.Variant, v.Nodes, v.MedianUpS, strings.Join(runs, " "), v.GuestUsedMiB, v.QEMURSSMiB)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%.0f MiB\n", v.Variant, v.Nodes, v.MedianUpS, strings.Join(runs, " "), v.GuestUsedMiB, v.QEMURSSMiB, v.IdleRSSMiB)
 	}
 	tw.Flush()
-	if len(rep.Targets) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TARGET\tMEASURED\tLIMIT\tMET")
-		for _, t := range rep.Targets {
-			unit := " s"
-			if t.Unit == "x" {
-				unit = "x"
-			}
-			fmt.Fprintf(tw, "%s\t%.2f%s\t%.2f%s\t%s\n", t.What, t.Value, unit, t.Limit, unit, yesNo(t.Met))
-		}
-		tw.Flush()
-	}
+	writeTargets(w, rep.Targets)
 }

@@ -49,3 +49,31 @@ func TestTCGTableOverDefault(t *testing.T) {
 		})
 	}
 }
+
+// The workshop curve: one row per seat count, then the targets with their
+// units (a ratio as "x", seconds, MiB).
+func TestWorkshopTable(t *testing.T) {
+	rep := bench.WorkshopReport{Workshop: "wsb", Image: "debian-12-docker", Virtualisation: "qemu", CPUs: 2, HostMemoryMiB: 24000, Parallel: 2,
+		Points: []bench.WorkshopPoint{
+			{Seats: 2, MedianUpS: 105, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3},
+			{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4},
+		},
+		Targets: []bench.Target{
+			{What: "workshop up, 4 seats x 1 node, over 1 seat", Value: 2.95, Limit: 2.5, Unit: "x"},
+			{What: "QEMU RSS of an idle node", Value: 825, Limit: 600, Unit: "MiB"},
+		}}
+	var b strings.Builder
+	writeWorkshopTable(&b, rep, 3)
+	out := b.String()
+	for _, want := range []string{
+		"workshop wsb: 1-node seats from debian-12-docker, qemu, 2 host CPUs, 24000 MiB, --parallel 2, 3 round(s)",
+		"\n2      105.0 s    -            1750 MiB",
+		"\n4      180.0 s    2.95         3500 MiB",
+		"2.95x       2.50x       no",
+		"825.00 MiB  600.00 MiB  no",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}

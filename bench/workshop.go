@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/plan"
+	"github.com/labctl/labctl/workshop"
+)
+
+// WorkshopOptions say what Workshop measures.
+type WorkshopOptions struct {
+	Lab      lab.Options // the topology a seat is made of (its first node only); its name names the workshop
+	Seats    []int       // seat counts, e.g. 1, 2, 4
+	Parallel int         // seats brought up at once, as workshop up --parallel
+	Runs     int
+	Say      func(string)
+	// Sample is how often host memory is read during up (default 1 s).
+	Sample time.Duration
+}
+
+// WorkshopRun is one workshop up of some seats, a reset of seat 1, and
+// workshop down.
+type WorkshopRun struct {
+	Seats int     `json:"seats"`
+	UpS   float64 `json:"up_seconds"` // until every seat's node is Docker-ready and its reset snapshot taken
+	// PeakHostUsedMiB is the host's memory in use (MemTotal -
+	// MemAvailable) at its highest during up, less what was in use before.
+	PeakHostUsedMiB float64 `json:"peak_host_used_mib"`
+	// QEMURSSMiB is each seat's node's QEMU resident size once idle for
+	// IdleSettle after up.
+	QEMURSSMiB []float64 `json:"qemu_rss_mib"`
+	ResetS     float64   `json:"reset_seconds"` // workshop reset of seat 1
+	DownS      float64   `json:"down_seconds"`
+}
+
+// WorkshopPoint is the medians of one seat count: the curve.
+type WorkshopPoint struct {
+	Seats           int     `json:"seats"`
+	MedianUpS       float64 `json:"median_up_seconds"`
+	OverOneSeat     float64 `json:"over_one_seat,omitempty"` // median up over that of 1 seat, when measured
+	PeakHostUsedMiB float64 `json:"median_peak_host_used_mib"`
+	QEMURSSMiB      float64 `json:"median_qemu_rss_mib"` // per node
+	MedianResetS    float64 `json:"median_reset_seconds"`
+}
+
+// WorkshopReport is what Workshop measured.
+type WorkshopReport struct {
+	Workshop       string          `json:"workshop"`
+	Image          string          `json:"image"`
+	Virtualisation string          `json:"virtualisation"`
+	CPUs           int             `json:"host_cpus"`
+	HostMemoryMiB  float64         `json:"host_memory_mib"`
+	Parallel       int             `json:"parallel"`
+	Started        time.Time       `json:"started"`
+	Runs           []WorkshopRun   `json:"runs"`
+	Points         []WorkshopPoint `json:"points"`
+	Targets        []Target        `json:"targets"`
+}
+
+// Workshop measures a workshop's cost as it grows: for each seat count,
+// workshop up of that many one-node seats from the Docker-ready image
+// (time until every seat is Docker-ready, the host's peak memory, each
+// node's QEMU resident size), workshop reset of seat 1, workshop down;
+// round after round. It creates and removes the workshop, so it refuses
+// one whose seats exist.
+func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
+	if o.Say == nil {
+		o.Say = func(string) {}
+	}
+	if o.Sample <= 0 {
+		o.Sample = time.Second
+	}
+	if o.Runs < 1 {
+		return WorkshopReport{}, fmt.Errorf("bench --workshop: %d runs: must be 1 or more", o.Runs)
+	}
+	l, err := lab.Open(o.Lab)
+	if err != nil {
+		return WorkshopReport{}, err
+	}
+	virt, err := benchable(ctx, l)
+	t, p := l.Topology, l.Plan
+	l.Close()
+	if err != nil {
+		return WorkshopReport{}, err
+	}
+	if _, err := workshop.LoadRecord(p.Lab); err == nil {
+		return WorkshopReport{}, fmt.Errorf("workshop %s exists: bench creates and removes its workshop; use another --lab or run 'labctl --lab %s workshop down' first", p.Lab, p.Lab)
+	}
+	one := *t
+	one.Image = "debian-12-docker"
+	one.Nodes = t.Nodes[:1]
+	machine, err := workshop.ThisMachine()
+	if err != nil {
+		return WorkshopReport{}, err
+	}
+	rep := WorkshopReport{Workshop: p.Lab, Image: one.Image, Virtualisation: virt, CPUs: runtime.NumCPU(),
+		HostMemoryMiB: float64(machine.MemoryMiB), Parallel: max(o.Parallel, 1), Started: time.Now().UTC()}
+	w := &workshop.Runner{Name: p.Lab, Parallel: rep.Parallel, Log: o.Lab.Log, Progress: func(seat, node, msg string) {
+		if o.Lab.Progress != nil {
+			o.Lab.Progress(seat+"/"+node, msg)
+		}
+	}}
+	for i := 0; i < o.Runs; i++ {
+		for _, n := range o.Seats {
+			wp, err := workshop.New(&one, workshop.Options{Name: p.Lab, Seats: n, Machine: machine})
+			if err != nil {
+				return rep, fmt.Errorf("bench --workshop %d seats: %w", n, err)
+			}
+			o.Say(fmt.Sprintf("bench: round %d: workshop up of %d seat(s)", i+1, n))
+			r, err := workshopRun(ctx, w, wp, p, o.Sample, o.Say)
+			rep.Runs = append(rep.Runs, r)
+			if err != nil {
+				return rep, fmt.Errorf("bench --workshop %d seats, round %d: %w", n, i+1, err)
+			}
+		}
+	}
+	rep.summarise(o.Seats)
+	return rep, nil
+}
+
+// workshopRun is one workshop up, reset of seat 1 and down, measured.
+func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws *plan.Plan, every time.Duration, say func(string)) (r WorkshopRun, err error) {
+	r.Seats = len(wp.Seats)
+	rec := workshop.Record{Name: ws.Lab, Seats: len(wp.Seats), Space: workshop.DefaultSpace.String(), L3Space: workshop.DefaultL3Space.String()}
+	defer func() {
+		say(fmt.Sprintf("bench: workshop down (%d seat(s))", r.Seats))
+		ds := time.Now()
+		_, derr := w.Down(context.WithoutCancel(ctx), ws)
+		r.DownS = round2(time.Since(ds).Seconds())
+		err = errors.Join(err, derr)
+	}()
+	base, err := hostUsedKiB()
+	if err != nil {
+		return r, err
+	}
+	peak := newPeak(base, every)
+	start := time.Now()
+	err = w.Up(ctx, wp, rec, lab.UpOptions{})
+	r.UpS = round2(time.Since(start).Seconds())
+	r.PeakHostUsedMiB = kib2mib(peak.stop() - base)
+	if err != nil {
+		return r, err
+	}
+	select { // idle, as settle does
+	case <-ctx.Done():
+		return r, ctx.Err()
+	case <-time.After(IdleSettle):
+	}
+	for _, s := range wp.Seats {
+		for _, n := range s.Plan.Nodes {
+			rss, err := qemuRSS(n.Domain)
+			if err != nil {
+				return r, fmt.Errorf("%s/%s: %w", s.Lab, n.Name, err)
+			}
+			r.QEMURSSMiB = append(r.QEMURSSMiB, kib2mib(rss))
+		}
+	}
+	say(fmt.Sprintf("bench: workshop reset of seat 1 (%d seat(s) up)", r.Seats))
+	rs := time.Now()
+	if err := w.Reset(ctx, 1); err != nil {
+		return r, fmt.Errorf("reset seat 1: %w", err)
+	}
+	r.ResetS = round2(time.Since(rs).Seconds())
+	return r, nil
+}
+
+// hostUsedKiB is this machine's memory in use: MemTotal - MemAvailable.
+func hostUsedKiB() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	m := parseMeminfo(b)
+	total, ok1 := m["MemTotal"]
+	avail, ok2 := m["MemAvailable"]
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("/proc/meminfo has no MemTotal or MemAvailable")
+	}
+	return total - avail, nil
+}
+
+// peak samples hostUsedKiB until stopped and keeps the highest.
+type peak struct {
+	mu   sync.Mutex
+	max  int64
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newPeak(start int64, every time.Duration) *peak {
+	p := &peak{max: start, done: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+				p.sample()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *peak) sample() {
+	if v, err := hostUsedKiB(); err == nil {
+		p.mu.Lock()
+		p.max = max(p.max, v)
+		p.mu.Unlock()
+	}
+}
+
+// stop ends the sampling, with one last sample, and gives the peak.
+func (p *peak) stop() int64 {
+	close(p.done)
+	p.wg.Wait()
+	p.sample()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.max
+}
+
+// summarise computes the curve's medians and the targets.
+func (rep *WorkshopReport) summarise(counts []int) {
+	rep.Points, rep.Targets = nil, nil
+	var oneSeat float64
+	for _, n := range counts {
+		pt := WorkshopPoint{Seats: n}
+		var ups, peaks, rss, resets []float64
+		for _, r := range rep.Runs {
+			if r.Seats != n || r.UpS == 0 || r.ResetS == 0 {
+				continue
+			}
+			ups, peaks, resets = append(ups, r.UpS), append(peaks, r.PeakHostUsedMiB), append(resets, r.ResetS)
+			rss = append(rss, r.QEMURSSMiB...)
+		}
+		if len(ups) == 0 {
+			continue
+		}
+		pt.MedianUpS, pt.PeakHostUsedMiB, pt.QEMURSSMiB, pt.MedianResetS = median(ups), median(peaks), median(rss), median(resets)
+		if n == 1 {
+			oneSeat = pt.MedianUpS
+		}
+		rep.Points = append(rep.Points, pt)
+	}
+	for i := range rep.Points {
+		if oneSeat > 0 {
+			rep.Points[i].OverOneSeat = round2(rep.Points[i].MedianUpS / oneSeat)
+		}
+	}
+	target := func(what string, value, limit float64, unit string) {
+		if value > 0 {
+			rep.Targets = append(rep.Targets, Target{What: what, Value: round2(value), Limit: limit, Unit: unit, Met: value <= limit})
+		}
+	}
+	for _, pt := range rep.Points {
+		if pt.Seats == 4 {
+			target("workshop up, 4 seats x 1 node, over 1 seat", pt.OverOneSeat, 2.5, "x")
+		}
+	}
+	var resets, rss []float64
+	for _, pt := range rep.Points {
+		resets, rss = append(resets, pt.MedianResetS), append(rss, pt.QEMURSSMiB)
+	}
+	target("workshop reset of a seat", median(resets), 3, "s")
+	target("QEMU RSS of an idle node", median(rss), 600, "MiB")
+}

@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"testing"
+	"time"
+)
+
+// The curve: medians per seat count over the rounds, each over one seat;
+// failed runs (no up or no reset) count nowhere; the targets from the
+// medians.
+func TestWorkshopSummary(t *testing.T) {
+	rep := WorkshopReport{Runs: []WorkshopRun{
+		{Seats: 1, UpS: 60, PeakHostUsedMiB: 900, QEMURSSMiB: []float64{850}, ResetS: 2.5},
+		{Seats: 2, UpS: 100, PeakHostUsedMiB: 1800, QEMURSSMiB: []float64{840, 860}, ResetS: 2.9},
+		{Seats: 4, UpS: 200, PeakHostUsedMiB: 3600, QEMURSSMiB: []float64{800, 810, 820, 830}, ResetS: 3.5},
+		{Seats: 1, UpS: 62, PeakHostUsedMiB: 920, QEMURSSMiB: []float64{870}, ResetS: 2.7},
+		{Seats: 2, UpS: 110, PeakHostUsedMiB: 1700, QEMURSSMiB: []float64{850, 850}, ResetS: 3.1},
+		{Seats: 4, UpS: 160, PeakHostUsedMiB: 3400, QEMURSSMiB: []float64{800, 800, 800, 800}, ResetS: 3.3},
+		{Seats: 4, UpS: 0}, // up failed
+	}}
+	rep.summarise([]int{1, 2, 4})
+	want := []WorkshopPoint{
+		{Seats: 1, MedianUpS: 61, OverOneSeat: 1, PeakHostUsedMiB: 910, QEMURSSMiB: 860, MedianResetS: 2.6},
+		{Seats: 2, MedianUpS: 105, OverOneSeat: 1.72, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3},
+		{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4},
+	}
+	if len(rep.Points) != len(want) {
+		t.Fatalf("points %+v", rep.Points)
+	}
+	for i, w := range want {
+		if rep.Points[i] != w {
+			t.Errorf("point %d: %+v, want %+v", i, rep.Points[i], w)
+		}
+	}
+	met := map[string]bool{}
+	for _, tg := range rep.Targets {
+		met[tg.What] = tg.Met
+	}
+	for what, wantMet := range map[string]bool{
+		"workshop up, 4 seats x 1 node, over 1 seat": false, // 2.95x
+		"workshop reset of a seat":                   true,  // 3.0 s
+		"QEMU RSS of an idle node":                   false, // 850 MiB
+	} {
+		got, ok := met[what]
+		if !ok || got != wantMet {
+			t.Errorf("target %q: met %v (present %v), want %v; targets %+v", what, got, ok, wantMet, rep.Targets)
+		}
+	}
+	// Without one seat measured, no ratio is made up.
+	rep.summarise([]int{2, 4})
+	for _, p := range rep.Points {
+		if p.OverOneSeat != 0 {
+			t.Errorf("%d seats: over one seat %v without one seat measured", p.Seats, p.OverOneSeat)
+		}
+	}
+}
+
+// The peak is the highest sample, and at least what it started from.
+func TestPeakSamplesHostMemory(t *testing.T) {
+	now, err := hostUsedKiB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPeak(0, time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	if got := p.stop(); got <= 0 || got < now/2 {
+		t.Errorf("peak %d KiB; in use now %d KiB", got, now)
+	}
+	p = newPeak(1<<60, time.Millisecond)
+	if got := p.stop(); got != 1<<60 {
+		t.Errorf("peak %d below its start", got)
+	}
+}
