@@ -23,6 +23,9 @@ type WorkshopOptions struct {
 	Say      func(string)
 	// Sample is how often host memory is read during up (default 1 s).
 	Sample time.Duration
+	// KSM, when not zero, turns kernel same-page merging on for that long
+	// once the seats are idle, and reports what it saved (KSMResult).
+	KSM time.Duration
 }
 
 // WorkshopRun is one workshop up of some seats, a reset of seat 1, and
@@ -35,9 +38,10 @@ type WorkshopRun struct {
 	PeakHostUsedMiB float64 `json:"peak_host_used_mib"`
 	// QEMURSSMiB is each seat's node's QEMU resident size once idle for
 	// IdleSettle after up.
-	QEMURSSMiB []float64 `json:"qemu_rss_mib"`
-	ResetS     float64   `json:"reset_seconds"` // workshop reset of seat 1
-	DownS      float64   `json:"down_seconds"`
+	QEMURSSMiB []float64  `json:"qemu_rss_mib"`
+	ResetS     float64    `json:"reset_seconds"` // workshop reset of seat 1
+	DownS      float64    `json:"down_seconds"`
+	KSM        *KSMResult `json:"ksm,omitempty"`
 }
 
 // WorkshopPoint is the medians of one seat count: the curve.
@@ -48,6 +52,9 @@ type WorkshopPoint struct {
 	PeakHostUsedMiB float64 `json:"median_peak_host_used_mib"`
 	QEMURSSMiB      float64 `json:"median_qemu_rss_mib"` // per node
 	MedianResetS    float64 `json:"median_reset_seconds"`
+	// KSMSavedMiB is what same-page merging saved per node (median), when
+	// measured.
+	KSMSavedMiB float64 `json:"median_ksm_saved_mib_per_node,omitempty"`
 }
 
 // WorkshopReport is what Workshop measured.
@@ -114,7 +121,7 @@ func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
 				return rep, fmt.Errorf("bench --workshop %d seats: %w", n, err)
 			}
 			o.Say(fmt.Sprintf("bench: round %d: workshop up of %d seat(s)", i+1, n))
-			r, err := workshopRun(ctx, w, wp, p, o.Sample, o.Say)
+			r, err := workshopRun(ctx, w, wp, p, o.Sample, o.KSM, o.Say)
 			rep.Runs = append(rep.Runs, r)
 			if err != nil {
 				return rep, fmt.Errorf("bench --workshop %d seats, round %d: %w", n, i+1, err)
@@ -126,7 +133,7 @@ func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
 }
 
 // workshopRun is one workshop up, reset of seat 1 and down, measured.
-func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws *plan.Plan, every time.Duration, say func(string)) (r WorkshopRun, err error) {
+func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws *plan.Plan, every, ksm time.Duration, say func(string)) (r WorkshopRun, err error) {
 	r.Seats = len(wp.Seats)
 	rec := workshop.Record{Name: ws.Lab, Seats: len(wp.Seats), Space: workshop.DefaultSpace.String(), L3Space: workshop.DefaultL3Space.String()}
 	defer func() {
@@ -161,6 +168,14 @@ func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws 
 			}
 			r.QEMURSSMiB = append(r.QEMURSSMiB, kib2mib(rss))
 		}
+	}
+	if ksm > 0 {
+		say(fmt.Sprintf("bench: same-page merging on for %s (%d seat(s) idle)", ksm, r.Seats))
+		k, err := measureKSM(ctx, ksm)
+		if err != nil {
+			return r, err
+		}
+		r.KSM = &k
 	}
 	say(fmt.Sprintf("bench: workshop reset of seat 1 (%d seat(s) up)", r.Seats))
 	rs := time.Now()
@@ -237,18 +252,24 @@ func (rep *WorkshopReport) summarise(counts []int) {
 	var oneSeat float64
 	for _, n := range counts {
 		pt := WorkshopPoint{Seats: n}
-		var ups, peaks, rss, resets []float64
+		var ups, peaks, rss, resets, saved []float64
 		for _, r := range rep.Runs {
 			if r.Seats != n || r.UpS == 0 || r.ResetS == 0 {
 				continue
 			}
 			ups, peaks, resets = append(ups, r.UpS), append(peaks, r.PeakHostUsedMiB), append(resets, r.ResetS)
 			rss = append(rss, r.QEMURSSMiB...)
+			if r.KSM != nil && len(r.QEMURSSMiB) > 0 {
+				saved = append(saved, r.KSM.SavedMiB/float64(len(r.QEMURSSMiB)))
+			}
 		}
 		if len(ups) == 0 {
 			continue
 		}
 		pt.MedianUpS, pt.PeakHostUsedMiB, pt.QEMURSSMiB, pt.MedianResetS = median(ups), median(peaks), median(rss), median(resets)
+		if len(saved) > 0 {
+			pt.KSMSavedMiB = round2(median(saved))
+		}
 		if n == 1 {
 			oneSeat = pt.MedianUpS
 		}

@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,14 +19,14 @@ func TestWorkshopSummary(t *testing.T) {
 		{Seats: 4, UpS: 200, PeakHostUsedMiB: 3600, QEMURSSMiB: []float64{800, 810, 820, 830}, ResetS: 3.5},
 		{Seats: 1, UpS: 62, PeakHostUsedMiB: 920, QEMURSSMiB: []float64{870}, ResetS: 2.7},
 		{Seats: 2, UpS: 110, PeakHostUsedMiB: 1700, QEMURSSMiB: []float64{850, 850}, ResetS: 3.1},
-		{Seats: 4, UpS: 160, PeakHostUsedMiB: 3400, QEMURSSMiB: []float64{800, 800, 800, 800}, ResetS: 3.3},
+		{Seats: 4, UpS: 160, PeakHostUsedMiB: 3400, QEMURSSMiB: []float64{800, 800, 800, 800}, ResetS: 3.3, KSM: &KSMResult{SavedMiB: 400}},
 		{Seats: 4, UpS: 0}, // up failed
 	}}
 	rep.summarise([]int{1, 2, 4})
 	want := []WorkshopPoint{
 		{Seats: 1, MedianUpS: 61, OverOneSeat: 1, PeakHostUsedMiB: 910, QEMURSSMiB: 860, MedianResetS: 2.6},
 		{Seats: 2, MedianUpS: 105, OverOneSeat: 1.72, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3},
-		{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4},
+		{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4, KSMSavedMiB: 100},
 	}
 	if len(rep.Points) != len(want) {
 		t.Fatalf("points %+v", rep.Points)
@@ -69,5 +73,58 @@ func TestPeakSamplesHostMemory(t *testing.T) {
 	p = newPeak(1<<60, time.Millisecond)
 	if got := p.stop(); got != 1<<60 {
 		t.Errorf("peak %d below its start", got)
+	}
+}
+
+// KSM is turned on for the time asked, its savings read from
+// pages_sharing, and the machine's settings put back, unmerging when KSM
+// was off before.
+func TestMeasureKSM(t *testing.T) {
+	dir := t.TempDir()
+	old := KSMRoot
+	KSMRoot = dir
+	defer func() { KSMRoot = old }()
+	for k, v := range map[string]string{"run": "0\n", "pages_to_scan": "100\n", "sleep_millisecs": "200\n", "pages_sharing": "2560\n"} {
+		os.WriteFile(filepath.Join(dir, k), []byte(v), 0o644)
+	}
+	var seen []string
+	done := make(chan struct{})
+	go func() { // what ksmd was told while it ran
+		defer close(done)
+		time.Sleep(50 * time.Millisecond)
+		for _, k := range []string{"run", "pages_to_scan", "sleep_millisecs"} {
+			b, _ := os.ReadFile(filepath.Join(dir, k))
+			seen = append(seen, k+"="+string(b))
+		}
+	}()
+	r, err := measureKSM(context.Background(), 200*time.Millisecond)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "run=1 pages_to_scan=1000 sleep_millisecs=20" {
+		t.Errorf("while measuring: %v", seen)
+	}
+	if want := float64(2560*os.Getpagesize()) / (1 << 20); r.SavedMiB != want || r.Seconds < 0.2 {
+		t.Errorf("saved %v MiB in %v s, want %v MiB", r.SavedMiB, r.Seconds, want)
+	}
+	for k, want := range map[string]string{"run": "0", "pages_to_scan": "100", "sleep_millisecs": "200"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, k)); string(b) != want {
+			t.Errorf("%s left %q, want %q", k, b, want)
+		}
+	}
+	os.Remove(filepath.Join(dir, "run"))
+	if _, err := measureKSM(context.Background(), time.Millisecond); err == nil || !strings.Contains(err.Error(), "CONFIG_KSM") {
+		t.Errorf("no KSM: %v", err)
+	}
+}
+
+func TestStatCPUSeconds(t *testing.T) {
+	stat := "55 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 150 25 0 0 25 5 1 0 100 0 0"
+	if got := statCPUSeconds(stat); got != 1.75 {
+		t.Errorf("utime+stime: %v", got)
+	}
+	if got := statCPUSeconds("garbage"); got != 0 {
+		t.Errorf("garbage: %v", got)
 	}
 }
