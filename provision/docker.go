@@ -32,7 +32,8 @@ type DockerOptions struct {
 	// compacts its memory, so that the free pages come in whole blocks a
 	// balloon with free page reporting hands back to the hypervisor: an
 	// idle node then holds what it uses, not what loading its images
-	// passed through. For labctl's own VMs only.
+	// passed through. Only where the node has a balloon (the command
+	// looks); for labctl's own VMs only.
 	Settle bool
 	Log    func(msg string)
 }
@@ -122,8 +123,9 @@ func InstallDocker(ctx context.Context, r Runner, user string, o DockerOptions) 
 }
 
 // settleCmd drops the page cache and compacts memory (see
-// DockerOptions.Settle); a kernel that refuses either is no failure.
-const settleCmd = "{ sync; echo 1 | sudo tee /proc/sys/vm/drop_caches /proc/sys/vm/compact_memory >/dev/null 2>&1 || true; }"
+// DockerOptions.Settle) when the node has a virtio balloon, whose driver
+// then lists its device; a kernel that refuses either is no failure.
+const settleCmd = "{ if ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep -q '^virtio'; then sync; echo 1 | sudo tee /proc/sys/vm/drop_caches /proc/sys/vm/compact_memory >/dev/null 2>&1 || true; fi; }"
 
 // writeDaemonJSON installs /etc/docker/daemon.json, restarting dockerd
 // when asked.

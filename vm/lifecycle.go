@@ -263,8 +263,13 @@ func (m *Manager) ensureNode(ctx context.Context, pool libvirt.StoragePool, base
 		if err != nil {
 			return err
 		}
+		fpr, err := FreePageReporting(accel)
+		if err != nil {
+			return err
+		}
 		x, err := DomainXML(DomainSpec{
-			Lab: lab, Node: n, Type: accel, Pool: m.part.Plan.Libvirt.Pool,
+			FreePageReporting: fpr,
+			Lab:               lab, Node: n, Type: accel, Pool: m.part.Plan.Libvirt.Pool,
 			DiskVolume: diskVolume(lab, n.Name), SeedVolume: seedVolume(lab, n.Name),
 			Boot: boot, ConsoleLog: console, MTU: m.part.Networks[0].MTU, TBCacheMiB: tb, GuestASLR: aslr,
 		})

@@ -68,7 +68,10 @@ func TestDomainXMLGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, filepath.Join("testdata", "domain-node1-kernel.xml"), []byte(x+"\n"))
-	spec.Type, spec.Boot = "kvm", Boot{}
+	if !strings.Contains(x, `<memballoon model="none">`) {
+		t.Error("an emulated domain got a balloon")
+	}
+	spec.Type, spec.Boot, spec.FreePageReporting = "kvm", Boot{}, true
 	x, err = DomainXML(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -749,5 +752,23 @@ func TestConnectErrorSaysWhatToDo(t *testing.T) {
 	gone := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)}
 	if err := connectError("qemu:///system", "/x", gone); !strings.Contains(err.Error(), "is libvirtd running?") {
 		t.Errorf("%v", err)
+	}
+}
+
+// KVM nodes hand their free pages back; emulated ones do not, unless
+// LABCTL_FREE_PAGE_REPORTING says otherwise; a wrong value is refused.
+func TestFreePageReporting(t *testing.T) {
+	for _, c := range []struct {
+		env, typ string
+		want     bool
+	}{{"", "kvm", true}, {"", "qemu", false}, {"1", "qemu", true}, {"0", "kvm", false}} {
+		t.Setenv("LABCTL_FREE_PAGE_REPORTING", c.env)
+		if got, err := FreePageReporting(c.typ); err != nil || got != c.want {
+			t.Errorf("%q %s: %v (%v), want %v", c.env, c.typ, got, err, c.want)
+		}
+	}
+	t.Setenv("LABCTL_FREE_PAGE_REPORTING", "yes")
+	if _, err := FreePageReporting("kvm"); err == nil || !strings.Contains(err.Error(), `LABCTL_FREE_PAGE_REPORTING="yes"`) {
+		t.Errorf("a wrong value: %v", err)
 	}
 }

@@ -48,7 +48,10 @@ says which, and the lab keeps that choice until 'labctl down'.
 Under software emulation (no KVM) nodes get a translation cache of ` + strconv.Itoa(vm.DefaultTBCacheMiB) + ` MiB
 (LABCTL_TCG_CACHE_MIB=N sets it) and boot with norandmaps, so that QEMU
 reuses what it translated from one run of a program to the next
-(LABCTL_GUEST_ASLR=1 keeps address space randomisation).
+(LABCTL_GUEST_ASLR=1 keeps address space randomisation). KVM nodes get a
+balloon that hands the pages their guest frees back to the host
+(LABCTL_FREE_PAGE_REPORTING=1 gives it to emulated nodes too, at some
+cost in speed; 0 to none).
 
 Remove everything again with 'labctl down'.
 
