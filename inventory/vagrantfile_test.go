@@ -45,3 +45,28 @@ func TestVagrantfileValidates(t *testing.T) {
 		t.Errorf("a misspelt provider setting passed validation: %v\n%s", err, out)
 	}
 }
+
+// The Vagrantfile's provisioner is valid shell, and it sets up what the
+// labs need whatever the box: the NICs renamed by MAC with their
+// addresses and VLANs by systemd-networkd, Docker unless the box has it,
+// the images the file provisioners uploaded.
+func TestVagrantfileProvisioner(t *testing.T) {
+	testenv.Tool(t, "ruby")
+	stub := `module Vagrant; def self.configure(v); end; end
+load ARGV[0]
+print PROVISION`
+	out, err := exec.Command("ruby", "-e", stub, filepath.Join("..", "Vagrantfile")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ruby: %v\n%s", err, out)
+	}
+	sc := string(out)
+	if o, err := exec.Command("sh", "-n", "-c", sc).CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v\n%s", err, o)
+	}
+	for _, w := range []string{"Name=ens33", "Name=ens34", "VLAN=ens33.20", "VLAN=ens33.30", "Id=%s", "networkctl reload",
+		"command -v dockerd", "Type=ether", "usermod -aG docker vagrant", "/tmp/labctl-images/*.tar"} {
+		if !strings.Contains(sc, w) {
+			t.Errorf("the provisioner lacks %q", w)
+		}
+	}
+}

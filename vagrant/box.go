@@ -2,11 +2,13 @@
 // --vagrant`: a box made from labctl's own VM image (so both boot the same
 // kernel, packages and disk), a Vagrantfile with the lab's node count,
 // CPUs and memory, the same offline Docker packages and container images
-// installed by a shell provisioner, and the timing of `vagrant up`.
+// installed by a shell provisioner, and the timing of `vagrant up`. It
+// also makes the box people's own Vagrantfiles boot offline (`labctl image
+// vagrant-box`, UserBox).
 //
 // It is a package of its own because it is the only code that knows
-// Vagrant: the box format, the Vagrantfile and the vagrant command. lab
-// drives it; nothing else imports it.
+// Vagrant: the box format, the Vagrantfile and the vagrant command. bench
+// and the command line drive it.
 package vagrant
 
 import (
@@ -14,8 +16,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/labctl/labctl/images"
@@ -62,6 +66,12 @@ grep -q ' labctl$' "$root/etc/hosts" || echo '127.0.1.1 labctl' >> "$root/etc/ho
 // disk, changed by boxHook. authorizedKey is the public key Vagrant logs
 // in with. It mounts the disk through a loop device, so it needs root.
 func BuildBox(ctx context.Context, c *images.Cache, image string, authorizedKey string, out string, log io.Writer) error {
+	return buildBox(ctx, c, image, authorizedKey, nil, out, log)
+}
+
+// buildBox is BuildBox with more files in the box (name: content), e.g.
+// a box Vagrantfile.
+func buildBox(ctx context.Context, c *images.Cache, image string, authorizedKey string, extra map[string][]byte, out string, log io.Writer) error {
 	e, err := c.Get(image)
 	if err != nil {
 		return fmt.Errorf("vagrant box: %w (run 'sudo labctl image build %s')", err, image)
@@ -117,8 +127,15 @@ func BuildBox(ctx context.Context, c *images.Cache, image string, authorizedKey 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
+	members := []string{"metadata.json", "box.img"}
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		if err := os.WriteFile(filepath.Join(dir, name), extra[name], 0o644); err != nil {
+			return err
+		}
+		members = append(members, name)
+	}
 	tmp := out + ".part"
-	if err := run("tar", "-C", dir, "-cf", tmp, "metadata.json", "box.img"); err != nil {
+	if err := run("tar", append([]string{"-C", dir, "-cf", tmp}, members...)...); err != nil {
 		os.Remove(tmp)
 		return err
 	}

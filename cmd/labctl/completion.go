@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/state"
 	"github.com/spf13/cobra"
 )
@@ -39,7 +40,22 @@ func addCompletions(root *cobra.Command, g *globals) {
 			return prefixed(out, toComplete), cobra.ShellCompDirectiveDefault
 		}
 	}
+	recipes := func(kind string, one bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if one && len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, r := range images.Recipes() {
+				if kind == "" || r.Kind == kind {
+					out = append(out, r.Name)
+				}
+			}
+			return prefixed(out, toComplete), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
 	for path, fn := range map[string]func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective){
+		"image build": recipes("", false), "image vagrant-box": recipes(images.KindVMImage, true),
 		"ssh": nodes, "exec": nodes, "console": nodes, "capture": nodes, "impair": nodes,
 		"lab run": exercises(true), "lab check": exercises(false), "lab explain": exercises(false),
 	} {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/internal/atomicfile"
 
 	"github.com/labctl/labctl/exercise"
+	"github.com/labctl/labctl/internal/strictyaml"
 	"github.com/labctl/labctl/inventory"
 	"github.com/spf13/cobra"
 )
@@ -60,25 +62,35 @@ An inventory file:
 	return cmd
 }
 
+// machineName is what a Vagrant machine name may be here: nothing that
+// vagrant would read as an option or a pattern.
+var machineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
 func newHostsImportCmd(g *globals) *cobra.Command {
 	var vagrant bool
 	var dir, to string
 	cmd := &cobra.Command{
-		Use:   "import --vagrant",
+		Use:   "import --vagrant [MACHINE...]",
 		Short: "Write an inventory from 'vagrant ssh-config'",
 		Long: `Runs 'vagrant ssh-config' (in --dir, where the Vagrantfile is) and writes an
-inventory with each machine's name, address, port, user and key. Check the
-NIC names and addresses against your topology, then run
-'labctl hosts check --inventory FILE'.`,
+inventory with each machine's name, address, port, user and key: every
+machine of the project, or the MACHINEs named (those 'vagrant up' brought
+up, when not all of them). Check the NIC names and addresses against your
+topology, then run 'labctl hosts check --inventory FILE'.`,
 		Example: `  labctl hosts import --vagrant --to hosts.yaml
+  labctl hosts import --vagrant node1 --to hosts.yaml
   labctl hosts check --inventory hosts.yaml
   labctl lab run all --inventory hosts.yaml`,
-		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !vagrant {
 				return usageErr("hosts import: say where from: --vagrant")
 			}
-			c := exec.CommandContext(cmd.Context(), "vagrant", "ssh-config")
+			for _, a := range args {
+				if !machineName.MatchString(a) {
+					return usageErr("hosts import: %s is not a Vagrant machine name", strictyaml.Quote(a))
+				}
+			}
+			c := exec.CommandContext(cmd.Context(), "vagrant", append([]string{"ssh-config"}, args...)...)
 			c.Dir = dir
 			var out, errb bytes.Buffer
 			c.Stdout, c.Stderr = &out, &errb
@@ -100,7 +112,11 @@ NIC names and addresses against your topology, then run
 			if err := atomicfile.Write(to, b.Bytes(), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stderr, "wrote %s (%d hosts)\n", to, len(inv.Hosts))
+			noun := "hosts"
+			if len(inv.Hosts) == 1 {
+				noun = "host"
+			}
+			fmt.Fprintf(g.stderr, "wrote %s (%d %s)\n", to, len(inv.Hosts), noun)
 			return nil
 		},
 	}

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/vagrant"
 	"github.com/spf13/cobra"
 )
 
@@ -50,7 +52,7 @@ Built from Debian packages as well:
 		return images.OpenCache(dir)
 	}
 	cmd.AddCommand(newImageBuildCmd(g, open), newImagePullCmd(g, open), newImageLsCmd(g, open),
-		newImageRmCmd(g, open), newImageVerifyCmd(g, open))
+		newImageRmCmd(g, open), newImageVerifyCmd(g, open), newImageVagrantBoxCmd(g, open))
 	return cmd
 }
 
@@ -295,4 +297,68 @@ func newImageVerifyCmd(g *globals, open cacheOpener) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newImageVagrantBoxCmd(g *globals, open cacheOpener) *cobra.Command {
+	var b vagrant.UserBox
+	cmd := &cobra.Command{
+		Use:   "vagrant-box [IMAGE]",
+		Short: "Make a vagrant-libvirt box of a cached VM image and add it to Vagrant",
+		Long: `Makes a box for the libvirt provider from a VM image of the cache (default
+debian-12-docker, Docker already installed) and adds it to Vagrant as --name
+(default labctl/IMAGE), replacing a box of that name; --out writes the box
+to a file instead. No download: what the repository's Vagrantfile needs
+offline (LABCTL_VAGRANT_BOX=labctl/debian-12-docker vagrant up).
+
+The box authorizes Vagrant's insecure public key, as public boxes do
+(Vagrant puts a key of its own in at the first up); --key gives another.
+labctl's images have no boot loader: the box's own Vagrantfile boots the
+image's kernel and initrd, copied to --boot-dir on this host (default
+` + vagrant.BootRoot + `/NAME), so the box is for this host.
+
+Needs root (the image's disk is mounted to add the vagrant user) and
+vagrant. A box that vagrant-libvirt already uploaded into its storage pool
+under the same name stays there until removed (virsh vol-list default).`,
+		Example: `  sudo labctl image vagrant-box
+  sudo LABCTL_VAGRANT_BOX=labctl/debian-12-docker vagrant up --provider=libvirt
+  sudo labctl image vagrant-box debian-12 --name mylab/debian-12 --out debian-12.box`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b.Image = "debian-12-docker"
+			if len(args) == 1 {
+				b.Image = args[0]
+			}
+			if b.Name == "" {
+				b.Name = "labctl/" + b.Image
+			}
+			if err := vagrant.CheckBoxName(b.Name); err != nil {
+				return usageErr("--name: %v", err)
+			}
+			if b.Out == "" {
+				if _, err := exec.LookPath("vagrant"); err != nil {
+					return fmt.Errorf("vagrant is not installed (Debian: apt install vagrant vagrant-libvirt); --out FILE writes the box without it")
+				}
+			}
+			c, err := open()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			b.Log = g.stderr
+			if err := b.Make(cmd.Context(), c); err != nil {
+				return err
+			}
+			where := "added to Vagrant as " + b.Name
+			if b.Out != "" {
+				where = "written to " + b.Out + " (vagrant box add --name " + b.Name + " " + b.Out + ")"
+			}
+			fmt.Fprintf(g.stderr, "box of %s %s in %.0fs\n", b.Image, where, time.Since(start).Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&b.Name, "name", "", "the box's name in Vagrant (default labctl/IMAGE)")
+	cmd.Flags().StringVar(&b.Key, "key", "", "public key file the box authorizes (default Vagrant's insecure key)")
+	cmd.Flags().StringVar(&b.BootDir, "boot-dir", "", "where the kernel and initrd go (default "+vagrant.BootRoot+"/NAME)")
+	cmd.Flags().StringVar(&b.Out, "out", "", "write the box to this file instead of adding it")
+	return cmd
 }

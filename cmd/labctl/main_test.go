@@ -221,6 +221,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"workshop", "serve", "--listen", "127.0.0.1:8443", "--idle", "5s"}, "--idle 5s"},
 		{[]string{"workshop", "snapshot", "Bad"}, `stage name "Bad"`},
 		{[]string{"workshop", "reset", "1", "--stage", "x/y"}, `--stage: stage name "x/y"`},
+		{[]string{"hosts", "import", "--vagrant", "--", "--provider=x"}, `"--provider=x" is not a Vagrant machine name`},
+		{[]string{"image", "vagrant-box", "--name", "a/b/c"}, `--name: "a/b/c" is not a box name`},
 	}
 	for _, tc := range tests {
 		_, stderr, code := run(t, tc.args...)
@@ -484,6 +486,9 @@ func TestCompletion(t *testing.T) {
 		{[]string{"__complete", "graph", "--format", ""}, []string{"dot", "mermaid", "svg"}},
 		{[]string{"__complete", "up", "--docker", ""}, []string{"offline", "online"}},
 		{[]string{"__complete", "status", "-o", ""}, []string{"text", "json"}},
+		{[]string{"__complete", "image", "build", "debian-12-d"}, []string{"debian-12-docker"}},
+		{[]string{"__complete", "image", "vagrant-box", ""}, []string{"debian-12", "debian-12-docker"}},
+		{[]string{"__complete", "image", "vagrant-box", "debian-12", ""}, nil},
 	} {
 		out, _, _ := run(t, c.args...)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
