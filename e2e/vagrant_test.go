@@ -54,7 +54,10 @@ func TestVagrantfileForReal(t *testing.T) {
 		t.Logf("vagrant %s (err=%v):\n%s", strings.Join(args, " "), err, testlab.LastLines(string(out), 30))
 		return string(out), err
 	}
+	// Its own context: the clean-up runs after the test's is cancelled.
 	virsh := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 		out, _ := env.Command(ctx, "virsh", append([]string{"-c", "qemu:///system", "-q"}, args...)...).Output()
 		return strings.TrimSpace(string(out))
 	}
@@ -92,16 +95,29 @@ func TestVagrantfileForReal(t *testing.T) {
 			t.Errorf("vagrant destroy left %s", strings.Join(left, ", "))
 		}
 		volPrefix := strings.ReplaceAll(box, "/", "-VAGRANTSLASH-")
-		for _, l := range strings.Split(virsh("vol-list", "default"), "\n") {
-			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], volPrefix) {
-				virsh("vol-delete", "--pool", "default", f[0])
+		vols := func() (names []string) {
+			for _, l := range strings.Split(virsh("vol-list", "default"), "\n") {
+				if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], volPrefix) {
+					names = append(names, f[0])
+				}
 			}
+			return names
+		}
+		for _, v := range vols() {
+			virsh("vol-delete", "--pool", "default", v)
+		}
+		if left := vols(); len(left) > 0 {
+			t.Errorf("the box's volumes are still in the default pool: %v", left)
 		}
 		if !hadDefaultPool {
 			virsh("pool-destroy", "default")
 			virsh("pool-undefine", "default")
+			if virsh("pool-info", "default") != "" {
+				t.Error("the default pool vagrant-libvirt made is still defined")
+			}
 		}
 		os.RemoveAll(vagrant.DefaultBootDir(box))
+		os.Remove(vagrant.BootRoot) // when empty
 	})
 
 	start := time.Now()
