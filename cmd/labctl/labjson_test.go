@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/exercisetest"
 	"github.com/labctl/labctl/hypervisor"
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/golden"
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/lab"
@@ -144,6 +145,27 @@ func TestJSONOutputsOfALab(t *testing.T) {
 	}
 	pulled := regexp.MustCompile(`url-[0-9a-f]{12}`).ReplaceAllString(strings.ReplaceAll(out, url, "URL"), "url-NAME")
 	golden.Check(t, "testdata/json-image-pull.json", zero(pulled))
+
+	// A build that is a cache hit: the recipe's inputs did not change.
+	c, err := images.OpenCache(os.Getenv("LABCTL_CACHE_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := images.LookupRecipe("busybox")
+	src := filepath.Join(t.TempDir(), "busybox.tar")
+	os.WriteFile(src, []byte("an image archive"), 0o644)
+	f, err := c.AddFile(src, "containers/busybox.tar", "archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(images.Entry{Name: "busybox", Kind: images.KindContainerImage, Files: []images.File{f}, InputHash: r.InputHash(images.DefaultMirror)}); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = m.run("image", "build", "busybox", "-o", "json")
+	if code != 0 || !strings.HasPrefix(out, "{\n  \"version\": 1,\n") || !strings.Contains(stderr, "busybox: up to date (cache hit") {
+		t.Fatalf("image build -o json: exit %d\n%s%s", code, out, stderr)
+	}
+	golden.Check(t, "testdata/json-image-build.json", zero(out))
 
 	out, stderr, code = m.run("up", "--no-provision", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
