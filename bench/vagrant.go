@@ -116,6 +116,15 @@ type Target struct {
 	Met   bool    `json:"met"`
 }
 
+// addTarget appends a target measured (value > 0): met when value is at
+// most limit. An unmeasured value adds nothing.
+func addTarget(ts []Target, what string, value, limit float64, unit string) []Target {
+	if value <= 0 {
+		return ts
+	}
+	return append(ts, Target{What: what, Value: round2(value), Limit: limit, Unit: unit, Met: value <= limit})
+}
+
 // CompareReport is what CompareVagrant measured.
 type CompareReport struct {
 	Lab            string           `json:"lab"`
@@ -475,9 +484,7 @@ func (rep *CompareReport) summarise(counts []int) {
 		}
 	}
 	target := func(what string, value, limit float64, unit string) {
-		if value > 0 {
-			rep.Targets = append(rep.Targets, Target{What: what, Value: round2(value), Limit: limit, Unit: unit, Met: value <= limit})
-		}
+		rep.Targets = addTarget(rep.Targets, what, value, limit, unit)
 	}
 	ratio := func(a, b string, n int) float64 {
 		if med[key(b, n)] == 0 {

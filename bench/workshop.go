@@ -281,9 +281,7 @@ func (rep *WorkshopReport) summarise(counts []int) {
 		}
 	}
 	target := func(what string, value, limit float64, unit string) {
-		if value > 0 {
-			rep.Targets = append(rep.Targets, Target{What: what, Value: round2(value), Limit: limit, Unit: unit, Met: value <= limit})
-		}
+		rep.Targets = addTarget(rep.Targets, what, value, limit, unit)
 	}
 	for _, pt := range rep.Points {
 		if pt.Seats == 4 {
