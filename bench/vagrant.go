@@ -69,19 +69,34 @@ var IdleSettle = 15 * time.Second
 
 // settle waits IdleSettle and reads each node's QEMU resident size again.
 func settle(ctx context.Context, mem []NodeMemory, domains []string) error {
+	names := make([]string, len(mem))
+	for i, m := range mem {
+		names[i] = m.Node
+	}
+	rss, err := idleRSS(ctx, names, domains)
+	for i := range rss {
+		mem[i].IdleQEMURSSMiB = rss[i]
+	}
+	return err
+}
+
+// idleRSS waits IdleSettle, then reads the QEMU resident size of each
+// domain (MiB), named in errors by names.
+func idleRSS(ctx context.Context, names, domains []string) ([]float64, error) {
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case <-time.After(IdleSettle):
 	}
-	for i := range mem {
-		rss, err := qemuRSS(domains[i])
+	var out []float64
+	for i, d := range domains {
+		rss, err := qemuRSS(d)
 		if err != nil {
-			return fmt.Errorf("%s: %w", mem[i].Node, err)
+			return out, fmt.Errorf("%s: %w", names[i], err)
 		}
-		mem[i].IdleQEMURSSMiB = kib2mib(rss)
+		out = append(out, kib2mib(rss))
 	}
-	return nil
+	return out, nil
 }
 
 // CompareRun is one variant brought up (timed until Docker is ready on

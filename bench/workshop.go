@@ -155,19 +155,14 @@ func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws 
 	if err != nil {
 		return r, err
 	}
-	select { // idle, as settle does
-	case <-ctx.Done():
-		return r, ctx.Err()
-	case <-time.After(IdleSettle):
-	}
+	var names, domains []string
 	for _, s := range wp.Seats {
 		for _, n := range s.Plan.Nodes {
-			rss, err := qemuRSS(n.Domain)
-			if err != nil {
-				return r, fmt.Errorf("%s/%s: %w", s.Lab, n.Name, err)
-			}
-			r.QEMURSSMiB = append(r.QEMURSSMiB, kib2mib(rss))
+			names, domains = append(names, s.Lab+"/"+n.Name), append(domains, n.Domain)
 		}
+	}
+	if r.QEMURSSMiB, err = idleRSS(ctx, names, domains); err != nil {
+		return r, err
 	}
 	if ksm > 0 {
 		say(fmt.Sprintf("bench: same-page merging on for %s (%d seat(s) idle)", ksm, r.Seats))
