@@ -163,14 +163,7 @@ func runTCG(cmd *cobra.Command, g *globals, runs int, sizes []int, report string
 	if rep.Lab == "" {
 		return err
 	}
-	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
-		err = werr
-	}
-	writeTCGTable(g.stdout, rep, runs)
-	if report != "" {
-		fmt.Fprintf(g.stdout, "report: %s\n", report)
-	}
-	return err
+	return g.reportMeasured(report, rep, func(w io.Writer) { writeTCGTable(w, rep, runs) }, err)
 }
 
 // writeTCGTable prints bench --tcg-cache's medians, one row per size.
@@ -211,14 +204,7 @@ func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, par
 	if rep.Workshop == "" {
 		return err
 	}
-	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
-		err = werr
-	}
-	writeWorkshopTable(g.stdout, rep, runs)
-	if report != "" {
-		fmt.Fprintf(g.stdout, "report: %s\n", report)
-	}
-	return err
+	return g.reportMeasured(report, rep, func(w io.Writer) { writeWorkshopTable(w, rep, runs) }, err)
 }
 
 // writeWorkshopTable prints bench --workshop's curve and targets.
@@ -262,6 +248,20 @@ func writeTargets(w io.Writer, targets []bench.Target) {
 // writeBenchReport writes the report as JSON to path ("" for none).
 func writeBenchReport(path string, rep bench.Report) error { return writeJSONReport(path, rep) }
 
+// reportMeasured ends a bench that measured something, err or not: the
+// JSON report written (when asked), the table printed, where the report
+// is said; err wins over a failure to write the report.
+func (g *globals) reportMeasured(path string, rep any, table func(io.Writer), err error) error {
+	if werr := writeJSONReport(path, rep); werr != nil && err == nil {
+		err = werr
+	}
+	table(g.stdout)
+	if path != "" {
+		fmt.Fprintf(g.stdout, "report: %s\n", path)
+	}
+	return err
+}
+
 // writeJSONReport writes v as indented JSON to path ("" for none).
 func writeJSONReport(path string, rep any) error {
 	if path == "" {
@@ -283,14 +283,7 @@ func runCompare(cmd *cobra.Command, g *globals, runs int, counts []int, subnet, 
 	if rep.Lab == "" {
 		return err // nothing measured
 	}
-	if werr := writeJSONReport(report, rep); werr != nil && err == nil {
-		err = werr
-	}
-	printCompare(g.stdout, rep)
-	if report != "" {
-		fmt.Fprintf(g.stdout, "report: %s\n", report)
-	}
-	return err
+	return g.reportMeasured(report, rep, func(w io.Writer) { printCompare(w, rep) }, err)
 }
 
 // printCompare writes the medians, the targets and the memory as text.
