@@ -66,19 +66,29 @@ grep -q ' labctl$' "$root/etc/hosts" || echo '127.0.1.1 labctl' >> "$root/etc/ho
 // disk, changed by boxHook. authorizedKey is the public key Vagrant logs
 // in with. It mounts the disk through a loop device, so it needs root.
 func BuildBox(ctx context.Context, c *images.Cache, image string, authorizedKey string, out string, log io.Writer) error {
-	return buildBox(ctx, c, image, authorizedKey, nil, out, log)
+	e, err := vmImage(c, image)
+	if err != nil {
+		return err
+	}
+	return buildBox(ctx, c, e, authorizedKey, nil, out, log)
 }
 
-// buildBox is BuildBox with more files in the box (name: content), e.g.
-// a box Vagrantfile.
-func buildBox(ctx context.Context, c *images.Cache, image string, authorizedKey string, extra map[string][]byte, out string, log io.Writer) error {
+// vmImage is the cached VM image a box is made of, verified.
+func vmImage(c *images.Cache, image string) (images.Entry, error) {
 	e, err := c.Get(image)
 	if err != nil {
-		return fmt.Errorf("vagrant box: %w (run 'sudo labctl image build %s')", err, image)
+		return e, fmt.Errorf("vagrant box: %w (run 'sudo labctl image build %s')", err, image)
 	}
 	if e.Kind != images.KindVMImage {
-		return fmt.Errorf("vagrant box: %s is a %s, not a VM image", image, e.Kind)
+		return e, fmt.Errorf("vagrant box: %s is a %s, not a VM image", image, e.Kind)
 	}
+	return e, nil
+}
+
+// buildBox is BuildBox of the verified entry e, with more files in the
+// box (name: content), e.g. a box Vagrantfile.
+func buildBox(ctx context.Context, c *images.Cache, e images.Entry, authorizedKey string, extra map[string][]byte, out string, log io.Writer) error {
+	image := e.Name
 	disk, ok := e.File("disk")
 	if !ok {
 		return fmt.Errorf("vagrant box: image %s has no disk", image)

@@ -106,9 +106,9 @@ func (b UserBox) Make(ctx context.Context, c *images.Cache) error {
 	if log == nil {
 		log = io.Discard
 	}
-	e, err := c.Get(b.Image)
+	e, err := vmImage(c, b.Image)
 	if err != nil {
-		return fmt.Errorf("vagrant box: %w (run 'sudo labctl image build %s')", err, b.Image)
+		return err
 	}
 	if e.Meta["boot"] != "kernel" {
 		return fmt.Errorf("vagrant box: image %s does not boot by direct kernel boot; labctl makes boxes of its own images (debian-12, debian-12-docker)", b.Image)
@@ -159,7 +159,7 @@ func (b UserBox) Make(ctx context.Context, c *images.Cache) error {
 		out = filepath.Join(dir, "box.tar")
 	}
 	fmt.Fprintf(log, "vagrant box %s: from %s, kernel and initrd in %s\n", b.Name, b.Image, b.BootDir)
-	if err := buildBox(ctx, c, b.Image, strings.TrimSpace(string(pub)), map[string][]byte{"Vagrantfile": vf}, out, log); err != nil {
+	if err := buildBox(ctx, c, e, strings.TrimSpace(string(pub)), map[string][]byte{"Vagrantfile": vf}, out, log); err != nil {
 		return err
 	}
 	if b.Out != "" {

@@ -45,8 +45,9 @@ type Spec struct {
 
 // vagrantfile mirrors what labctl gives its nodes: same CPUs and memory,
 // q35, direct kernel boot, a virtio RNG, no graphics, the disk on virtio.
-// It has no balloon: labctl's nodes have one only to hand free pages back
-// (free page reporting), which changes their memory, not their time. The shell provisioner does what labctl's offline install
+// It has no balloon, as labctl's emulated nodes have none (under emulation
+// free page reporting costs lab time). The shell provisioner does what
+// labctl's offline install
 // does: the same packages from the same file: repository with the same
 // dpkg options, daemon.json, Docker started and answering, the images
 // loaded, the login user in the docker group.
