@@ -18,7 +18,9 @@ import (
 
 	"github.com/labctl/labctl/exercise"
 	"github.com/labctl/labctl/exercise/catalog"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/topology"
 )
 
 // Round is one measured Up (and, for the first concurrent run, the
@@ -76,13 +78,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Runs < 1 {
 		return Report{}, fmt.Errorf("bench: %d runs: must be 1 or more", o.Runs)
 	}
-	l, err := lab.Open(o.Lab)
-	if err != nil {
-		return Report{}, err
-	}
-	virt, err := benchable(ctx, l)
-	t, p := l.Topology, l.Plan
-	l.Close()
+	t, p, virt, err := openBenchable(ctx, o.Lab)
 	if err != nil {
 		return Report{}, err
 	}
@@ -134,6 +130,18 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// openBenchable opens the lab a benchmark is about, refuses it when it
+// exists (benchable), and gives its topology, plan and virtualisation.
+func openBenchable(ctx context.Context, o lab.Options) (*topology.Topology, *plan.Plan, string, error) {
+	l, err := lab.Open(o)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer l.Close()
+	virt, err := benchable(ctx, l)
+	return l.Topology, l.Plan, virt, err
 }
 
 // benchable refuses a lab that exists (a benchmark creates and removes

@@ -57,13 +57,7 @@ func TCGCache(ctx context.Context, o TCGOptions) (TCGReport, error) {
 	if o.Say == nil {
 		o.Say = func(string) {}
 	}
-	l, err := lab.Open(o.Lab)
-	if err != nil {
-		return TCGReport{}, err
-	}
-	virt, err := benchable(ctx, l)
-	t := l.Topology
-	l.Close()
+	t, _, virt, err := openBenchable(ctx, o.Lab)
 	if err != nil {
 		return TCGReport{}, err
 	}

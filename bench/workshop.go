@@ -87,13 +87,7 @@ func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
 	if o.Runs < 1 {
 		return WorkshopReport{}, fmt.Errorf("bench --workshop: %d runs: must be 1 or more", o.Runs)
 	}
-	l, err := lab.Open(o.Lab)
-	if err != nil {
-		return WorkshopReport{}, err
-	}
-	virt, err := benchable(ctx, l)
-	t, p := l.Topology, l.Plan
-	l.Close()
+	t, p, virt, err := openBenchable(ctx, o.Lab)
 	if err != nil {
 		return WorkshopReport{}, err
 	}
