@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -45,12 +46,17 @@ func TestVagrantfileForReal(t *testing.T) {
 	vagrantEnv := []string{"VAGRANT_HOME=" + home, "VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_DEFAULT_PROVIDER=libvirt",
 		"LABCTL_VAGRANT_BOX=" + box, "LABCTL_CACHE_DIR=" + c.Cache}
 	c.ExtraEnv = append(c.ExtraEnv, vagrantEnv...)
+	// vagrant in the harness's namespace, in the project, with its
+	// environment.
+	vagrantCmd := func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := env.Command(ctx, "env", append(append(append([]string(nil), vagrantEnv...), "vagrant"), args...)...)
+		cmd.Dir = proj
+		return cmd
+	}
 	run := func(limit time.Duration, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
-		cmd := env.Command(ctx, "env", append(append(append([]string(nil), vagrantEnv...), "vagrant"), args...)...)
-		cmd.Dir = proj
-		out, err := cmd.CombinedOutput()
+		out, err := vagrantCmd(ctx, args...).CombinedOutput()
 		t.Logf("vagrant %s (err=%v):\n%s", strings.Join(args, " "), err, testlab.LastLines(string(out), 30))
 		return string(out), err
 	}
@@ -69,9 +75,7 @@ func TestVagrantfileForReal(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		cmd := env.Command(ctx, "env", append(append(append([]string(nil), vagrantEnv...), "vagrant"), "destroy", "-f")...)
-		cmd.Dir = proj
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := vagrantCmd(ctx, "destroy", "-f").CombinedOutput(); err != nil {
 			t.Errorf("vagrant destroy: %v\n%s", err, out)
 		}
 		var left []string
