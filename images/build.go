@@ -69,7 +69,11 @@ type Recipe struct {
 	Description string
 	Tools       []string // host commands the recipe needs
 	inputs      string   // everything that decides the output, for the input hash
-	build       func(ctx context.Context, b *builder) ([]File, map[string]string, error)
+	// needs are recipes whose artefacts go into this one (built first if
+	// the cache lacks them); their files' digests are inputs too, so a
+	// rebuilt dependency rebuilds this.
+	needs []Recipe
+	build func(ctx context.Context, b *builder) ([]File, map[string]string, error)
 }
 
 // Recipes lists what can be built offline (from Debian's archive only).
@@ -104,13 +108,30 @@ func (r Recipe) InputHash(mirror string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// withNeeds adds the digests of the needed artefacts to a recipe's input
+// hash; with no needs it is the input hash itself.
+func withNeeds(hash string, deps map[string]Entry, needs []Recipe) string {
+	if len(needs) == 0 {
+		return hash
+	}
+	h := sha256.New()
+	io.WriteString(h, hash)
+	for _, n := range needs {
+		for _, f := range deps[n.Name].Files {
+			fmt.Fprintf(h, "\x00%s\x00%s\x00%s", n.Name, f.Path, f.SHA256)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // builder carries one build's scratch directory and tools.
 type builder struct {
 	cache  *Cache
 	recipe Recipe
 	opts   BuildOptions
-	dir    string    // scratch directory, removed afterwards
-	log    io.Writer // full tool output (the build log file)
+	deps   map[string]Entry // the needed artefacts, by recipe name
+	dir    string           // scratch directory, removed afterwards
+	log    io.Writer        // full tool output (the build log file)
 }
 
 func (b *builder) run(ctx context.Context, name string, args ...string) error {
@@ -150,7 +171,17 @@ func (c *Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (e Entry
 	if opts.Runner == nil {
 		opts.Runner = ExecRunner{}
 	}
-	hash := r.InputHash(opts.Mirror)
+	deps := map[string]Entry{}
+	for _, n := range r.needs {
+		dopts := opts
+		dopts.Force = false // --force rebuilds what was asked for, not what it needs
+		de, _, err := c.Build(ctx, n, dopts)
+		if err != nil {
+			return Entry{}, false, fmt.Errorf("%s needs %s: %w", r.Name, n.Name, err)
+		}
+		deps[n.Name] = de
+	}
+	hash := withNeeds(r.InputHash(opts.Mirror), deps, r.needs)
 	if !opts.Force {
 		if old, err := c.Lookup(r.Name); err == nil && old.InputHash == hash {
 			if verr := c.Verify(old); verr == nil {
@@ -190,7 +221,7 @@ func (c *Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (e Entry
 	defer logf.Close()
 	start := time.Now()
 	fmt.Fprintf(opts.Log, "%s: building (log: %s)\n", r.Name, logPath)
-	b := &builder{cache: c, recipe: r, opts: opts, dir: dir, log: logf}
+	b := &builder{cache: c, recipe: r, opts: opts, dir: dir, log: logf, deps: deps}
 	files, meta, err := r.build(ctx, b)
 	if err != nil {
 		for _, f := range files {

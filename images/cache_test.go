@@ -83,6 +83,62 @@ func TestBuildThenCacheHit(t *testing.T) {
 	}
 }
 
+// TestNeedsAreBuiltFirstAndAreInputs: a recipe's needs are built before it
+// (once: cached afterwards), handed to its build, and part of its input
+// hash, so that a changed need rebuilds it; --force rebuilds only what was
+// asked for; a need that fails stops the build, naming both.
+func TestNeedsAreBuiltFirstAndAreInputs(t *testing.T) {
+	c := newCache(t)
+	ctx := context.Background()
+	var depCalls, calls int
+	var seen map[string]Entry
+	withNeed := func(dep Recipe) Recipe {
+		r := fakeRecipe("top", "t", nil, &calls)
+		inner := r.build
+		r.build = func(ctx context.Context, b *builder) ([]File, map[string]string, error) {
+			seen = b.deps
+			return inner(ctx, b)
+		}
+		r.needs = []Recipe{dep}
+		return r
+	}
+	top := withNeed(fakeRecipe("dep", "d1", nil, &depCalls))
+	e, built, err := c.Build(ctx, top, opts())
+	if err != nil || !built || calls != 1 || depCalls != 1 {
+		t.Fatalf("first build: built=%v calls=%d dep calls=%d err=%v", built, calls, depCalls, err)
+	}
+	if len(seen["dep"].Files) != 2 {
+		t.Errorf("the build was handed %+v, want the dep's entry with its 2 files", seen)
+	}
+	if _, err := c.Lookup("dep"); err != nil {
+		t.Errorf("the need is not in the cache: %v", err)
+	}
+	if e.InputHash == top.InputHash("") {
+		t.Error("the input hash ignores the need")
+	}
+	if _, built, err := c.Build(ctx, top, opts()); err != nil || built || calls != 1 || depCalls != 1 {
+		t.Errorf("second build: built=%v calls=%d dep calls=%d err=%v, want a cache hit of both", built, calls, depCalls, err)
+	}
+	force := opts()
+	force.Force = true
+	if _, built, err := c.Build(ctx, top, force); err != nil || !built || calls != 2 || depCalls != 1 {
+		t.Errorf("--force: built=%v calls=%d dep calls=%d err=%v, want only top built again", built, calls, depCalls, err)
+	}
+	changed := withNeed(fakeRecipe("dep", "d2", nil, &depCalls))
+	e2, built, err := c.Build(ctx, changed, opts())
+	if err != nil || !built || calls != 3 || depCalls != 2 || e2.InputHash == e.InputHash {
+		t.Errorf("changed need: built=%v calls=%d dep calls=%d err=%v, want both built again with a new hash", built, calls, depCalls, err)
+	}
+	boom := errors.New("boom")
+	broken := withNeed(fakeRecipe("dep", "d3", boom, &depCalls))
+	if _, _, err := c.Build(ctx, broken, opts()); !errors.Is(err, boom) || !strings.Contains(err.Error(), "top needs dep") || calls != 3 {
+		t.Errorf("failed need: err=%v calls=%d, want the need's error naming both and top not built", err, calls)
+	}
+	if old, err := c.Lookup("top"); err != nil || old.InputHash != e2.InputHash {
+		t.Errorf("after a failed need, top's cached build is %+v (err=%v), want the last good one", old, err)
+	}
+}
+
 func TestFailedBuildLeavesNothing(t *testing.T) {
 	c := newCache(t)
 	calls := 0

@@ -24,7 +24,7 @@ func TestBuildEverythingForReal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	names := []string{"debian-12", "docker.io-debian-12", "busybox", "nginx"}
+	names := []string{"debian-12", "debian-12-docker", "docker.io-debian-12", "busybox", "nginx"}
 	for _, n := range names {
 		r, _ := LookupRecipe(n)
 		start := time.Now()
@@ -39,6 +39,10 @@ func TestBuildEverythingForReal(t *testing.T) {
 				if _, ok := e.File(role); !ok {
 					t.Errorf("debian-12 has no %s file", role)
 				}
+			}
+		case "debian-12-docker":
+			if e.Meta["docker"] != "installed" || e.Meta["images"] != "busybox:latest nginx:latest" {
+				t.Errorf("debian-12-docker: meta %v, want Docker installed with busybox:latest nginx:latest preloaded", e.Meta)
 			}
 		case "docker.io-debian-12":
 			if _, ok := e.File("index"); !ok || len(e.Files) < 10 {
@@ -110,5 +114,99 @@ func TestCacheFullDuringBuildForReal(t *testing.T) {
 	e, built, err := c.Build(ctx, r, opts)
 	if err != nil || !built || c.Verify(e) != nil {
 		t.Fatalf("build with room again: built=%v err=%v", built, err)
+	}
+}
+
+// TestPreloadForReal runs the Docker-ready image's preload on a copy of
+// that image's root file system whose Docker store was emptied: the
+// labs' images are loaded with the IDs of their cached archives, the first
+// start's identity (key.json) and networks are gone, and nothing of it is
+// left on the build host: no mount, no process, no network interface.
+func TestPreloadForReal(t *testing.T) {
+	testenv.Integration(t, "mmdebstrap", "mkfs.ext4", "qemu-img", "unshare", "chroot", "mount", "umount")
+	c, err := OpenCache(testenv.CacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	recipe := debianBase(true)
+	img, _, err := c.Build(ctx, recipe, BuildOptions{Log: os.Stderr, Mirror: os.Getenv("LABCTL_DEBIAN_MIRROR")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, _ := img.File("disk")
+	work := t.TempDir()
+	raw, root := filepath.Join(work, "root.raw"), filepath.Join(work, "root")
+	if out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", c.Abs(disk.Path), raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v: %s", err, out)
+	}
+	os.Mkdir(root, 0o755)
+	if out, err := exec.CommandContext(ctx, "mount", "-o", "loop", raw, root).CombinedOutput(); err != nil {
+		t.Fatalf("mount the image's root file system: %v: %s", err, out)
+	}
+	defer exec.Command("umount", root).Run()
+	if err := os.RemoveAll(filepath.Join(root, "var/lib/docker")); err != nil {
+		t.Fatal(err)
+	}
+	links := func() string {
+		out, _ := exec.Command("ip", "-o", "link", "show").Output()
+		var names []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 1 {
+				names = append(names, f[1])
+			}
+		}
+		return strings.Join(names, " ")
+	}
+	mounts := func() string {
+		data, _ := os.ReadFile("/proc/self/mountinfo")
+		return string(data)
+	}
+	linksBefore, mountsBefore := links(), mounts()
+
+	deps := map[string]Entry{}
+	for _, r := range recipe.needs {
+		if deps[r.Name], err = c.Get(r.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log testenv.Buffer
+	b := &builder{cache: c, recipe: recipe, opts: BuildOptions{Log: os.Stderr, Runner: ExecRunner{}}, dir: work, log: &log, deps: deps}
+	start := time.Now()
+	tags, err := b.preload(ctx, root)
+	if err != nil {
+		t.Fatalf("preload: %v\n%s", err, log.String())
+	}
+	t.Logf("TIMING preload of %s: %.1fs", tags, time.Since(start).Seconds())
+	if tags != "busybox:latest nginx:latest" {
+		t.Errorf("preload says it loaded %q", tags)
+	}
+	repos, err := os.ReadFile(filepath.Join(root, "var/lib/docker/image/overlay2/repositories.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range deps {
+		if id := e.Meta["image_id"]; !strings.Contains(string(repos), `"`+e.Meta["tag"]+`":"`+id+`"`) {
+			t.Errorf("repositories.json lacks %s as %s:\n%s", e.Meta["tag"], id, repos)
+		}
+	}
+	for _, gone := range []string{"etc/docker/key.json", "var/lib/docker/network", "var/lib/docker/containerd"} {
+		if _, err := os.Lstat(filepath.Join(root, gone)); err == nil {
+			t.Errorf("/%s is left in the image: every node's dockerd must make its own", gone)
+		}
+	}
+	if after := links(); after != linksBefore {
+		t.Errorf("network interfaces changed on the build host: %q, before %q", after, linksBefore)
+	}
+	if after := mounts(); after != mountsBefore {
+		t.Errorf("mounts changed on the build host:\n%s\nbefore:\n%s", after, mountsBefore)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/root")
+	for _, p := range procs {
+		if dst, err := os.Readlink(p); err == nil && strings.HasPrefix(dst, root) {
+			cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+			t.Errorf("a process of the preload still runs: %s (%s)", p, strings.ReplaceAll(string(cmd), "\x00", " "))
+		}
 	}
 }

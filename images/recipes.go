@@ -128,19 +128,102 @@ ln -s /bin/true "$root/usr/sbin/update-initramfs"
 rm -rf "$root"/var/lib/apt/lists/*_Packages "$root"/var/cache/apt/*.bin
 `
 
+// preloaded are the container images the Docker-ready image has in its
+// Docker store already (the labs' images), so that no node uploads and
+// loads them at up.
+func preloaded() []Recipe { return []Recipe{busyboxImage(), nginxImage()} }
+
+// preloadScript loads docker archives into the Docker store of a root file
+// system ($1; the archives follow), with that root's own dockerd run in a
+// chroot. It runs under unshare (mount, network and PID namespaces), so
+// that its mounts, its dockerd and the containerd that dockerd starts
+// end with it and touch nothing of the build host: no bridge, no
+// iptables rules, no AppArmor profile (a fresh sysfs has no securityfs).
+// What a first start leaves that is not the images is removed, so every
+// node's dockerd starts as a new one (its own key.json, its own networks).
+const preloadScript = `set -eu
+root="$1"; shift
+for d in proc sys dev run tmp; do mkdir -p "$root/$d"; done
+# the root a mount point: docker load unpacks in a chroot of its own,
+# which remounts /
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+# dockerd refuses to start without the host's cgroups (v1 or v2), though
+# loading images makes none
+mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup"
+mount --bind /dev "$root/dev"
+mount -t tmpfs tmpfs "$root/run"
+mount -t tmpfs tmpfs "$root/tmp"
+sock=unix:///run/labctl-preload.sock
+chroot "$root" /usr/sbin/dockerd --storage-driver=overlay2 --iptables=false --ip-masq=false --bridge=none \
+	--host="$sock" --exec-root=/run/docker --pidfile=/run/docker.pid &
+pid=$!
+i=0
+until chroot "$root" docker -H "$sock" version >/dev/null 2>&1; do
+	kill -0 "$pid" 2>/dev/null || { echo "labctl preload: dockerd stopped (its output is above)" >&2; exit 1; }
+	i=$((i+1)); [ "$i" -lt 600 ] || { echo "labctl preload: dockerd did not answer within 60 s" >&2; exit 1; }
+	sleep 0.1
+done
+for a in "$@"; do
+	cp "$a" "$root/tmp/image.tar"
+	chroot "$root" docker -H "$sock" load -i /tmp/image.tar
+	rm -f "$root/tmp/image.tar"
+done
+chroot "$root" docker -H "$sock" images
+kill -TERM "$pid"
+wait "$pid" || true
+rm -rf "$root/var/lib/docker/network" "$root/var/lib/docker/containerd" "$root/var/lib/docker/runtimes" \
+	"$root/var/lib/docker/tmp" "$root/var/lib/docker/swarm" "$root/var/lib/docker/buildkit" "$root/etc/docker/key.json"
+`
+
+// preload puts the needed container images into the Docker store of the
+// root file system. It returns the tags loaded.
+func (b *builder) preload(ctx context.Context, root string) (string, error) {
+	var archives, tags []string
+	for _, r := range b.recipe.needs {
+		e := b.deps[r.Name]
+		f, ok := e.File("archive")
+		if !ok {
+			return "", fmt.Errorf("container image %s has no archive", r.Name)
+		}
+		archives = append(archives, b.cache.Abs(f.Path))
+		tags = append(tags, e.Meta["tag"])
+	}
+	fmt.Fprintf(b.opts.Log, "%s: loading %s into its Docker store\n", b.recipe.Name, strings.Join(tags, ", "))
+	args := append([]string{"--mount", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", preloadScript, "sh", root}, archives...)
+	if err := b.run(ctx, "unshare", args...); err != nil {
+		return "", err
+	}
+	for _, d := range []string{"image/overlay2/repositories.json", "overlay2"} {
+		if _, err := os.Stat(filepath.Join(root, "var/lib/docker", d)); err != nil {
+			return "", fmt.Errorf("no Docker store after the preload: %w", err)
+		}
+	}
+	return strings.Join(tags, " "), nil
+}
+
 // debianBase builds the VM base image, or with docker the Docker-ready
-// layer (the same plus the Docker engine installed).
+// layer (the same plus the Docker engine installed, and the labs'
+// container images in its Docker store).
 func debianBase(docker bool) Recipe {
 	name, desc := "debian-12", "Debian 12 VM base image (mmdebstrap, direct kernel boot)"
 	pkgs := append([]string(nil), basePackages...)
+	tools := []string{"mmdebstrap", "mkfs.ext4", "qemu-img"}
+	inputs := ""
+	var needs []Recipe
 	if docker {
-		name, desc = "debian-12-docker", "Debian 12 VM image with the Docker engine installed (Docker-ready layer)"
+		name, desc = "debian-12-docker", "Debian 12 VM image with the Docker engine installed and the labs' container images loaded (Docker-ready layer)"
 		pkgs = append(pkgs, dockerPackages...)
+		tools = append(tools, "unshare", "chroot")
+		inputs = "\x00" + preloadScript
+		needs = preloaded()
 	}
 	return Recipe{
 		Name: name, Kind: KindVMImage, Description: desc,
-		Tools:  []string{"mmdebstrap", "mkfs.ext4", "qemu-img"},
-		inputs: sortedJoin(pkgs) + "\x00" + baseHook + "\x00" + KernelCmdline,
+		Tools:  tools,
+		inputs: sortedJoin(pkgs) + "\x00" + baseHook + "\x00" + KernelCmdline + inputs,
+		needs:  needs,
 		build: func(ctx context.Context, b *builder) ([]File, map[string]string, error) {
 			root := filepath.Join(b.dir, "rootfs")
 			hook := filepath.Join(b.dir, "customize.sh")
@@ -157,6 +240,13 @@ func debianBase(docker bool) Recipe {
 			}
 			if err := checkRootfs(root); err != nil {
 				return nil, nil, err
+			}
+			var preloaded string
+			if docker {
+				var err error
+				if preloaded, err = b.preload(ctx, root); err != nil {
+					return nil, nil, fmt.Errorf("load the container images into the image: %w", err)
+				}
 			}
 			pkgList := filepath.Join(b.dir, "packages.txt")
 			if err := b.run(ctx, "sh", "-c", `dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${Package} ${Version}\n' > "$2"`, "sh", root, pkgList); err != nil {
@@ -196,6 +286,7 @@ func debianBase(docker bool) Recipe {
 			meta := map[string]string{"boot": "kernel", "cmdline": KernelCmdline, "os": "debian-12"}
 			if docker {
 				meta["docker"] = "installed"
+				meta["images"] = preloaded
 			}
 			return files, meta, nil
 		},

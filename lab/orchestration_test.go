@@ -361,7 +361,7 @@ func TestUpChoosesTheImageOfATopologyThatNamesNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := plain
-	ready.Name, ready.Meta = "debian-12-docker", map[string]string{"boot": plain.Meta["boot"], "cmdline": plain.Meta["cmdline"], "docker": "installed"}
+	ready.Name, ready.Meta = "debian-12-docker", map[string]string{"boot": plain.Meta["boot"], "cmdline": plain.Meta["cmdline"], "docker": "installed", "images": "busybox:latest nginx:latest"}
 	if err := cache.Put(ready); err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestUpChoosesTheImageOfATopologyThatNamesNone(t *testing.T) {
 	}
 	other := filepath.Join(t.TempDir(), "other.yaml")
 	os.WriteFile(other, []byte(strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.1")+"networks: {nat: {subnet: 10.9.1.0/24}, hostonly: {subnet: 10.9.2.0/24}}\n"), 0o644)
-	if img, msg := up(other, "three"); img != "debian-12-docker" || !strings.Contains(msg, "the Docker-ready image") {
+	if img, msg := up(other, "three"); img != "debian-12-docker" || !strings.Contains(msg, "the Docker-ready image: Docker is installed in it with the labs' container images (busybox:latest nginx:latest)") {
 		t.Errorf("a new lab with the Docker-ready image cached: %s, said %q", img, msg)
 	}
 	// A lab brought up by a labctl that recorded no choice (its state
