@@ -11,8 +11,9 @@ import (
 // Packages of the VM base image. Each is there for a reason:
 //   - kernel, init, udev, initramfs: boot by direct kernel boot;
 //   - openssh-server, sudo: labctl logs in as the lab user;
-//   - netplan.io: renders the seed's network-config v2 (NICs renamed by
-//     MAC, VLAN sub-interfaces) for systemd-networkd;
+//   - systemd-networkd (in systemd): the NICs and VLANs, from the files
+//     the seed writes (no netplan, whose generator ran at every boot, and
+//     whose Python the image need not carry);
 //   - iproute2, iputils-ping, curl, iptables: what the labs run on the node;
 //   - tcpdump: 'labctl capture' and the packets in the labs' evidence;
 //   - apparmor: without it no Docker container starts;
@@ -21,7 +22,7 @@ import (
 // No cloud-init: labctl-seed.service applies the seed (see baseHook).
 var basePackages = []string{
 	"linux-image-cloud-amd64", "systemd-sysv", "udev", "initramfs-tools", "dbus",
-	"openssh-server", "sudo", "netplan.io", "iproute2", "iputils-ping",
+	"openssh-server", "sudo", "iproute2", "iputils-ping",
 	"curl", "iptables", "apparmor", "ca-certificates", "e2fsprogs", "tcpdump",
 }
 

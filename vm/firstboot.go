@@ -22,12 +22,18 @@ const SeedScript = "labctl-seed.sh"
 // It does what the cloud-config does: hostname, /etc/hosts, resolv.conf,
 // daemon.json, the pinned host key as the only host key, the lab user
 // (groups, passwordless sudo, locked password, the authorized key), the
-// network-config rendered by netplan (NICs renamed by MAC now, since udev
+// network as systemd-networkd files (NICs renamed by MAC now, since udev
 // has named them already), and the root file system grown to the disk.
-func firstBootScript(in SeedInput, files []map[string]any, groups []string, netcfg []byte) (string, error) {
+func firstBootScript(in SeedInput, files []map[string]any, groups []string) (string, error) {
 	n, user := in.Node, in.Plan.User
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# labctl: node " + n.Name + " of lab " + in.Plan.Lab + ", applied once at first boot by labctl-seed.service\nset -eu\numask 022\n")
+	// Each command is a program started cold under emulation: a directory
+	// is made once, and the public files (0644) get their mode in one
+	// chmod at the end, before sshd or any user; a secret gets its mode
+	// right after it is written.
+	made := map[string]bool{}
+	var public []string
 	put := func(path, mode, content string) error {
 		const eof = "LABCTL_SEED_EOF"
 		if strings.Contains(content, eof) {
@@ -36,7 +42,16 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 		if !strings.HasSuffix(content, "\n") {
 			content += "\n"
 		}
-		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s <<'%s'\n%s%s\nchmod %s %s\n", transport.Quote(dirOf(path)), transport.Quote(path), eof, content, eof, mode, transport.Quote(path))
+		if d := dirOf(path); !made[d] {
+			made[d] = true
+			fmt.Fprintf(&b, "mkdir -p %s\n", transport.Quote(d))
+		}
+		fmt.Fprintf(&b, "cat > %s <<'%s'\n%s%s\n", transport.Quote(path), eof, content, eof)
+		if mode == "0644" {
+			public = append(public, transport.Quote(path))
+		} else {
+			fmt.Fprintf(&b, "chmod %s %s\n", mode, transport.Quote(path))
+		}
 		return nil
 	}
 	fmt.Fprintf(&b, "hostname %s\n", transport.Quote(n.Hostname))
@@ -65,7 +80,7 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 	}
 	fmt.Fprintf(&b, "chmod 0700 %[1]s\nchown -R %[2]s: %[1]s\n", transport.Quote(home+"/.ssh"), transport.Quote(user))
 	// NICs: named by udev before this runs; renamed here, by MAC, as
-	// cloud-init would; netplan's .link files name them on later boots.
+	// cloud-init would; the .link files name them on later boots.
 	nics := append([]plan.NIC(nil), n.NICs...)
 	sort.Slice(nics, func(i, j int) bool { return nics[i].Guest < nics[j].Guest })
 	// udev's own naming of the NICs (coldplug) must be over first, or it
@@ -89,18 +104,22 @@ func firstBootScript(in SeedInput, files []map[string]any, groups []string, netc
 	for _, nic := range nics {
 		fmt.Fprintf(&b, "rename %s %s\n", transport.Quote(nic.MAC), transport.Quote(nic.Guest))
 	}
-	// netplan wants the network-config under a network: key.
-	np := "network:\n" + indent(strings.TrimRight(string(netcfg), "\n"), "    ")
-	if err := put("/etc/netplan/50-labctl.yaml", "0600", np); err != nil {
+	// The network as systemd-networkd files (what netplan would render
+	// from the network-config, without netplan).
+	nf, err := networkdFiles(n)
+	if err != nil {
 		return "", err
 	}
-	b.WriteString("/usr/libexec/netplan/generate\n")
+	for _, f := range nf {
+		if err := put(f.Path, "0644", f.Content); err != nil {
+			return "", err
+		}
+	}
+	b.WriteString("chmod 0644 " + strings.Join(public, " ") + "\n")
 	b.WriteString("resize2fs \"$(findmnt -n -o SOURCE /)\" >/dev/null 2>&1 || echo 'labctl-seed: could not grow the root file system' >&2\n")
 	fmt.Fprintf(&b, "echo 'labctl-seed: applied the seed of %s'\n", n.Name)
 	return b.String(), nil
 }
-
-func indent(s, by string) string { return by + strings.ReplaceAll(s, "\n", "\n"+by) }
 
 func dirOf(p string) string {
 	if i := strings.LastIndexByte(p, '/'); i > 0 {

@@ -101,7 +101,7 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	script, err := firstBootScript(in, files, groups, nc)
+	script, err := firstBootScript(in, files, groups)
 	if err != nil {
 		return nil, err
 	}

@@ -772,3 +772,33 @@ func TestFreePageReporting(t *testing.T) {
 		t.Errorf("a wrong value: %v", err)
 	}
 }
+
+// TestNetworkdFilesRefuseWhatAddsLines: a value that would add a line (or
+// a name that would leave the directory) to a systemd-networkd file makes
+// the seed fail instead of being written.
+func TestNetworkdFilesRefuseWhatAddsLines(t *testing.T) {
+	p := testPlan(t, "default")
+	hk := fixedHostKey(t)
+	for _, tc := range []struct {
+		what string
+		edit func(n *plan.Node)
+	}{
+		{"NIC name with a line break", func(n *plan.Node) { n.NICs[0].Guest = "ens33\nDNS=203.0.113.1" }},
+		{"NIC name with a slash", func(n *plan.Node) { n.NICs[0].Guest = "../../x" }},
+		{"address with a line break", func(n *plan.Node) { n.NICs[1].Address = "192.168.242.11/24\n[Network]" }},
+		{"MAC with a space", func(n *plan.Node) { n.NICs[0].MAC = "52:06:47:32:b3:2f Name=x" }},
+		{"VLAN name with a carriage return", func(n *plan.Node) { n.VLANs[0].Name = "ens33.20\rx" }},
+	} {
+		n := p.Nodes[0]
+		n.NICs = append([]plan.NIC(nil), n.NICs...)
+		n.VLANs = append([]plan.SubIf(nil), n.VLANs...)
+		tc.edit(&n)
+		s, err := MakeSeed(SeedInput{Plan: p, Node: n, UserKey: "ssh-ed25519 AAAAtestkey labctl-default", HostKey: hk})
+		if err == nil || !strings.Contains(err.Error(), "cannot go into a systemd-networkd file") {
+			t.Errorf("%s: err = %v, want a refusal", tc.what, err)
+			if s != nil {
+				t.Logf("script:\n%s", redact(s.Script))
+			}
+		}
+	}
+}

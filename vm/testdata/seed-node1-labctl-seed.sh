@@ -7,8 +7,6 @@ mkdir -p '/etc'
 cat > '/etc/hostname' <<'LABCTL_SEED_EOF'
 node1
 LABCTL_SEED_EOF
-chmod 0644 '/etc/hostname'
-mkdir -p '/etc'
 cat > '/etc/hosts' <<'LABCTL_SEED_EOF'
 127.0.0.1 localhost
 ::1 localhost ip6-localhost ip6-loopback
@@ -16,24 +14,19 @@ cat > '/etc/hosts' <<'LABCTL_SEED_EOF'
 192.168.242.12 node2
 192.168.242.13 node3
 LABCTL_SEED_EOF
-chmod 0644 '/etc/hosts'
-mkdir -p '/etc'
 cat > '/etc/resolv.conf' <<'LABCTL_SEED_EOF'
 # written by labctl's seed: the lab's NAT network answers DNS
 nameserver 192.168.241.2
 LABCTL_SEED_EOF
-chmod 0644 '/etc/resolv.conf'
 rm -f /etc/ssh/ssh_host_*
 mkdir -p '/etc/ssh'
 cat > '/etc/ssh/ssh_host_ed25519_key' <<'LABCTL_SEED_EOF'
 (private key redacted)
 LABCTL_SEED_EOF
 chmod 0600 '/etc/ssh/ssh_host_ed25519_key'
-mkdir -p '/etc/ssh'
 cat > '/etc/ssh/ssh_host_ed25519_key.pub' <<'LABCTL_SEED_EOF'
 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs root@node1
 LABCTL_SEED_EOF
-chmod 0644 '/etc/ssh/ssh_host_ed25519_key.pub'
 id -u 'lab' >/dev/null 2>&1 || useradd -m -s /bin/bash -c 'labctl lab user' 'lab'
 usermod -a -G 'sudo' 'lab'
 passwd -q -l 'lab'
@@ -66,46 +59,83 @@ rename() { # mac name: waits up to 60 s for the NIC
 }
 rename '52:06:47:32:b3:2f' 'ens33'
 rename '52:4e:e0:19:c7:a5' 'ens34'
-mkdir -p '/etc/netplan'
-cat > '/etc/netplan/50-labctl.yaml' <<'LABCTL_SEED_EOF'
-network:
-    version: 2
-    ethernets:
-        ens33:
-            match:
-                macaddress: 52:06:47:32:b3:2f
-            set-name: ens33
-            dhcp4: true
-            dhcp6: false
-            accept-ra: false
-            link-local: []
-        ens34:
-            match:
-                macaddress: 52:4e:e0:19:c7:a5
-            set-name: ens34
-            dhcp4: false
-            dhcp6: false
-            accept-ra: false
-            addresses:
-                - 192.168.242.11/24
-            link-local: []
-    vlans:
-        ens33.20:
-            id: 20
-            link: ens33
-            dhcp4: false
-            dhcp6: false
-            accept-ra: false
-            link-local: []
-        ens33.30:
-            id: 30
-            link: ens33
-            dhcp4: false
-            dhcp6: false
-            accept-ra: false
-            link-local: []
+mkdir -p '/etc/systemd/network'
+cat > '/etc/systemd/network/10-labctl-ens33.link' <<'LABCTL_SEED_EOF'
+[Match]
+PermanentMACAddress=52:06:47:32:b3:2f
+
+[Link]
+Name=ens33
+WakeOnLan=off
 LABCTL_SEED_EOF
-chmod 0600 '/etc/netplan/50-labctl.yaml'
-/usr/libexec/netplan/generate
+cat > '/etc/systemd/network/10-labctl-ens33.network' <<'LABCTL_SEED_EOF'
+[Match]
+PermanentMACAddress=52:06:47:32:b3:2f
+Name=ens33
+
+[Network]
+DHCP=ipv4
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+VLAN=ens33.20
+VLAN=ens33.30
+
+[DHCP]
+RouteMetric=100
+UseMTU=true
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens34.link' <<'LABCTL_SEED_EOF'
+[Match]
+PermanentMACAddress=52:4e:e0:19:c7:a5
+
+[Link]
+Name=ens34
+WakeOnLan=off
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens34.network' <<'LABCTL_SEED_EOF'
+[Match]
+PermanentMACAddress=52:4e:e0:19:c7:a5
+Name=ens34
+
+[Network]
+Address=192.168.242.11/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens33.20.netdev' <<'LABCTL_SEED_EOF'
+[NetDev]
+Name=ens33.20
+Kind=vlan
+
+[VLAN]
+Id=20
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens33.20.network' <<'LABCTL_SEED_EOF'
+[Match]
+Name=ens33.20
+
+[Network]
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+ConfigureWithoutCarrier=yes
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens33.30.netdev' <<'LABCTL_SEED_EOF'
+[NetDev]
+Name=ens33.30
+Kind=vlan
+
+[VLAN]
+Id=30
+LABCTL_SEED_EOF
+cat > '/etc/systemd/network/10-labctl-ens33.30.network' <<'LABCTL_SEED_EOF'
+[Match]
+Name=ens33.30
+
+[Network]
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+ConfigureWithoutCarrier=yes
+LABCTL_SEED_EOF
+chmod 0644 '/etc/hostname' '/etc/hosts' '/etc/resolv.conf' '/etc/ssh/ssh_host_ed25519_key.pub' '/etc/systemd/network/10-labctl-ens33.link' '/etc/systemd/network/10-labctl-ens33.network' '/etc/systemd/network/10-labctl-ens34.link' '/etc/systemd/network/10-labctl-ens34.network' '/etc/systemd/network/10-labctl-ens33.20.netdev' '/etc/systemd/network/10-labctl-ens33.20.network' '/etc/systemd/network/10-labctl-ens33.30.netdev' '/etc/systemd/network/10-labctl-ens33.30.network'
 resize2fs "$(findmnt -n -o SOURCE /)" >/dev/null 2>&1 || echo 'labctl-seed: could not grow the root file system' >&2
 echo 'labctl-seed: applied the seed of node1'
