@@ -39,7 +39,14 @@ const (
 	VariantDockerReady = "labctl, Docker-ready image"
 	VariantBundle      = "labctl, plain image + offline bundle"
 	VariantVagrant     = "vagrant-libvirt, plain image + provisioner"
+	// VariantVagrantReady is vagrant-libvirt on a box of the Docker-ready
+	// image, with no provisioner but a wait for Docker: labctl's
+	// orchestration against Vagrant's on the same image.
+	VariantVagrantReady = "vagrant-libvirt, Docker-ready image"
 )
+
+// variants are measured in this order in every round.
+var variants = []string{VariantDockerReady, VariantBundle, VariantVagrant, VariantVagrantReady}
 
 // CompareOptions say what CompareVagrant measures.
 type CompareOptions struct {
@@ -212,23 +219,6 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if err != nil {
 		return rep, err
 	}
-	spec := vagrant.Spec{
-		Dir: filepath.Join(work, "env"), Box: "labctl-bench-" + PlainImage, BoxFile: filepath.Join(work, "box.tar"),
-		PrivateKey: filepath.Join(work, "id_ed25519"), Driver: accel, Pool: p.Libvirt.Pool,
-		Prefix: "vagrant-" + p.Lab + "-", Network: "vagrant-" + p.Lab, Subnet: o.Subnet,
-		Bundle:     filepath.Join(work, "bundle.tar"),
-		DaemonJSON: string(provision.DaemonJSON(p)), Out: o.Out,
-	}
-	if err := os.WriteFile(spec.PrivateKey, key.PrivatePEM, 0o600); err != nil {
-		return rep, err
-	}
-	o.Say("bench: making the Vagrant box from " + PlainImage)
-	if err := vagrant.BuildBox(ctx, cache, PlainImage, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
-		return rep, err
-	}
-	if spec.Archives, spec.Packages, err = vagrant.BundleTar(ctx, cache, lab.DockerBundle, lab.LabImages, spec.Bundle, discard(o.Out)); err != nil {
-		return rep, err
-	}
 	mgr, err := l.GatewayVMs(ctx)
 	if err != nil {
 		return rep, err
@@ -237,12 +227,17 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if _, _, err := mgr.Base(ctx, DockerReadyImage); err != nil {
 		return rep, err
 	}
-	_, boot, err := mgr.Base(ctx, PlainImage)
-	if err != nil {
+	base := vagrant.Spec{
+		PrivateKey: filepath.Join(work, "id_ed25519"), Driver: accel, Pool: p.Libvirt.Pool,
+		Prefix: "vagrant-" + p.Lab + "-", Network: "vagrant-" + p.Lab, Subnet: o.Subnet,
+		Bundle:     filepath.Join(work, "bundle.tar"),
+		DaemonJSON: string(provision.DaemonJSON(p)), Out: o.Out,
+	}
+	if err := os.WriteFile(base.PrivateKey, key.PrivatePEM, 0o600); err != nil {
 		return rep, err
 	}
-	if boot.Kernel == "" {
-		return rep, fmt.Errorf("image %s does not boot by direct kernel boot: the comparison needs its kernel and initrd", PlainImage)
+	if base.Archives, base.Packages, err = vagrant.BundleTar(ctx, cache, lab.DockerBundle, lab.LabImages, base.Bundle, discard(o.Out)); err != nil {
+		return rep, err
 	}
 	// The command line labctl's own nodes boot with (norandmaps under
 	// emulation), so that both sides run the same guest.
@@ -250,48 +245,67 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 	if err != nil {
 		return rep, err
 	}
-	spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, vm.KernelCmdline(boot.Cmdline, accel, aslr)
-	if err := spec.Write(); err != nil {
-		return rep, err
-	}
-	o.Say("bench: vagrant box add " + spec.Box)
-	if err := spec.AddBox(ctx); err != nil {
-		return rep, err
-	}
-	defer func() {
-		// The box's volume in the pool (vagrant-libvirt uploads it on the
-		// first up and leaves it) goes with the bench.
-		gone, derr := mgr.DeleteVolumes(context.WithoutCancel(ctx), spec.Box+"_vagrant_box_image")
-		if derr != nil {
-			err = errors.Join(err, fmt.Errorf("remove the box's volume from pool %s: %w", p.Libvirt.Pool, derr))
-		} else if len(gone) > 0 {
-			o.Say("bench: removed " + strings.Join(gone, ", ") + " from pool " + p.Libvirt.Pool)
+	specs := map[string]vagrant.Spec{}
+	for _, v := range []struct {
+		variant, image string
+		ready          bool
+	}{{VariantVagrant, PlainImage, false}, {VariantVagrantReady, DockerReadyImage, true}} {
+		spec := base
+		spec.Dir, spec.Box, spec.BoxFile, spec.DockerReady = filepath.Join(work, v.image), "labctl-bench-"+v.image, filepath.Join(work, v.image+".box"), v.ready
+		o.Say("bench: making the Vagrant box from " + v.image)
+		if err := vagrant.BuildBox(ctx, cache, v.image, key.AuthorizedKey(), spec.BoxFile, discard(o.Out)); err != nil {
+			return rep, err
 		}
-	}()
-
-	// vagrant-libvirt uploads the box into the pool on its first up: a
-	// node brought up and destroyed before any timing, so that no round
-	// measures that (labctl's images are in the pool already).
-	o.Say("bench: warming up: vagrant up of one node without provisioning (puts the box into the pool; not timed)")
-	warm := spec
-	warm.Nodes = vagrantNodes(t, 1)
-	if err := warm.Write(); err != nil {
-		return rep, err
-	}
-	werr := warm.Vagrant(ctx, "up", "--provider=libvirt", "--no-provision")
-	if derr := warm.Destroy(context.WithoutCancel(ctx)); werr == nil {
-		werr = derr
-	}
-	if werr != nil {
-		return rep, fmt.Errorf("bench: warming up vagrant: %w", werr)
+		_, boot, berr := mgr.Base(ctx, v.image)
+		if berr != nil {
+			return rep, berr
+		}
+		if boot.Kernel == "" {
+			return rep, fmt.Errorf("image %s does not boot by direct kernel boot: the comparison needs its kernel and initrd", v.image)
+		}
+		spec.Kernel, spec.Initrd, spec.Cmdline = boot.Kernel, boot.Initrd, vm.KernelCmdline(boot.Cmdline, accel, aslr)
+		if err := spec.Write(); err != nil {
+			return rep, err
+		}
+		o.Say("bench: vagrant box add " + spec.Box)
+		if err := spec.AddBox(ctx); err != nil {
+			return rep, err
+		}
+		defer func() {
+			// The box's volume in the pool (vagrant-libvirt uploads it on the
+			// first up and leaves it) goes with the bench.
+			gone, derr := mgr.DeleteVolumes(context.WithoutCancel(ctx), spec.Box+"_vagrant_box_image")
+			if derr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the box's volume from pool %s: %w", p.Libvirt.Pool, derr))
+			} else if len(gone) > 0 {
+				o.Say("bench: removed " + strings.Join(gone, ", ") + " from pool " + p.Libvirt.Pool)
+			}
+		}()
+		// vagrant-libvirt uploads the box into the pool on its first up: a
+		// node brought up and destroyed before any timing, so that no round
+		// measures that (labctl's images are in the pool already).
+		o.Say("bench: warming up: vagrant up of one node of " + spec.Box + " without provisioning (puts the box into the pool; not timed)")
+		warm := spec
+		warm.Nodes = vagrantNodes(t, 1)
+		if err := warm.Write(); err != nil {
+			return rep, err
+		}
+		werr := warm.Vagrant(ctx, "up", "--provider=libvirt", "--no-provision")
+		if derr := warm.Destroy(context.WithoutCancel(ctx)); werr == nil {
+			werr = derr
+		}
+		if werr != nil {
+			return rep, fmt.Errorf("bench: warming up vagrant: %w", werr)
+		}
+		specs[v.variant] = spec
 	}
 
 	for round := 1; round <= o.Runs; round++ {
 		for _, n := range o.Counts {
-			for _, v := range []string{VariantDockerReady, VariantBundle, VariantVagrant} {
+			for _, v := range variants {
 				o.Say(fmt.Sprintf("bench: round %d of %d: %d node(s): %s", round, o.Runs, n, v))
 				var r CompareRun
-				if v == VariantVagrant {
+				if spec, ok := specs[v]; ok {
 					r, err = vagrantRun(ctx, spec, t, n)
 				} else {
 					img := DockerReadyImage
@@ -475,7 +489,7 @@ func (rep *CompareReport) summarise(counts []int) {
 	var dockerReadyRSS []float64
 	key := func(v string, n int) string { return v + "/" + strconv.Itoa(n) }
 	for _, n := range counts {
-		for _, v := range []string{VariantDockerReady, VariantBundle, VariantVagrant} {
+		for _, v := range variants {
 			cv := CompareVariant{Variant: v, Nodes: n}
 			var used, rss, idle []float64
 			for _, r := range rep.Runs {
@@ -513,6 +527,11 @@ func (rep *CompareReport) summarise(counts []int) {
 	// largest count at most 1.5x one node, and each idle node's QEMU at
 	// most 600 MiB.
 	target("Docker-ready image, 1 node", med[key(VariantDockerReady, 1)], 35, "s")
+	// labctl against vagrant-libvirt on the same Docker-ready image: at
+	// most 0.6x, at every count.
+	for _, n := range counts {
+		target(fmt.Sprintf("Docker-ready image, %d node(s), over vagrant-libvirt on a box of it", n), ratio(VariantDockerReady, VariantVagrantReady, n), 0.6, "x")
+	}
 	if len(counts) > 1 {
 		big := counts[len(counts)-1]
 		target(fmt.Sprintf("Docker-ready image, %d nodes", big), med[key(VariantDockerReady, big)], 55, "s")

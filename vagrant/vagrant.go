@@ -40,7 +40,11 @@ type Spec struct {
 	Packages   []string // installed from the bundle
 	Archives   []string // container image archives in the bundle
 	DaemonJSON string   // /etc/docker/daemon.json, as labctl writes it
-	Out        io.Writer
+	// DockerReady: the box is of labctl's Docker-ready image, so nothing
+	// is installed or loaded; the only provisioner waits until Docker
+	// answers, as labctl's up does.
+	DockerReady bool
+	Out         io.Writer
 }
 
 // vagrantfile mirrors what labctl gives its nodes: same CPUs and memory,
@@ -76,7 +80,9 @@ Vagrant.configure("2") do |config|
     lv.cpu_mode = "host-passthrough"
 {{- end}}
   end
+{{- if not .DockerReady}}
   config.vm.provision "file", source: {{q .Bundle}}, destination: "/tmp/labctl-bundle.tar"
+{{- end}}
   config.vm.provision "shell", privileged: true, inline: {{q .Script}}
 {{- range .Nodes}}
   config.vm.define {{q .Name}} do |n|
@@ -89,8 +95,14 @@ Vagrant.configure("2") do |config|
 end
 `))
 
+// waitDocker waits until Docker answers.
+const waitDocker = "for i in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done\ndocker info >/dev/null\n"
+
 // script is the shell provisioner.
 func (s Spec) script() string {
+	if s.DockerReady {
+		return "set -e\n" + waitDocker
+	}
 	const dir = "/var/lib/labctl/bundle"
 	apt := "apt-get -q -o Dir::Etc::SourceList=/etc/apt/labctl-bundle.list -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0 -o Dpkg::Options::=--force-unsafe-io -o DPkg::Lock::Timeout=600"
 	var b strings.Builder
@@ -99,7 +111,7 @@ func (s Spec) script() string {
 	fmt.Fprintf(&b, "mkdir -p /etc/docker\ncat > /etc/docker/daemon.json <<'EOF'\n%s\nEOF\n", strings.TrimSpace(s.DaemonJSON))
 	fmt.Fprintf(&b, "%s update\n%s install -y --no-install-recommends %s\n", apt, apt, strings.Join(s.Packages, " "))
 	b.WriteString("systemctl is-active --quiet docker || systemctl enable --now docker\n")
-	b.WriteString("for i in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done\ndocker info >/dev/null\n")
+	b.WriteString(waitDocker)
 	for _, a := range s.Archives {
 		fmt.Fprintf(&b, "docker load -q -i %s/%s\n", dir, a)
 	}

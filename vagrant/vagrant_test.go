@@ -48,6 +48,29 @@ func TestProvisionerScript(t *testing.T) {
 	}
 }
 
+// On a box of the Docker-ready image the provisioner installs and loads
+// nothing, writes nothing and uploads no bundle: it waits for Docker.
+func TestDockerReadyProvisionerOnlyWaits(t *testing.T) {
+	s := spec(t)
+	s.DockerReady = true
+	sc := s.script()
+	for _, not := range []string{"tar ", "apt-get", "daemon.json", "docker load", "usermod", "systemctl"} {
+		if strings.Contains(sc, not) {
+			t.Errorf("the Docker-ready provisioner runs %q:\n%s", not, sc)
+		}
+	}
+	if !strings.Contains(sc, "docker info") {
+		t.Errorf("the Docker-ready provisioner does not wait for Docker:\n%s", sc)
+	}
+	if err := s.Write(); err != nil {
+		t.Fatal(err)
+	}
+	vf, _ := os.ReadFile(filepath.Join(s.Dir, "Vagrantfile"))
+	if strings.Contains(string(vf), "labctl-bundle.tar") {
+		t.Errorf("the Docker-ready Vagrantfile uploads the bundle:\n%s", vf)
+	}
+}
+
 // Strings reach the Vagrantfile as Ruby literals that Ruby reads back
 // exactly: quotes, backslashes, newlines, and #{...}, which Ruby would
 // otherwise interpolate.

@@ -45,12 +45,14 @@ With --vagrant, bench compares labctl with vagrant-libvirt on this machine,
 in one run: each round brings up, at each node count (--nodes, default 1 and
 all of the topology's), labctl's nodes from the Docker-ready image, labctl's
 nodes from the plain image with Docker installed from the offline bundle,
-and Vagrant's nodes, timing each until Docker is ready on every node, and
-then removes them. Vagrant boots a box made from labctl's plain image (same
-kernel by direct kernel boot, same root file system, no cloud-init), with
-the same CPUs and memory, and its shell provisioner installs the same
-docker.io packages from the same bundle and loads the same images. The
-report has the medians, the ratios against Vagrant, the targets and each
+and Vagrant's nodes twice, timing each until Docker is ready on every node,
+and then removes them. Vagrant boots a box made from labctl's plain image
+(same kernel by direct kernel boot, same root file system, no cloud-init),
+with the same CPUs and memory, and its shell provisioner installs the same
+docker.io packages from the same bundle and loads the same images; then a
+box made from the Docker-ready image, whose only provisioner waits for
+Docker to answer (labctl's orchestration against Vagrant's on one image).
+The report has the medians, the ratios against Vagrant, the targets and each
 node's memory (the guest's used memory and QEMU's resident size right after
 it is ready, and QEMU's again after 15 s idle).
 It needs vagrant and vagrant-libvirt (Debian: apt install vagrant
