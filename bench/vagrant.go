@@ -352,7 +352,7 @@ func compareChecks(l *lab.Lab, o CompareOptions) (string, error) {
 // labctlRun is one labctl up of the first n nodes from image, measured.
 func labctlRun(ctx context.Context, o CompareOptions, t *topology.Topology, image string, n int) (CompareRun, error) {
 	one := *t
-	one.Image = image
+	one.SetImage(image) // as named, never swapped for the Docker-ready image
 	one.Nodes = t.Nodes[:n]
 	lo := o.Lab
 	lo.Topology = &one

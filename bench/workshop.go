@@ -95,7 +95,7 @@ func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
 		return WorkshopReport{}, fmt.Errorf("workshop %s exists: bench creates and removes its workshop; use another --lab or run 'labctl --lab %s workshop down' first", p.Lab, p.Lab)
 	}
 	one := *t
-	one.Image = "debian-12-docker"
+	one.SetImage("debian-12-docker")
 	one.Nodes = t.Nodes[:1]
 	machine, err := workshop.ThisMachine()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/lab/labtest"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/state"
+	"github.com/labctl/labctl/topology"
 )
 
 // twoHypervisors is a lab of two nodes, node1 on hv1 (the gateway) and
@@ -403,5 +404,32 @@ func TestUpChoosesTheImageOfATopologyThatNamesNone(t *testing.T) {
 	os.WriteFile(named, []byte("image: debian-12\n"+strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.2")+"networks: {nat: {subnet: 10.9.3.0/24}, hostonly: {subnet: 10.9.4.0/24}}\n"), 0o644)
 	if img, msg := up(named, "four"); img != "debian-12" || msg != "" {
 		t.Errorf("a lab naming debian-12: %s, said %q", img, msg)
+	}
+	// A topology given in Options whose image a program set (the bench's
+	// plain-image runs) is used as named, although its file named none.
+	six := filepath.Join(t.TempDir(), "six.yaml")
+	os.WriteFile(six, []byte(strings.ReplaceAll(labtest.TwoHypervisors, "198.51.100.", "198.51.100.4")+"networks: {nat: {subnet: 10.9.7.0/24}, hostonly: {subnet: 10.9.8.0/24}}\n"), 0o644)
+	given, err := topology.Load(six)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given.SetImage("debian-12")
+	said = nil
+	l, err := Open(Options{Name: "six", Topology: given, Lock: "test", OpenHypervisor: w.open,
+		Progress: func(node, msg string) { said = append(said, msg) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Up(ctx, UpOptions{NoProvision: true}); err != nil {
+		t.Fatal(err)
+	}
+	if l.Plan.Image != "debian-12" || len(l.Plan.Nodes) == 0 || l.Plan.Nodes[0].Image != "debian-12" {
+		t.Errorf("a topology whose image was set to debian-12 boots %s", l.Plan.Image)
+	}
+	for _, m := range said {
+		if strings.HasPrefix(m, "image ") {
+			t.Errorf("up chose an image for a topology whose image was set: %q", m)
+		}
 	}
 }

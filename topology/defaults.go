@@ -43,6 +43,9 @@ func (t *Topology) has(path string) bool {
 // PlainImage; an image the file names is used as it is.
 func (t *Topology) ImageDefaulted() bool { return t.imageDefaulted }
 
+// SetImage names the image as a file would: up boots it, with no fallback.
+func (t *Topology) SetImage(name string) { t.Image, t.imageDefaulted = name, false }
+
 // ApplyDefaults fills every field the file left out: the top-level sections
 // from the embedded default, node addresses from the network subnets
 // (host part 11, 12, ... in node order), the gateway and host addresses from
