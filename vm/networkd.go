@@ -31,8 +31,15 @@ const NetworkdDir = "/etc/systemd/network"
 func networkdFiles(n plan.Node) ([]networkdFile, error) {
 	nics := append([]plan.NIC(nil), n.NICs...)
 	sort.Slice(nics, func(i, j int) bool { return nics[i].Guest < nics[j].Guest })
+	// The VLANs by name: in that order on their parent's .network and as
+	// files.
+	sorted := append([]plan.SubIf(nil), n.VLANs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	vlans := map[string][]plan.SubIf{}
-	for _, v := range n.VLANs {
+	for _, v := range sorted {
+		if err := unitValue(v.Name, true); err != nil {
+			return nil, fmt.Errorf("node %s, VLAN %d: %w", n.Name, v.ID, err)
+		}
 		vlans[v.Parent] = append(vlans[v.Parent], v)
 	}
 	var files []networkdFile
@@ -54,9 +61,7 @@ func networkdFiles(n plan.Node) ([]networkdFile, error) {
 			b.WriteString("Address=" + nic.Address + "\n")
 		}
 		b.WriteString("LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
-		vs := vlans[nic.Guest]
-		sort.Slice(vs, func(i, j int) bool { return vs[i].Name < vs[j].Name })
-		for _, v := range vs {
+		for _, v := range vlans[nic.Guest] {
 			b.WriteString("VLAN=" + v.Name + "\n")
 		}
 		if nic.Method == "dhcp" {
@@ -64,20 +69,9 @@ func networkdFiles(n plan.Node) ([]networkdFile, error) {
 		}
 		add("10-labctl-"+nic.Guest+".network", b.String())
 	}
-	names := make([]string, 0, len(n.VLANs))
-	byName := map[string]plan.SubIf{}
-	for _, v := range n.VLANs {
-		if err := unitValue(v.Name, true); err != nil {
-			return nil, fmt.Errorf("node %s, VLAN %d: %w", n.Name, v.ID, err)
-		}
-		names = append(names, v.Name)
-		byName[v.Name] = v
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		v := byName[name]
-		add("10-labctl-"+name+".netdev", fmt.Sprintf("[NetDev]\nName=%s\nKind=vlan\n\n[VLAN]\nId=%d\n", name, v.ID))
-		add("10-labctl-"+name+".network", "[Match]\nName="+name+"\n\n[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n")
+	for _, v := range sorted {
+		add("10-labctl-"+v.Name+".netdev", fmt.Sprintf("[NetDev]\nName=%s\nKind=vlan\n\n[VLAN]\nId=%d\n", v.Name, v.ID))
+		add("10-labctl-"+v.Name+".network", "[Match]\nName="+v.Name+"\n\n[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n")
 	}
 	return files, nil
 }
