@@ -131,10 +131,7 @@ func (l *Lab) chooseImage() error {
 		return nil
 	}
 	cached := func(name string) bool { _, err := l.cache.Lookup(name); return err == nil }
-	ready := "the Docker-ready image: Docker is installed in it, up only configures it"
-	if e, err := l.cache.Lookup(topology.DefaultImage); err == nil && e.Meta["images"] != "" {
-		ready = "the Docker-ready image: Docker is installed in it with the labs' container images (" + e.Meta["images"] + "), up only configures it"
-	}
+	ready, readyErr := l.cache.Lookup(topology.DefaultImage)
 	l.mu.Lock()
 	recorded, before := l.st.Image, len(l.st.Phases) > 0
 	l.mu.Unlock()
@@ -146,8 +143,11 @@ func (l *Lab) chooseImage() error {
 		// Brought up by a labctl that recorded no choice: its default
 		// was the plain image.
 		choice, why = topology.PlainImage, "as this lab's nodes were made (by a labctl whose default it was)"
-	case cached(topology.DefaultImage):
-		why = ready
+	case readyErr == nil:
+		why = "the Docker-ready image: Docker is installed in it, up only configures it"
+		if imgs := ready.Meta["images"]; imgs != "" {
+			why = "the Docker-ready image: Docker is installed in it with the labs' container images (" + imgs + "), up only configures it"
+		}
 	case cached(topology.PlainImage):
 		choice = topology.PlainImage
 		why = fmt.Sprintf("%s is not in the image cache, so Docker is installed from the offline bundle (slower: 'sudo labctl image build %s' makes the Docker-ready image for the next lab)", topology.DefaultImage, topology.DefaultImage)
