@@ -242,10 +242,10 @@ func debianBase(docker bool) Recipe {
 			if err := checkRootfs(root); err != nil {
 				return nil, nil, err
 			}
-			var preloaded string
+			var tags string // of the images preloaded
 			if docker {
 				var err error
-				if preloaded, err = b.preload(ctx, root); err != nil {
+				if tags, err = b.preload(ctx, root); err != nil {
 					return nil, nil, fmt.Errorf("load the container images into the image: %w", err)
 				}
 			}
@@ -287,7 +287,7 @@ func debianBase(docker bool) Recipe {
 			meta := map[string]string{"boot": "kernel", "cmdline": KernelCmdline, "os": "debian-12"}
 			if docker {
 				meta["docker"] = "installed"
-				meta["images"] = preloaded
+				meta["images"] = tags
 			}
 			return files, meta, nil
 		},
