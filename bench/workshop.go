@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,8 @@ type WorkshopOptions struct {
 	// KSM, when not zero, turns kernel same-page merging on for that long
 	// once the seats are idle, and reports what it saved (KSMResult).
 	KSM time.Duration
+	// CPUOvercommit is workshop up's --cpu-overcommit (0: the default).
+	CPUOvercommit int
 }
 
 // WorkshopRun is one workshop up of some seats, a reset of seat 1, and
@@ -38,10 +42,16 @@ type WorkshopRun struct {
 	PeakHostUsedMiB float64 `json:"peak_host_used_mib"`
 	// QEMURSSMiB is each seat's node's QEMU resident size once idle for
 	// IdleSettle after up.
-	QEMURSSMiB []float64  `json:"qemu_rss_mib"`
-	ResetS     float64    `json:"reset_seconds"` // workshop reset of seat 1
-	DownS      float64    `json:"down_seconds"`
-	KSM        *KSMResult `json:"ksm,omitempty"`
+	QEMURSSMiB []float64 `json:"qemu_rss_mib"`
+	// IdleHostAvailableMiB is the host's MemAvailable then: what more
+	// seats could still use.
+	IdleHostAvailableMiB float64 `json:"idle_host_available_mib"`
+	// IdleHostCPU is the share of the host's CPUs busy over IdleCPUWindow
+	// while the seats sit idle (0 to 1): what idle seats cost in CPU.
+	IdleHostCPU float64    `json:"idle_host_cpu"`
+	ResetS      float64    `json:"reset_seconds"` // workshop reset of seat 1
+	DownS       float64    `json:"down_seconds"`
+	KSM         *KSMResult `json:"ksm,omitempty"`
 }
 
 // WorkshopPoint is the medians of one seat count: the curve.
@@ -51,7 +61,10 @@ type WorkshopPoint struct {
 	OverOneSeat     float64 `json:"over_one_seat,omitempty"` // median up over that of 1 seat, when measured
 	PeakHostUsedMiB float64 `json:"median_peak_host_used_mib"`
 	QEMURSSMiB      float64 `json:"median_qemu_rss_mib"` // per node
-	MedianResetS    float64 `json:"median_reset_seconds"`
+	// IdleHostAvailableMiB and IdleHostCPU are WorkshopRun's, medians.
+	IdleHostAvailableMiB float64 `json:"median_idle_host_available_mib"`
+	IdleHostCPU          float64 `json:"median_idle_host_cpu"`
+	MedianResetS         float64 `json:"median_reset_seconds"`
 	// KSMSavedMiB is what same-page merging saved per node (median), when
 	// measured.
 	KSMSavedMiB float64 `json:"median_ksm_saved_mib_per_node,omitempty"`
@@ -110,7 +123,7 @@ func Workshop(ctx context.Context, o WorkshopOptions) (WorkshopReport, error) {
 	}}
 	for i := 0; i < o.Runs; i++ {
 		for _, n := range o.Seats {
-			wp, err := workshop.New(&one, workshop.Options{Name: p.Lab, Seats: n, Machine: machine})
+			wp, err := workshop.New(&one, workshop.Options{Name: p.Lab, Seats: n, Machine: machine, CPUOvercommit: o.CPUOvercommit})
 			if err != nil {
 				return rep, fmt.Errorf("bench --workshop %d seats: %w", n, err)
 			}
@@ -158,6 +171,14 @@ func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws 
 	if r.QEMURSSMiB, err = idleRSS(ctx, names, domains); err != nil {
 		return r, err
 	}
+	if r.IdleHostCPU, err = hostBusy(ctx, IdleCPUWindow); err != nil {
+		return r, err
+	}
+	m, err := meminfo()
+	if err != nil {
+		return r, err
+	}
+	r.IdleHostAvailableMiB = kib2mib(m["MemAvailable"])
 	if ksm > 0 {
 		say(fmt.Sprintf("bench: same-page merging on for %s (%d seat(s) idle)", ksm, r.Seats))
 		k, err := measureKSM(ctx, ksm)
@@ -175,19 +196,81 @@ func workshopRun(ctx context.Context, w *workshop.Runner, wp *workshop.Plan, ws 
 	return r, nil
 }
 
-// hostUsedKiB is this machine's memory in use: MemTotal - MemAvailable.
-func hostUsedKiB() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
+// IdleCPUWindow is how long the host's CPU time is read while seats idle.
+const IdleCPUWindow = 10 * time.Second
+
+// hostBusy is the share of the host's CPU time not idle (nor waiting for
+// I/O) over window, from /proc/stat.
+func hostBusy(ctx context.Context, window time.Duration) (float64, error) {
+	b1, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err
 	}
-	m := parseMeminfo(b)
-	total, ok1 := m["MemTotal"]
-	avail, ok2 := m["MemAvailable"]
-	if !ok1 || !ok2 {
-		return 0, fmt.Errorf("/proc/meminfo has no MemTotal or MemAvailable")
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(window):
 	}
-	return total - avail, nil
+	b2, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	busy1, all1, err1 := cpuTimes(b1)
+	busy2, all2, err2 := cpuTimes(b2)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	if all2 <= all1 {
+		return 0, fmt.Errorf("/proc/stat: no CPU time passed in %s", window)
+	}
+	return round2(float64(busy2-busy1) / float64(all2-all1)), nil
+}
+
+// cpuTimes reads /proc/stat's first line (all CPUs): the ticks not idle
+// nor waiting for I/O, and all ticks (guest time is within user time).
+func cpuTimes(stat []byte) (busy, all uint64, err error) {
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: no cpu line")
+	}
+	// user nice system idle iowait irq softirq steal [guest guest_nice]
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+		}
+		all += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, all, nil
+}
+
+// meminfo is /proc/meminfo, in KiB, with MemTotal and MemAvailable.
+func meminfo() (map[string]int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return nil, err
+	}
+	m := parseMeminfo(b)
+	if _, ok := m["MemTotal"]; !ok {
+		return nil, fmt.Errorf("/proc/meminfo has no MemTotal")
+	}
+	if _, ok := m["MemAvailable"]; !ok {
+		return nil, fmt.Errorf("/proc/meminfo has no MemAvailable")
+	}
+	return m, nil
+}
+
+// hostUsedKiB is this machine's memory in use: MemTotal - MemAvailable.
+func hostUsedKiB() (int64, error) {
+	m, err := meminfo()
+	if err != nil {
+		return 0, err
+	}
+	return m["MemTotal"] - m["MemAvailable"], nil
 }
 
 // peak samples hostUsedKiB until stopped and keeps the highest.
@@ -241,13 +324,14 @@ func (rep *WorkshopReport) summarise(counts []int) {
 	var oneSeat float64
 	for _, n := range counts {
 		pt := WorkshopPoint{Seats: n}
-		var ups, peaks, rss, resets, saved []float64
+		var ups, peaks, rss, resets, saved, avail, busy []float64
 		for _, r := range rep.Runs {
 			if r.Seats != n || r.UpS == 0 || r.ResetS == 0 {
 				continue
 			}
 			ups, peaks, resets = append(ups, r.UpS), append(peaks, r.PeakHostUsedMiB), append(resets, r.ResetS)
 			rss = append(rss, r.QEMURSSMiB...)
+			avail, busy = append(avail, r.IdleHostAvailableMiB), append(busy, r.IdleHostCPU)
 			if r.KSM != nil && len(r.QEMURSSMiB) > 0 {
 				saved = append(saved, r.KSM.SavedMiB/float64(len(r.QEMURSSMiB)))
 			}
@@ -256,6 +340,7 @@ func (rep *WorkshopReport) summarise(counts []int) {
 			continue
 		}
 		pt.MedianUpS, pt.PeakHostUsedMiB, pt.QEMURSSMiB, pt.MedianResetS = median(ups), median(peaks), median(rss), median(resets)
+		pt.IdleHostAvailableMiB, pt.IdleHostCPU = median(avail), median(busy)
 		if len(saved) > 0 {
 			pt.KSMSavedMiB = round2(median(saved))
 		}

@@ -14,17 +14,17 @@ import (
 // medians.
 func TestWorkshopSummary(t *testing.T) {
 	rep := WorkshopReport{Runs: []WorkshopRun{
-		{Seats: 1, UpS: 60, PeakHostUsedMiB: 900, QEMURSSMiB: []float64{850}, ResetS: 2.5},
+		{Seats: 1, UpS: 60, PeakHostUsedMiB: 900, QEMURSSMiB: []float64{850}, ResetS: 2.5, IdleHostAvailableMiB: 20000, IdleHostCPU: 0.1},
 		{Seats: 2, UpS: 100, PeakHostUsedMiB: 1800, QEMURSSMiB: []float64{840, 860}, ResetS: 2.9},
 		{Seats: 4, UpS: 200, PeakHostUsedMiB: 3600, QEMURSSMiB: []float64{800, 810, 820, 830}, ResetS: 3.5},
-		{Seats: 1, UpS: 62, PeakHostUsedMiB: 920, QEMURSSMiB: []float64{870}, ResetS: 2.7},
+		{Seats: 1, UpS: 62, PeakHostUsedMiB: 920, QEMURSSMiB: []float64{870}, ResetS: 2.7, IdleHostAvailableMiB: 21000, IdleHostCPU: 0.2},
 		{Seats: 2, UpS: 110, PeakHostUsedMiB: 1700, QEMURSSMiB: []float64{850, 850}, ResetS: 3.1},
 		{Seats: 4, UpS: 160, PeakHostUsedMiB: 3400, QEMURSSMiB: []float64{800, 800, 800, 800}, ResetS: 3.3, KSM: &KSMResult{SavedMiB: 400}},
 		{Seats: 4, UpS: 0}, // up failed
 	}}
 	rep.summarise([]int{1, 2, 4})
 	want := []WorkshopPoint{
-		{Seats: 1, MedianUpS: 61, OverOneSeat: 1, PeakHostUsedMiB: 910, QEMURSSMiB: 860, MedianResetS: 2.6},
+		{Seats: 1, MedianUpS: 61, OverOneSeat: 1, PeakHostUsedMiB: 910, QEMURSSMiB: 860, MedianResetS: 2.6, IdleHostAvailableMiB: 20500, IdleHostCPU: 0.15},
 		{Seats: 2, MedianUpS: 105, OverOneSeat: 1.72, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3},
 		{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4, KSMSavedMiB: 100},
 	}
@@ -56,6 +56,25 @@ func TestWorkshopSummary(t *testing.T) {
 		if p.OverOneSeat != 0 {
 			t.Errorf("%d seats: over one seat %v without one seat measured", p.Seats, p.OverOneSeat)
 		}
+	}
+}
+
+// /proc/stat's first line: busy is every field but idle and iowait, over
+// the first eight (guest time is counted in user time already).
+func TestCPUTimes(t *testing.T) {
+	busy, all, err := cpuTimes([]byte("cpu  100 5 50 1000 20 3 2 1 40 0\ncpu0 50 2 25 500 10 1 1 0 20 0\n"))
+	if err != nil || busy != 161 || all != 1181 {
+		t.Errorf("busy %d all %d err %v", busy, all, err)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 x 4 5\n", "cpu 1 2\n"} {
+		if _, _, err := cpuTimes([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	// This machine's, over a short window: a share from 0 to 1.
+	b, err := hostBusy(context.Background(), 200*time.Millisecond)
+	if err != nil || b < 0 || b > 1 {
+		t.Errorf("hostBusy: %v %v", b, err)
 	}
 }
 

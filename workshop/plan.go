@@ -44,6 +44,9 @@ type Options struct {
 	// Machine gives (unbounded when it is zero).
 	Hypervisors []Hypervisor
 	Machine     Machine
+	// CPUOvercommit is how many vCPUs of seats each of this machine's CPUs
+	// may carry (default DefaultCPUOvercommit, at most MaxCPUOvercommit).
+	CPUOvercommit int
 }
 
 // Machine is the size of the machine seats go on when no hypervisor is
@@ -55,11 +58,14 @@ type Machine struct {
 
 // The overcommit policy for seats on this machine: memory is not
 // overcommitted (every node's memory, and HostReserveMiB left for the host
-// itself and QEMU's own use), vCPUs up to CPUOvercommit times the
-// machine's CPUs (lab nodes are idle most of the time; more is refused).
+// itself and QEMU's own use), vCPUs up to DefaultCPUOvercommit times the
+// machine's CPUs unless the instructor allows more (lab nodes are idle
+// most of the time, but bringing them up is CPU-bound: more seats per CPU
+// come up more slowly); beyond that is refused.
 const (
-	HostReserveMiB = 1024
-	CPUOvercommit  = 4
+	HostReserveMiB       = 1024
+	DefaultCPUOvercommit = 4
+	MaxCPUOvercommit     = 32
 )
 
 // Seat is one lab of the workshop.
@@ -196,7 +202,7 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 		return nil, err
 	}
 	if len(o.Hypervisors) == 0 {
-		if err := p.fitMachine(o.Machine); err != nil {
+		if err := p.fitMachine(o.Machine, o.CPUOvercommit); err != nil {
 			return nil, err
 		}
 	}
@@ -223,11 +229,17 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 
 // fitMachine compares the seats with this machine (the overcommit policy
 // above): memory that does not fit is refused, with the numbers and what
-// to do; vCPUs over the CPUs are a warning, over CPUOvercommit times a
-// refusal.
-func (p *Plan) fitMachine(m Machine) error {
+// to do; vCPUs over the CPUs are a warning, over overcommit times (0: the
+// default) a refusal.
+func (p *Plan) fitMachine(m Machine, overcommit int) error {
 	if m.CPUs == 0 && m.MemoryMiB == 0 {
 		return nil
+	}
+	if overcommit == 0 {
+		overcommit = DefaultCPUOvercommit
+	}
+	if overcommit < 1 || overcommit > MaxCPUOvercommit {
+		return fmt.Errorf("a CPU overcommit of %d: give 1 to %d vCPUs per CPU", overcommit, MaxCPUOvercommit)
 	}
 	var cpus int
 	var mem uint64
@@ -245,9 +257,13 @@ func (p *Plan) fitMachine(m Machine) error {
 		return fmt.Errorf("%d seats need %s of memory; this machine has %s (%s kept for itself): at most %d seats fit; add hypervisors with --hypervisor NAME=CPUS,MEMORY or plan fewer seats",
 			n, mib(mem), mib(m.MemoryMiB), mib(HostReserveMiB), room/max(per, 1))
 	}
-	if m.CPUs > 0 && cpus > CPUOvercommit*m.CPUs {
-		return fmt.Errorf("%d seats need %d vCPUs; this machine has %d CPUs (up to %dx is allowed: %d): add hypervisors with --hypervisor NAME=CPUS,MEMORY or plan fewer seats",
-			n, cpus, m.CPUs, CPUOvercommit, CPUOvercommit*m.CPUs)
+	if m.CPUs > 0 && cpus > overcommit*m.CPUs {
+		more := ""
+		if need := (cpus + m.CPUs - 1) / m.CPUs; need <= MaxCPUOvercommit {
+			more = fmt.Sprintf(", or allow --cpu-overcommit %d if the seats will mostly sit idle (they come up more slowly)", need)
+		}
+		return fmt.Errorf("%d seats need %d vCPUs; this machine has %d CPUs (up to %dx is allowed: %d): add hypervisors with --hypervisor NAME=CPUS,MEMORY or plan fewer seats%s",
+			n, cpus, m.CPUs, overcommit, overcommit*m.CPUs, more)
 	}
 	if m.CPUs > 0 && cpus > m.CPUs {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d seats have %d vCPUs on this machine's %d CPUs: they share them (fine while students type; bringing many up at once is slower)", n, cpus, m.CPUs))

@@ -154,6 +154,28 @@ func TestPlanOnThisMachineIsHonest(t *testing.T) {
 	if _, err := New(tp, Options{Name: "ws", Seats: 3, Machine: Machine{CPUs: 2, MemoryMiB: 64 << 10}}); err == nil || !strings.Contains(err.Error(), "3 seats need 9 vCPUs; this machine has 2 CPUs (up to 4x is allowed: 8)") {
 		t.Errorf("9 vCPUs on 2 CPUs: %v", err)
 	}
+	// 20 seats of 1 vCPU on 2 CPUs: refused at the default 4x, with the
+	// overcommit that would allow them; planned when the instructor allows
+	// it; a 3-node seat on a 1-CPU machine beyond the most allowed gets no
+	// such advice.
+	one := topology.Default()
+	one.Nodes = one.Nodes[:1]
+	topology.ApplyDefaults(one)
+	if _, err := New(one, Options{Name: "ws", Seats: 20, Machine: small}); err == nil || !strings.Contains(err.Error(), "20 seats need 20 vCPUs; this machine has 2 CPUs (up to 4x is allowed: 8)") || !strings.Contains(err.Error(), "--cpu-overcommit 10 if") {
+		t.Errorf("20 seats of 1 vCPU at 4x: %v", err)
+	}
+	if p, err := New(one, Options{Name: "ws", Seats: 20, Machine: small, CPUOvercommit: 10}); err != nil || len(p.Seats) != 20 || len(p.Warnings) != 1 {
+		t.Errorf("20 seats of 1 vCPU at 10x: %v", err)
+	}
+	if _, err := New(one, Options{Name: "ws", Seats: 20, Machine: small, CPUOvercommit: 9}); err == nil || !strings.Contains(err.Error(), "up to 9x is allowed: 18") {
+		t.Errorf("20 seats of 1 vCPU at 9x: %v", err)
+	}
+	if _, err := New(tp, Options{Name: "ws", Seats: 11, Machine: Machine{CPUs: 1, MemoryMiB: 64 << 10}, CPUOvercommit: MaxCPUOvercommit}); err == nil || !strings.Contains(err.Error(), "33 vCPUs") || strings.Contains(err.Error(), "--cpu-overcommit") {
+		t.Errorf("33 vCPUs on 1 CPU: %v", err)
+	}
+	if _, err := New(one, Options{Name: "ws", Seats: 1, Machine: small, CPUOvercommit: MaxCPUOvercommit + 1}); err == nil || !strings.Contains(err.Error(), "1 to 32") {
+		t.Errorf("overcommit beyond the most: %v", err)
+	}
 	if p, err := New(tp, Options{Name: "ws", Seats: 30, Machine: small, Hypervisors: []Hypervisor{{Name: "hv1", CPUs: 96, MemoryMiB: 96 << 10}}}); err != nil || len(p.Warnings) != 0 {
 		t.Errorf("30 seats on a hypervisor given: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labctl/labctl/bench"
 	"github.com/labctl/labctl/vm"
+	"github.com/labctl/labctl/workshop"
 
 	"github.com/labctl/labctl/internal/atomicfile"
 
@@ -23,7 +24,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	var noLabs, sequential, single, withVagrant bool
 	var subnet string
 	var counts, tcg, seats []int
-	var parallel int
+	var parallel, overcommit int
 	var ksm time.Duration
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -73,9 +74,13 @@ one node (the lab's first, from the Docker-ready image; --parallel seats at
 once, as workshop up does), timing it until every seat is Docker-ready and
 its reset snapshot taken, sampling the host's memory in use every second
 (the peak, over what was in use before), and reading each node's QEMU
-resident size; then 'workshop reset' of seat 1, then 'workshop down'. The
-workshop is named after --lab, so it refuses one that exists. The report
-has the curve (medians per count, each over one seat) and the targets.
+resident size, the share of the host's CPUs busy over 10 s and the host's
+memory still available while the seats idle; then 'workshop reset' of seat
+1, then 'workshop down'. The workshop is named after --lab, so it refuses
+one that exists. The report has the curve (medians per count, each over one
+seat) and the targets. How many idle seats fit this machine: one count as
+large as its memory takes, with --cpu-overcommit as workshop up would need
+it (e.g. --workshop 20 --cpu-overcommit 10 --runs 1).
 --ksm 90s turns the kernel's same-page merging on for that long once the
 seats are idle (before the reset), reports the memory it saved and ksmd's
 CPU time, and puts the machine's KSM settings back (unmerging if KSM was
@@ -85,7 +90,8 @@ off).`,
   sudo labctl bench --lab bench --vagrant --runs 3 --report vagrant.json
   sudo labctl bench --lab bench --tcg-cache 0,64,128,256 --runs 3 --report tcg.json
   sudo labctl bench --lab wsb --workshop 1,2,4 --runs 3 --report workshop.json
-  sudo labctl bench --lab wsb --workshop 4 --ksm 90s`,
+  sudo labctl bench --lab wsb --workshop 4 --ksm 90s
+  sudo labctl bench --lab wsb --workshop 20 --cpu-overcommit 10 --runs 1 --report seats20.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runs < 1 {
@@ -98,7 +104,7 @@ off).`,
 				return runTCG(cmd, g, runs, tcg, report)
 			}
 			if len(seats) > 0 {
-				return runWorkshopBench(cmd, g, runs, seats, parallel, ksm, report)
+				return runWorkshopBench(cmd, g, runs, seats, parallel, overcommit, ksm, report)
 			}
 			rep, err := bench.Run(cmd.Context(), bench.Options{
 				Lab: g.labOptions("", true), Runs: runs, Labs: !noLabs, Sequential: sequential, Single: single,
@@ -148,6 +154,7 @@ off).`,
 	cmd.Flags().StringVar(&subnet, "vagrant-subnet", "192.168.121.0/24", "with --vagrant: Vagrant's management network")
 	cmd.Flags().IntSliceVar(&seats, "workshop", nil, "measure workshop up of each of these seat counts (1-node seats), reset and down (see above)")
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "with --workshop: seats brought up at once")
+	cmd.Flags().IntVar(&overcommit, "cpu-overcommit", workshop.DefaultCPUOvercommit, "with --workshop: vCPUs allowed per CPU, as workshop up's --cpu-overcommit")
 	cmd.Flags().DurationVar(&ksm, "ksm", 0, "with --workshop: turn kernel same-page merging on for this long once the seats are idle, and report what it saved (e.g. 90s)")
 	cmd.Flags().IntSliceVar(&tcg, "tcg-cache", nil, "measure one node with each of these translation cache sizes in MiB (0: QEMU's default; see above)")
 	return cmd
@@ -189,7 +196,7 @@ func writeTCGTable(w io.Writer, rep bench.TCGReport, runs int) {
 }
 
 // runWorkshopBench is bench --workshop.
-func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, parallel int, ksm time.Duration, report string) error {
+func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, parallel, overcommit int, ksm time.Duration, report string) error {
 	for _, n := range seats {
 		if n < 1 || n > 999 {
 			return usageErr("--workshop %d: give seat counts from 1 to 999", n)
@@ -201,7 +208,10 @@ func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, par
 	if ksm < 0 {
 		return usageErr("--ksm %s: give a duration such as 90s", ksm)
 	}
-	rep, err := bench.Workshop(cmd.Context(), bench.WorkshopOptions{Lab: g.labOptions("", true), Seats: seats, Parallel: parallel, Runs: runs, KSM: ksm,
+	if overcommit < 1 || overcommit > workshop.MaxCPUOvercommit {
+		return usageErr("--cpu-overcommit %d: 1 to %d vCPUs per CPU", overcommit, workshop.MaxCPUOvercommit)
+	}
+	rep, err := bench.Workshop(cmd.Context(), bench.WorkshopOptions{Lab: g.labOptions("", true), Seats: seats, Parallel: parallel, Runs: runs, KSM: ksm, CPUOvercommit: overcommit,
 		Say: func(m string) { fmt.Fprintln(g.stderr, m) }})
 	if rep.Workshop == "" {
 		return err
@@ -214,7 +224,7 @@ func writeWorkshopTable(w io.Writer, rep bench.WorkshopReport, runs int) {
 	fmt.Fprintf(w, "workshop %s: 1-node seats from %s, %s, %d host CPUs, %.0f MiB, --parallel %d, %d round(s), started %s\n",
 		rep.Workshop, rep.Image, rep.Virtualisation, rep.CPUs, rep.HostMemoryMiB, rep.Parallel, runs, rep.Started.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEATS\tMEDIAN UP\tOVER 1 SEAT\tPEAK HOST MEMORY\tQEMU RSS PER NODE\tKSM SAVED PER NODE\tRESET SEAT 1")
+	fmt.Fprintln(tw, "SEATS\tMEDIAN UP\tOVER 1 SEAT\tPEAK HOST MEMORY\tQEMU RSS PER NODE\tKSM SAVED PER NODE\tIDLE: HOST CPU BUSY\tIDLE: HOST MEMORY AVAILABLE\tRESET SEAT 1")
 	for _, p := range rep.Points {
 		over, ksm := "-", "-"
 		if p.OverOneSeat > 0 {
@@ -223,7 +233,7 @@ func writeWorkshopTable(w io.Writer, rep bench.WorkshopReport, runs int) {
 		if p.KSMSavedMiB > 0 {
 			ksm = fmt.Sprintf("%.0f MiB", p.KSMSavedMiB)
 		}
-		fmt.Fprintf(tw, "%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%s\t%.1f s\n", p.Seats, p.MedianUpS, over, p.PeakHostUsedMiB, p.QEMURSSMiB, ksm, p.MedianResetS)
+		fmt.Fprintf(tw, "%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%s\t%.0f%%\t%.0f MiB\t%.1f s\n", p.Seats, p.MedianUpS, over, p.PeakHostUsedMiB, p.QEMURSSMiB, ksm, 100*p.IdleHostCPU, p.IdleHostAvailableMiB, p.MedianResetS)
 	}
 	tw.Flush()
 	writeTargets(w, rep.Targets)

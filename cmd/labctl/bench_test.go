@@ -55,7 +55,7 @@ func TestTCGTableOverDefault(t *testing.T) {
 func TestWorkshopTable(t *testing.T) {
 	rep := bench.WorkshopReport{Workshop: "wsb", Image: "debian-12-docker", Virtualisation: "qemu", CPUs: 2, HostMemoryMiB: 24000, Parallel: 2,
 		Points: []bench.WorkshopPoint{
-			{Seats: 2, MedianUpS: 105, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3},
+			{Seats: 2, MedianUpS: 105, PeakHostUsedMiB: 1750, QEMURSSMiB: 850, MedianResetS: 3, IdleHostCPU: 0.123, IdleHostAvailableMiB: 20480.4},
 			{Seats: 4, MedianUpS: 180, OverOneSeat: 2.95, PeakHostUsedMiB: 3500, QEMURSSMiB: 800, MedianResetS: 3.4},
 		},
 		Targets: []bench.Target{
@@ -69,6 +69,9 @@ func TestWorkshopTable(t *testing.T) {
 		"workshop wsb: 1-node seats from debian-12-docker, qemu, 2 host CPUs, 24000 MiB, --parallel 2, 3 round(s)",
 		"\n2      105.0 s    -            1750 MiB",
 		"\n4      180.0 s    2.95         3500 MiB",
+		"12%                  20480 MiB",
+		"IDLE: HOST CPU BUSY  IDLE: HOST MEMORY AVAILABLE",
+
 		"2.95x       2.50x       no",
 		"825.00 MiB  600.00 MiB  no",
 	} {

@@ -396,6 +396,9 @@ func TestWorkshopPlanningFlags(t *testing.T) {
 		{[]string{"--seats", "2", "--hypervisor", "HV 1=4,8GiB"}, `--hypervisor "HV 1=4,8GiB": NAME "HV 1": lowercase letters`},
 		{[]string{"--seats", "2", "--hypervisor", "hv1=4,9999999T"}, `"9999999T" is too large`},
 		{[]string{"--seats", "2", "--hypervisor", "hv1=4,1MiB"}, `MEMORY "1MiB": 256MiB to 1PiB`},
+		{[]string{"--seats", "2", "--cpu-overcommit", "0"}, "--cpu-overcommit 0: 1 to 32 vCPUs per CPU"},
+		{[]string{"--seats", "2", "--cpu-overcommit", "33"}, "--cpu-overcommit 33: 1 to 32 vCPUs per CPU"},
+		{[]string{"--seats", "2", "--cpu-overcommit", "8", "--hypervisor", "hv1=4,8GiB"}, "--cpu-overcommit is for seats on this machine"},
 	} {
 		for _, verb := range []string{"plan", "up"} {
 			_, stderr, code := run(t, append([]string{"--lab", "ws", "workshop", verb}, c.args...)...)

@@ -46,9 +46,13 @@ func newWorkshopPlanCmd(g *globals) *cobra.Command {
 --space, two per seat), ipvlan L3 subnets (from --l3-space) and the
 hypervisor it goes to. With --hypervisor (repeatable) seats are placed whole
 on the hypervisor with the most free memory that fits them, within each
-one's CPUs and memory; without, all seats are on this machine. Every seat's
+one's CPUs and memory; without, all seats are on this machine: its memory,
+less 1 GiB for itself, is never overcommitted, and its CPUs carry up to
+--cpu-overcommit vCPUs each (4 unless given; idle seats need little CPU,
+but seats come up more slowly the more share a CPU). Every seat's
 topology is validated; nothing is created.`,
 		Example: `  labctl workshop plan --lab ws --seats 20
+  labctl workshop plan --lab ws --seats 20 --cpu-overcommit 10
   labctl workshop plan --lab ws --seats 40 --hypervisor hv1=48,96GiB --hypervisor hv2=48,96GiB -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,6 +93,7 @@ type workshopFlags struct {
 	seats          int
 	hypervisors    []string
 	space, l3space string
+	overcommit     int
 }
 
 func (wf *workshopFlags) add(cmd *cobra.Command) {
@@ -96,14 +101,21 @@ func (wf *workshopFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&wf.hypervisors, "hypervisor", nil, "NAME=CPUS,MEMORY of a hypervisor to place seats on (repeatable), e.g. hv1=48,96GiB")
 	cmd.Flags().StringVar(&wf.space, "space", "", "where the seats' NAT and host-only subnets come from (default "+workshop.DefaultSpace.String()+")")
 	cmd.Flags().StringVar(&wf.l3space, "l3-space", "", "where the seats' ipvlan L3 subnets come from (default "+workshop.DefaultL3Space.String()+")")
+	cmd.Flags().IntVar(&wf.overcommit, "cpu-overcommit", workshop.DefaultCPUOvercommit, fmt.Sprintf("seats on this machine: vCPUs allowed per CPU, 1 to %d (idle seats need little CPU; bringing many up at once is slower)", workshop.MaxCPUOvercommit))
 }
 
 // options checks the flags, each error naming the flag as the user wrote
 // it, and returns the workshop's options.
 func (wf *workshopFlags) options(name string) (workshop.Options, error) {
-	o := workshop.Options{Name: name, Seats: wf.seats}
+	o := workshop.Options{Name: name, Seats: wf.seats, CPUOvercommit: wf.overcommit}
 	if wf.seats < 1 || wf.seats > 999 {
 		return o, usageErr("--seats %d: 1 to 999 seats", wf.seats)
+	}
+	if wf.overcommit < 1 || wf.overcommit > workshop.MaxCPUOvercommit {
+		return o, usageErr("--cpu-overcommit %d: 1 to %d vCPUs per CPU", wf.overcommit, workshop.MaxCPUOvercommit)
+	}
+	if wf.overcommit != workshop.DefaultCPUOvercommit && len(wf.hypervisors) > 0 {
+		return o, usageErr("--cpu-overcommit is for seats on this machine; with --hypervisor, CPUS is the vCPUs each one may carry")
 	}
 	seen := map[string]bool{}
 	for _, h := range wf.hypervisors {
