@@ -68,6 +68,21 @@ func InsecureKey() (string, error) {
 	return "", fmt.Errorf("no insecure public key of Vagrant (keys/vagrant.pub of the vagrant gem) in %s: is vagrant installed? Give the key with --key", strings.Join(insecureKeys, ", "))
 }
 
+// PreloadedFile, in a box UserBox made, lists the container images in the
+// image's Docker store, one per line: the repository's Vagrantfile reads it
+// (under VAGRANT_HOME) and uploads only the images the box lacks.
+const PreloadedFile = "labctl-images"
+
+// preloadedList is PreloadedFile's content for an image's "images" meta
+// (tags separated by spaces).
+func preloadedList(tags string) []byte {
+	var b bytes.Buffer
+	for _, t := range strings.Fields(tags) {
+		b.WriteString(t + "\n")
+	}
+	return b.Bytes()
+}
+
 // boxVagrantfile is loaded by Vagrant before the project's Vagrantfile,
 // which may override any of it.
 // Every value is a Ruby literal (rubyQuote), none is in a comment.
@@ -159,7 +174,8 @@ func (b UserBox) Make(ctx context.Context, c *images.Cache) error {
 		out = filepath.Join(dir, "box.tar")
 	}
 	fmt.Fprintf(log, "vagrant box %s: from %s, kernel and initrd in %s\n", b.Name, b.Image, b.BootDir)
-	if err := buildBox(ctx, c, e, strings.TrimSpace(string(pub)), map[string][]byte{"Vagrantfile": vf}, out, log); err != nil {
+	extra := map[string][]byte{"Vagrantfile": vf, PreloadedFile: preloadedList(e.Meta["images"])}
+	if err := buildBox(ctx, c, e, strings.TrimSpace(string(pub)), extra, out, log); err != nil {
 		return err
 	}
 	if b.Out != "" {

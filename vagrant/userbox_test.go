@@ -118,3 +118,59 @@ func TestUserBoxRefusesBeforeMaking(t *testing.T) {
 		t.Errorf("the boot directory was made although the box was refused: %v", err)
 	}
 }
+
+// The repository's Vagrantfile uploads only the container images the box
+// lacks: none of a box labctl made of an image holding both (its
+// labctl-images, wherever under VAGRANT_HOME Vagrant unpacked it), the one
+// missing from a box holding one, both to any other box; never an image
+// labctl's cache does not have. Ruby runs the Vagrantfile with a stand-in
+// for Vagrant that records the file provisioners.
+func TestRepositoryVagrantfileUploadsWhatTheBoxLacks(t *testing.T) {
+	testenv.Tool(t, "ruby")
+	stub := `class Any
+  def method_missing(name, *args, **kw, &blk)
+    $uploads << File.basename(kw[:source]) if name == :provision && kw[:type] == "file"
+    blk.call(Any.new) if blk
+    Any.new
+  end
+  def respond_to_missing?(*) = true
+end
+module Vagrant; def self.configure(v) = yield(Any.new); end
+$uploads = []
+load ARGV[0]
+print $uploads.sort.join(" ")`
+	vf, err := filepath.Abs(filepath.Join("..", "Vagrantfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	os.MkdirAll(filepath.Join(cache, "containers"), 0o755)
+	os.WriteFile(filepath.Join(cache, "containers", "busybox.tar"), []byte("tar"), 0o644)
+	os.WriteFile(filepath.Join(cache, "containers", "nginx.tar"), []byte("tar"), 0o644)
+	home := t.TempDir()
+	box := func(name, version, list string) {
+		d := filepath.Join(home, "boxes", strings.ReplaceAll(name, "/", "-VAGRANTSLASH-"), version)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, PreloadedFile), []byte(list), 0o644)
+	}
+	box("labctl/debian-12-docker", "0/amd64/libvirt", string(preloadedList("busybox:latest nginx:latest")))
+	box("labctl/half", "0/libvirt", string(preloadedList("nginx:latest")))
+	box("labctl/none", "0/libvirt", string(preloadedList("")))
+	for _, c := range []struct {
+		box, cache, want string
+	}{
+		{"labctl/debian-12-docker", cache, ""},
+		{"labctl/half", cache, "busybox.tar"},
+		{"labctl/none", cache, "busybox.tar nginx.tar"},
+		{"debian/bookworm64", cache, "busybox.tar nginx.tar"},
+		{"debian/bookworm64", t.TempDir(), ""},
+		{"x/[*]{a,b}", cache, "busybox.tar nginx.tar"},
+	} {
+		cmd := exec.Command("ruby", "-e", stub, vf)
+		cmd.Env = append(os.Environ(), "VAGRANT_HOME="+home, "LABCTL_VAGRANT_BOX="+c.box, "LABCTL_CACHE_DIR="+c.cache)
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != c.want {
+			t.Errorf("box %s: uploads %q (%v), want %q", c.box, out, err, c.want)
+		}
+	}
+}
