@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -310,6 +311,7 @@ func TestWorkshopForReal(t *testing.T) {
 	}
 	t.Logf("TIMING workshop snapshot (2 seats x 1 node): %s", time.Since(start).Round(100*time.Millisecond))
 	bootID, _, _ := seat2.Run(ctx, "exec", "node1", "--", "touch /tmp/after-stage; cat /proc/sys/kernel/random/boot_id")
+	qemu := qemuPID(t, "labctl-itws-s02-node1")
 	start = time.Now()
 	if out, _, err := c.Run(ctx, "workshop", "reset", "2", "--stage", "after-browser"); err != nil || !strings.Contains(out, "reset to stage after-browser") {
 		t.Fatalf("workshop reset 2 --stage (err=%v): %s", err, out)
@@ -319,6 +321,10 @@ func TestWorkshopForReal(t *testing.T) {
 	if out, _, err := seat2.Run(ctx, "exec", "node1", "--", "ls /tmp/before-stage /tmp/after-stage 2>&1; cat /proc/sys/kernel/random/boot_id"); err != nil || bootID == "" ||
 		!strings.Contains(out, "/tmp/before-stage\n") || !strings.Contains(out, "cannot access '/tmp/after-stage'") || !strings.HasSuffix(out, bootID) {
 		t.Errorf("seat 2 after its reset to the stage (err=%v): %q (boot id before %q)", err, out, bootID)
+	}
+	// In the same QEMU (loadvm), not a new one started by libvirt's revert.
+	if now := qemuPID(t, "labctl-itws-s02-node1"); now != qemu {
+		t.Errorf("seat 2's QEMU was %d before the reset, %d after: not reverted in place", qemu, now)
 	}
 	if out, stderr, err := c.Run(ctx, "workshop", "reset", "1", "--stage", "never-taken"); err == nil || !strings.Contains(out+stderr, "take the stage's snapshot first") {
 		t.Errorf("a reset to a stage never taken (err=%v): %s%s", err, out, stderr)
@@ -438,12 +444,16 @@ func TestWorkshopForReal(t *testing.T) {
 		t.Errorf("labctl grew to %d MiB reading a seat that prints for ever", maxRSS>>10)
 	}
 
-	// Reset brings seat 2 back, from its snapshot, fast.
+	// Reset brings seat 2 back, from its snapshot, fast, in its own QEMU.
+	qemu = qemuPID(t, "labctl-itws-s02-node1")
 	start = time.Now()
 	out, stderr, err = c.Run(ctx, "workshop", "reset", "2")
 	t.Logf("TIMING workshop reset (1 node): %s\n%s%s", time.Since(start).Round(100*time.Millisecond), out, stderr)
 	if err != nil {
 		t.Fatalf("workshop reset: %v", err)
+	}
+	if now := qemuPID(t, "labctl-itws-s02-node1"); now != qemu {
+		t.Errorf("seat 2's QEMU was %d before the reset, %d after: not reverted in place", qemu, now)
 	}
 	out, _, err = c.Run(ctx, "workshop", "status")
 	if err != nil || strings.Count(out, " yes ") != 3 {
@@ -478,4 +488,20 @@ func TestWorkshopForReal(t *testing.T) {
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("after workshop down, left: %v", left)
 	}
+}
+
+// qemuPID is the process id of the QEMU running domain (whichever of the
+// test's hypervisors runs it: they share the process namespace).
+func qemuPID(t *testing.T, domain string) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", "guest="+domain+",").Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 1 {
+		t.Fatalf("the QEMU of %s: pgrep says %q (%v)", domain, out, err)
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }

@@ -69,6 +69,7 @@ type API interface {
 	DomainSnapshotLookupByName(d libvirt.Domain, name string, flags uint32) (libvirt.DomainSnapshot, error)
 	DomainRevertToSnapshot(s libvirt.DomainSnapshot, flags uint32) error
 	DomainSnapshotDelete(s libvirt.DomainSnapshot, flags libvirt.DomainSnapshotDeleteFlags) error
+	QEMUDomainMonitorCommand(d libvirt.Domain, cmd string, flags uint32) (string, error)
 }
 
 var _ API = (*libvirt.Libvirt)(nil)

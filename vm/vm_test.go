@@ -594,6 +594,24 @@ func TestSnapshotAndRevert(t *testing.T) {
 	if !strings.Contains(x, `<memory snapshot="internal"/>`) || !strings.Contains(x, `<disk name="vdb" snapshot="no"/>`) {
 		t.Errorf("snapshot XML: %s", x)
 	}
+	// Running nodes: loadvm in their own QEMU, not libvirt's revert (which
+	// starts a new QEMU).
+	calls := func() (monitor, revert int) {
+		for _, c := range f.Calls {
+			monitor += strings.Count(c, ": loadvm "+ReadySnapshot+" (flags 1)")
+			revert += strings.Count(c, "revert domain ")
+		}
+		f.Calls = nil
+		return monitor, revert
+	}
+	calls()
+	if err := Revert(context.Background(), c, m.part, ReadySnapshot); err != nil {
+		t.Fatal(err)
+	}
+	if mon, rev := calls(); mon != len(m.part.Nodes) || rev != 0 {
+		t.Errorf("running nodes: %d loadvm, %d libvirt reverts; want %d and 0", mon, rev, len(m.part.Nodes))
+	}
+	// A stopped node: libvirt's revert, which starts it.
 	f.Doms[m.part.Nodes[0].Domain].State = libvirt.DomainShutoff
 	if err := Revert(context.Background(), c, m.part, ReadySnapshot); err != nil {
 		t.Fatal(err)
@@ -601,6 +619,24 @@ func TestSnapshotAndRevert(t *testing.T) {
 	if st := f.Doms[m.part.Nodes[0].Domain].State; st != libvirt.DomainRunning {
 		t.Errorf("after revert: state %d", st)
 	}
+	if mon, rev := calls(); mon != len(m.part.Nodes)-1 || rev != 1 {
+		t.Errorf("one stopped node: %d loadvm, %d libvirt reverts", mon, rev)
+	}
+	// QEMU reporting an error (the node left paused): libvirt's revert
+	// after it, and every node runs.
+	f.MonitorReply = "Error: Device 'drive-virtio-disk0' does not have the requested snapshot\r\n"
+	if err := Revert(context.Background(), c, m.part, ReadySnapshot); err != nil {
+		t.Fatal(err)
+	}
+	if mon, rev := calls(); mon != len(m.part.Nodes) || rev != len(m.part.Nodes) {
+		t.Errorf("QEMU's error: %d loadvm, %d libvirt reverts", mon, rev)
+	}
+	for _, n := range m.part.Nodes {
+		if st := f.Doms[n.Domain].State; st != libvirt.DomainRunning {
+			t.Errorf("%s after a failed loadvm and libvirt's revert: state %d", n.Name, st)
+		}
+	}
+	f.MonitorReply = ""
 	if err := Revert(context.Background(), c, m.part, "other"); !errors.Is(err, ErrNoSnapshot) {
 		t.Errorf("revert to a snapshot never taken: %v", err)
 	}

@@ -38,6 +38,8 @@ type Libvirt struct {
 	// libvirtd, or their directory removed by hand: PoolDirGone, and then
 	// starting fails until they are built again).
 	PoolInactive, PoolDirGone bool
+	// MonitorReply is what the monitor answers every command, when set.
+	MonitorReply string
 }
 
 type Net struct {
@@ -465,6 +467,35 @@ func (f *Libvirt) DomainSnapshotDelete(s libvirt.DomainSnapshot, _ libvirt.Domai
 	delete(fd.Snaps, s.Name)
 	f.log("delete snapshot %s of domain %s", s.Name, s.Dom.Name)
 	return nil
+}
+
+// QEMUDomainMonitorCommand knows the human monitor's loadvm of a running
+// domain's snapshot; MonitorReply, when set, is QEMU's reply instead (an
+// error of QEMU's, which leaves the domain paused).
+func (f *Libvirt) QEMUDomainMonitorCommand(d libvirt.Domain, cmd string, flags uint32) (string, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	fd, err := f.dom(d)
+	if err != nil {
+		return "", err
+	}
+	f.log("monitor %s: %s (flags %d)", d.Name, cmd, flags)
+	name, ok := strings.CutPrefix(cmd, "loadvm ")
+	if !ok || flags != 1 {
+		return "", libvirt.Error{Code: uint32(libvirt.ErrOperationInvalid), Message: "the fake knows the human monitor's loadvm only"}
+	}
+	if fd.State != libvirt.DomainRunning {
+		return "", libvirt.Error{Code: uint32(libvirt.ErrOperationInvalid), Message: "domain is not running"}
+	}
+	if f.MonitorReply != "" {
+		fd.State = libvirt.DomainPaused
+		return f.MonitorReply, nil
+	}
+	if _, ok := fd.Snaps[name]; !ok {
+		fd.State = libvirt.DomainPaused
+		return "Error: Snapshot '" + name + "' does not exist in one or more devices\r\n", nil
+	}
+	return "", nil
 }
 
 func (f *Libvirt) DomainRevertToSnapshot(s libvirt.DomainSnapshot, _ uint32) error {
