@@ -251,7 +251,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 		client := ssh.NewClient(cc, chans, reqs)
 		sess, _ := client.NewSession()
-		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; echo seed: $(systemctl is-active labctl-seed.service); test -e /var/lib/labctl/seeded && echo SEEDED; echo rootfs: $(findmnt -bno SIZE /); id; sudo -n true && echo SUDO-OK; sudo passwd -S lab; sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
+		got, err := sess.CombinedOutput("hostname; ip -br link show ens33.20; ip -br link show ens33.30; echo seed: $(systemctl is-active labctl-seed.service); test -e /var/lib/labctl/seeded && echo SEEDED; echo rootfs: $(findmnt -bno SIZE /); id; sudo -n true && echo SUDO-OK; sudo passwd -S lab; sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '; echo kvm-modules: $(grep -cE '^kvm' /proc/modules)")
 		client.Close()
 		if err != nil {
 			t.Fatalf("%s: %v: %s", n.Name, err, got)
@@ -260,7 +260,8 @@ func TestVMLifecycleForReal(t *testing.T) {
 		// The first boot applied the seed (labctl-seed.service, no
 		// cloud-init): hostname, VLANs, the user (sudo, locked password),
 		// and the root file system grown to the node's disk.
-		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "seed: active\n", "SEEDED", "(sudo)", "SUDO-OK", "lab L ", "passwordauthentication no", "kbdinteractiveauthentication no"} {
+		// No KVM modules autoloaded at boot (the image blacklists them).
+		for _, want := range []string{n.Name + "\n", "ens33.20@ens33", "ens33.30@ens33", "seed: active\n", "SEEDED", "(sudo)", "SUDO-OK", "lab L ", "passwordauthentication no", "kbdinteractiveauthentication no", "kvm-modules: 0\n"} {
 			if !strings.Contains(string(got), want) {
 				t.Errorf("%s: output lacks %q", n.Name, want)
 			}
