@@ -68,6 +68,14 @@ const (
 	MaxCPUOvercommit     = 32
 )
 
+// CheckCPUOvercommit refuses an overcommit outside 1..MaxCPUOvercommit.
+func CheckCPUOvercommit(n int) error {
+	if n < 1 || n > MaxCPUOvercommit {
+		return fmt.Errorf("1 to %d vCPUs per CPU", MaxCPUOvercommit)
+	}
+	return nil
+}
+
 // Seat is one lab of the workshop.
 type Seat struct {
 	N          int                `json:"seat"`
@@ -238,8 +246,8 @@ func (p *Plan) fitMachine(m Machine, overcommit int) error {
 	if overcommit == 0 {
 		overcommit = DefaultCPUOvercommit
 	}
-	if overcommit < 1 || overcommit > MaxCPUOvercommit {
-		return fmt.Errorf("a CPU overcommit of %d: give 1 to %d vCPUs per CPU", overcommit, MaxCPUOvercommit)
+	if err := CheckCPUOvercommit(overcommit); err != nil {
+		return fmt.Errorf("a CPU overcommit of %d: %w", overcommit, err)
 	}
 	var cpus int
 	var mem uint64

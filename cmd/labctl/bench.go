@@ -208,8 +208,8 @@ func runWorkshopBench(cmd *cobra.Command, g *globals, runs int, seats []int, par
 	if ksm < 0 {
 		return usageErr("--ksm %s: give a duration such as 90s", ksm)
 	}
-	if overcommit < 1 || overcommit > workshop.MaxCPUOvercommit {
-		return usageErr("--cpu-overcommit %d: 1 to %d vCPUs per CPU", overcommit, workshop.MaxCPUOvercommit)
+	if err := workshop.CheckCPUOvercommit(overcommit); err != nil {
+		return usageErr("--cpu-overcommit %d: %v", overcommit, err)
 	}
 	rep, err := bench.Workshop(cmd.Context(), bench.WorkshopOptions{Lab: g.labOptions("", true), Seats: seats, Parallel: parallel, Runs: runs, KSM: ksm, CPUOvercommit: overcommit,
 		Say: func(m string) { fmt.Fprintln(g.stderr, m) }})

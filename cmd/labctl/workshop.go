@@ -111,8 +111,8 @@ func (wf *workshopFlags) options(name string) (workshop.Options, error) {
 	if wf.seats < 1 || wf.seats > 999 {
 		return o, usageErr("--seats %d: 1 to 999 seats", wf.seats)
 	}
-	if wf.overcommit < 1 || wf.overcommit > workshop.MaxCPUOvercommit {
-		return o, usageErr("--cpu-overcommit %d: 1 to %d vCPUs per CPU", wf.overcommit, workshop.MaxCPUOvercommit)
+	if err := workshop.CheckCPUOvercommit(wf.overcommit); err != nil {
+		return o, usageErr("--cpu-overcommit %d: %v", wf.overcommit, err)
 	}
 	if wf.overcommit != workshop.DefaultCPUOvercommit && len(wf.hypervisors) > 0 {
 		return o, usageErr("--cpu-overcommit is for seats on this machine; with --hypervisor, CPUS is the vCPUs each one may carry")
