@@ -31,6 +31,17 @@ type KSMResult struct {
 // ksmSettings are the knobs KSM turns and restores.
 var ksmSettings = []string{"run", "pages_to_scan", "sleep_millisecs"}
 
+// ksmWait lets ksmd run for d: measureKSM's wait, with its settings in
+// force (a test looks at them there).
+var ksmWait = func(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
 // measureKSM turns ksmd on (scanning 1000 pages each 20 ms) for d, then
 // gives the machine its settings back; the pages merged meanwhile are
 // unmerged when KSM was off before (run=2, then the old run value).
@@ -65,10 +76,8 @@ func measureKSM(ctx context.Context, d time.Duration) (r KSMResult, err error) {
 		}
 	}
 	start := time.Now()
-	select {
-	case <-ctx.Done():
-		return r, ctx.Err()
-	case <-time.After(d):
+	if err := ksmWait(ctx, d); err != nil {
+		return r, err
 	}
 	r.Seconds = round2(time.Since(start).Seconds())
 	sharing, err := os.ReadFile(filepath.Join(KSMRoot, "pages_sharing"))

@@ -106,18 +106,19 @@ func TestMeasureKSM(t *testing.T) {
 	for k, v := range map[string]string{"run": "0\n", "pages_to_scan": "100\n", "sleep_millisecs": "200\n", "pages_sharing": "2560\n"} {
 		os.WriteFile(filepath.Join(dir, k), []byte(v), 0o644)
 	}
+	// What ksmd was told while it ran: read in measureKSM's wait itself,
+	// not after a sleep that a loaded machine can outrun.
 	var seen []string
-	done := make(chan struct{})
-	go func() { // what ksmd was told while it ran
-		defer close(done)
-		time.Sleep(50 * time.Millisecond)
+	oldWait := ksmWait
+	defer func() { ksmWait = oldWait }()
+	ksmWait = func(ctx context.Context, d time.Duration) error {
 		for _, k := range []string{"run", "pages_to_scan", "sleep_millisecs"} {
 			b, _ := os.ReadFile(filepath.Join(dir, k))
 			seen = append(seen, k+"="+string(b))
 		}
-	}()
+		return oldWait(ctx, d)
+	}
 	r, err := measureKSM(context.Background(), 200*time.Millisecond)
-	<-done
 	if err != nil {
 		t.Fatal(err)
 	}
