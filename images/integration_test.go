@@ -1,11 +1,15 @@
 package images
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +44,9 @@ func TestBuildEverythingForReal(t *testing.T) {
 					t.Errorf("debian-12 has no %s file", role)
 				}
 			}
+			checkInitrd(t, c, e)
 		case "debian-12-docker":
+			checkInitrd(t, c, e)
 			if e.Meta["docker"] != "installed" || e.Meta["images"] != "busybox:latest nginx:latest" {
 				t.Errorf("debian-12-docker: meta %v, want Docker installed with busybox:latest nginx:latest preloaded", e.Meta)
 			}
@@ -209,4 +215,75 @@ func TestPreloadForReal(t *testing.T) {
 			t.Errorf("a process of the preload still runs: %s (%s)", p, strings.ReplaceAll(string(cmd), "\x00", " "))
 		}
 	}
+}
+
+// checkInitrd asserts the image's initrd holds what finds a virtio disk
+// and little else (MODULES=list in the image), and no fsck (the root has
+// pass 0 in fstab).
+func checkInitrd(t *testing.T, c *Cache, e Entry) {
+	t.Helper()
+	f, ok := e.File("initrd")
+	if !ok {
+		t.Errorf("%s has no initrd", e.Name)
+		return
+	}
+	names, err := initrdFiles(c.Abs(f.Path))
+	if err != nil {
+		t.Errorf("%s: initrd: %v", e.Name, err)
+		return
+	}
+	var modules []string
+	has := map[string]bool{}
+	for _, n := range names {
+		has[filepath.Base(n)] = true
+		if strings.HasSuffix(n, ".ko") {
+			modules = append(modules, filepath.Base(n))
+		}
+	}
+	t.Logf("%s: initrd %d bytes, %d files, modules %v", e.Name, f.Size, len(names), modules)
+	if !has["virtio_blk.ko"] || !has["virtio_pci.ko"] {
+		t.Errorf("%s: initrd lacks virtio_blk or virtio_pci (modules %v)", e.Name, modules)
+	}
+	if len(modules) > 12 {
+		t.Errorf("%s: initrd has %d modules, want only what a virtio disk needs: %v", e.Name, len(modules), modules)
+	}
+	if has["e2fsck"] || has["fsck"] {
+		t.Errorf("%s: initrd has fsck, but the root's fstab pass is 0", e.Name)
+	}
+}
+
+// initrdFiles lists a gzip-compressed newc cpio archive.
+func initrdFiles(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := 0; i+110 <= len(data); {
+		h := data[i : i+110]
+		if string(h[:6]) != "070701" {
+			return nil, errors.New("not a newc cpio archive at offset " + strconv.Itoa(i))
+		}
+		size, err1 := strconv.ParseUint(string(h[54:62]), 16, 32)
+		nameSize, err2 := strconv.ParseUint(string(h[94:102]), 16, 32)
+		if err1 != nil || err2 != nil || nameSize == 0 || i+110+int(nameSize) > len(data) {
+			return nil, errors.New("bad cpio header at offset " + strconv.Itoa(i))
+		}
+		name := string(data[i+110 : i+110+int(nameSize)-1])
+		if name == "TRAILER!!!" {
+			return names, nil
+		}
+		names = append(names, name)
+		i = (i + 110 + int(nameSize) + 3) &^ 3
+		i = (i + int(size) + 3) &^ 3
+	}
+	return nil, errors.New("cpio archive without a trailer")
 }

@@ -107,7 +107,10 @@ mkdir -p "$root/etc/apparmor.d/disable"
 for p in sbin.dhclient lsb_release nvidia_modprobe usr.bin.tcpdump; do
 	if [ -e "$root/etc/apparmor.d/$p" ]; then ln -sf "/etc/apparmor.d/$p" "$root/etc/apparmor.d/disable/$p"; fi
 done
-echo 'LABEL=root / ext4 defaults 0 1' > "$root/etc/fstab"
+# No fsck of the root at boot (pass 0): the initrd's e2fsck of a clean,
+# journalled file system took about 0.8 s of every emulated boot, and a
+# lab node is a throwaway machine whose journal replays an unclean stop.
+echo 'LABEL=root / ext4 defaults 0 0' > "$root/etc/fstab"
 echo labctl > "$root/etc/hostname"
 # the build host's resolver means nothing on a node; the seed writes the lab's
 rm -f "$root/etc/resolv.conf"
@@ -131,6 +134,14 @@ chroot "$root" systemctl enable systemd-networkd.service
 # so an initrd rebuilt inside a node is never used. Yet dmsetup, which
 # docker.io pulls in, triggers update-initramfs: CPU wasted on every node
 # that installs Docker from the offline bundle.
+# The initrd nodes boot: only the modules that find a virtio disk (ext4 is
+# in the kernel), not Debian's "most" (51 MiB unpacked, 15 MiB packed:
+# 0.8 s to unpack under emulation, and about 40 MiB of each idle node's
+# memory as QEMU's copy and the guest pages the unpacking touched).
+mkdir -p "$root/etc/initramfs-tools/conf.d"
+printf '# labctl: the nodes boot from a virtio disk\nMODULES=list\nCOMPRESS=gzip\n' > "$root/etc/initramfs-tools/conf.d/labctl.conf"
+printf 'virtio_pci\nvirtio_blk\n' >> "$root/etc/initramfs-tools/modules"
+chroot "$root" update-initramfs -u -k all
 chroot "$root" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
 ln -s /bin/true "$root/usr/sbin/update-initramfs"
 rm -rf "$root"/var/lib/apt/lists/*_Packages "$root"/var/cache/apt/*.bin
