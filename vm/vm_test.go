@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -435,6 +436,68 @@ func TestWaitSSHEndsEarlyWhenTheVMStops(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("took %s", time.Since(start))
+	}
+}
+
+func TestSSHRetryDelay(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	unreachable := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}
+	for _, tc := range []struct {
+		err  error
+		want time.Duration
+	}{
+		{refused, 200 * time.Millisecond},
+		{fmt.Errorf("wrapped: %w", refused), 200 * time.Millisecond},
+		{unreachable, 2 * time.Second},
+		{context.DeadlineExceeded, 2 * time.Second},
+		{errors.New("connection refused"), 2 * time.Second}, // a message is not the errno
+	} {
+		if got := sshRetryDelay(2*time.Second, tc.err); got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestWaitSSHAfterRefusals: a node that refuses three times and then
+// greets is seen within a second, where the backoff alone (0.5 + 1 + 2 s)
+// would have taken 3.5 s.
+func TestWaitSSHAfterRefusals(t *testing.T) {
+	f := vmtest.New()
+	m := testManager(t, f, "lab1")
+	n := m.part.Nodes[0]
+	f.Doms[n.Domain] = &vmtest.Dom{XML: "<domain/>", State: 1}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-test\r\n"))
+			c.Close()
+		}
+	}()
+	attempts := 0
+	m.o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		attempts++
+		if attempts <= 3 {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, ln.Addr().String())
+	}
+	start := time.Now()
+	if err := m.WaitSSHPort(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 4 {
+		t.Errorf("%d attempts, want 4", attempts)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %s after three refusals: the backoff, not the 200 ms retry", d)
 	}
 }
 
