@@ -312,14 +312,19 @@ func loadImages(ctx context.Context, r Runner, home string, c *images.Cache, nam
 }
 
 // CheckGuestNetwork verifies what the labs expect of a node's network: the
-// VLAN sub-interfaces up, and every node's name resolvable.
+// VLAN sub-interfaces up, and every node's name resolvable to its IPv4
+// address. Names are looked up with `getent ahostsv4`, not `getent hosts`:
+// the latter asks for an IPv6 address first, which /etc/hosts does not
+// have, so it goes on to the NAT network's DNS, and a dnsmasq whose
+// upstream does not answer (an offline room) lets it wait out two 5 s
+// timeouts per name before the IPv4 lookup answers from /etc/hosts.
 func CheckGuestNetwork(ctx context.Context, r Runner, p *plan.Plan, n plan.Node) error {
 	var cmds []string
 	for _, v := range n.VLANs {
 		cmds = append(cmds, "ip link show "+transport.Quote(v.Name)+" >/dev/null")
 	}
 	for _, o := range p.Nodes {
-		cmds = append(cmds, "getent hosts "+transport.Quote(o.Hostname)+" >/dev/null")
+		cmds = append(cmds, "getent ahostsv4 "+transport.Quote(o.Hostname)+" >/dev/null")
 	}
 	if len(cmds) == 0 {
 		return nil
