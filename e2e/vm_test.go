@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/internal/testlab"
 	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/plan/plantest"
 	"github.com/labctl/labctl/vm"
 	"golang.org/x/crypto/ssh"
@@ -290,6 +293,7 @@ func TestVMLifecycleForReal(t *testing.T) {
 		}
 	}
 
+	dnsChecks(t, ctx, env, lp)
 	provisionChecks(t, ctx, env, c, lp, k, work)
 
 	// 6. `down` without the state file leaves nothing of the lab.
@@ -305,5 +309,37 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Fatalf("after down: %v", left)
+	}
+}
+
+// dnsChecks asks the lab's NAT network's DNS (libvirt's dnsmasq, which the
+// nodes' resolv.conf names) what the nodes ask it. It must answer the node
+// names itself: each node's host-only address for its name, no IPv6
+// address (an answer, not silence), and "no such host" for an unknown
+// plain name. A question it forwarded upstream would time out here (the
+// harness's namespace has no upstream), so a timeout is the failure this
+// tells apart from an answer; no deadline of the test's own decides it.
+func dnsChecks(t *testing.T, ctx context.Context, env *testlab.Env, lp *plan.Plan) {
+	t.Helper()
+	server := net.JoinHostPort(strings.Split(lp.Net(plan.RoleNAT).Host, "/")[0], "53")
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return env.Dial(ctx, network, server)
+	}}
+	for _, n := range lp.Nodes {
+		want := n.Addr(plan.RoleHostOnly)
+		got, err := r.LookupIP(ctx, "ip4", n.Hostname)
+		if err != nil || len(got) != 1 || got[0].String() != want {
+			t.Errorf("DNS at %s: A %s = %v, %v; want %s", server, n.Hostname, got, err, want)
+		}
+		got, err = r.LookupIP(ctx, "ip6", n.Hostname)
+		var de *net.DNSError
+		if !errors.As(err, &de) || !de.IsNotFound {
+			t.Errorf("DNS at %s: AAAA %s = %v, %v; want an answer of no address, not a timeout", server, n.Hostname, got, err)
+		}
+	}
+	got, err := r.LookupHost(ctx, "puer")
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Errorf("DNS at %s: puer (no such node) = %v, %v; want no such host at once, not a timeout", server, got, err)
 	}
 }

@@ -42,7 +42,7 @@ func (m *Manager) ownsNetwork(a API, net libvirt.Network) bool {
 // ensureNetwork defines and starts one of the lab's networks. A network of
 // the same name that labctl did not create for this lab is an error.
 func (m *Manager) ensureNetwork(ctx context.Context, n plan.Net) error {
-	x, err := NetworkXML(m.part.Plan.Lab, n)
+	x, err := NetworkXML(m.part.Plan, n)
 	if err != nil {
 		return err
 	}

@@ -45,10 +45,8 @@ type SeedInput struct {
 func MakeSeed(in SeedInput) (*Seed, error) {
 	n := in.Node
 	hosts := "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
-	for _, o := range in.Plan.Nodes {
-		if a := o.Addr(plan.RoleHostOnly); a != "" {
-			hosts += fmt.Sprintf("%s %s\n", a, o.Hostname)
-		}
+	for _, h := range NodeHosts(in.Plan) {
+		hosts += fmt.Sprintf("%s %s\n", h.Addr, h.Name)
 	}
 	// Password logins are off in the image itself (sshd_config.d), not by
 	// ssh_pwauth: that restarts sshd late in the boot, after labctl may
@@ -106,6 +104,22 @@ func MakeSeed(in SeedInput) (*Seed, error) {
 		return nil, err
 	}
 	return &Seed{Script: []byte(script), UserData: append([]byte("#cloud-config\n"), ud...), MetaData: meta, NetworkConfig: nc}, nil
+}
+
+// NodeHost is one node's name and the address it is known by in the lab.
+type NodeHost struct{ Name, Addr string }
+
+// NodeHosts are the names every node resolves: each node's hostname with
+// its host-only address. The nodes' /etc/hosts and the lab networks' DNS
+// (NetworkXML) both come from here, so they cannot disagree.
+func NodeHosts(p *plan.Plan) []NodeHost {
+	var hs []NodeHost
+	for _, o := range p.Nodes {
+		if a := o.Addr(plan.RoleHostOnly); a != "" {
+			hs = append(hs, NodeHost{Name: o.Hostname, Addr: a})
+		}
+	}
+	return hs
 }
 
 // writeFiles are /etc/hosts with every node's host-only address, and

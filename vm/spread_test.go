@@ -19,7 +19,7 @@ func TestSpreadNetworkAndDomainXML(t *testing.T) {
 	parts := p.Parts()
 	for i, part := range parts {
 		for _, n := range part.Networks {
-			x, err := NetworkXML(p.Lab, n)
+			x, err := NetworkXML(p, n)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -34,7 +34,7 @@ func testPlan(t *testing.T, lab string) *plan.Plan { return plantest.New(t, lab,
 func TestNetworkXMLGolden(t *testing.T) {
 	p := testPlan(t, "default")
 	for _, n := range p.Networks {
-		x, err := NetworkXML(p.Lab, n)
+		x, err := NetworkXML(p, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,6 +46,17 @@ func TestNetworkXMLGolden(t *testing.T) {
 		var back libvirtxml.Network
 		if err := back.Unmarshal(x); err != nil {
 			t.Fatal(err)
+		}
+		// The network's DNS answers every node's name with its
+		// host-only address and forwards no plain name upstream.
+		if back.DNS == nil || back.DNS.ForwardPlainNames != "no" || len(back.DNS.Host) != len(p.Nodes) {
+			t.Fatalf("%s: DNS %+v: want the %d node names, plain names not forwarded", n.Name, back.DNS, len(p.Nodes))
+		}
+		for i, h := range back.DNS.Host {
+			o := p.Nodes[i]
+			if h.IP != o.Addr(plan.RoleHostOnly) || len(h.Hostnames) != 1 || h.Hostnames[0].Hostname != o.Hostname {
+				t.Errorf("%s: DNS host %d = %+v; want %s at %s", n.Name, i, h, o.Hostname, o.Addr(plan.RoleHostOnly))
+			}
 		}
 		if n.Role == plan.RoleHostOnly && back.Forward != nil {
 			t.Error("host-only network must have no forward element (isolated)")

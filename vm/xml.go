@@ -80,7 +80,17 @@ func ParseOwner(objectXML string) (Owner, bool) {
 // static addresses there. Linux bridges forward 802.1q-tagged frames and
 // frames from any MAC (macvlan containers) as long as no filter is
 // attached, and labctl attaches none.
-func NetworkXML(lab string, n plan.Net) (string, error) {
+//
+// A network with a host address also answers DNS (libvirt's dnsmasq), and
+// it answers the node names itself: each node's hostname with its
+// host-only address, as the nodes' /etc/hosts has them, and plain names
+// (no dot) are never forwarded upstream. Offline, as a workshop room often
+// is, a forwarded question is never answered, so without this every
+// lookup that asks for IPv6 first (ping node2, getent hosts node2, a
+// container's resolver) waited 2 x 5 s for a name /etc/hosts already
+// had, and an unknown plain name 20 s instead of failing at once.
+func NetworkXML(p *plan.Plan, n plan.Net) (string, error) {
+	lab := p.Lab
 	pfx, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return "", err
@@ -99,6 +109,10 @@ func NetworkXML(lab string, n plan.Net) (string, error) {
 		return x.Marshal()
 	}
 	x.IPs = []libvirtxml.NetworkIP{{Address: n.Host, Prefix: uint(pfx.Bits())}}
+	x.DNS = &libvirtxml.NetworkDNS{ForwardPlainNames: "no"}
+	for _, h := range NodeHosts(p) {
+		x.DNS.Host = append(x.DNS.Host, libvirtxml.NetworkDNSHost{IP: h.Addr, Hostnames: []libvirtxml.NetworkDNSHostHostname{{Hostname: h.Name}}})
+	}
 	if n.Forward == "nat" {
 		x.Forward = &libvirtxml.NetworkForward{Mode: "nat"}
 	}
