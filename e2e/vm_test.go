@@ -294,6 +294,11 @@ func TestVMLifecycleForReal(t *testing.T) {
 	}
 
 	dnsChecks(t, ctx, env, lp)
+	// exec passes several COMMAND words to the node's program as they are.
+	words := []string{"a b", "$HOME", "it's", "`id`"}
+	if out, stderr, err := c.Run(ctx, append([]string{"exec", lp.Nodes[0].Name, "--", "printf", "[%s]"}, words...)...); err != nil || out != "[a b][$HOME][it's][`id`]" {
+		t.Errorf("exec with several words: %q, %v\n%s", out, err, stderr)
+	}
 	provisionChecks(t, ctx, env, c, lp, k, work)
 
 	// 6. `down` without the state file leaves nothing of the lab.

@@ -124,8 +124,17 @@ func newExecCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "exec NODE -- COMMAND...",
 		Short: "Run a command on a node; its output and exit status are passed through",
+		Long: `Run a command on NODE over the lab's SSH connection (no OpenSSH needed);
+its output, and its exit status, are labctl's.
+
+One COMMAND argument is a command line for the node's shell: pipes, ';' and
+$VARIABLES work there (quote it, so that your own shell leaves it alone).
+Several are a program and its arguments, each passed as it is, spaces and
+quotes included (as docker exec does).`,
 		Example: `  labctl exec node1 -- docker ps
-  labctl exec node2 -- ip -br addr`,
+  labctl exec node2 -- ip -br addr
+  labctl exec node1 -- 'docker ps -q | wc -l'
+  labctl exec node1 -- sh -c 'echo "$1"' sh 'a b'`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, err := g.nodeClient(cmd.Context(), args[0])
@@ -133,7 +142,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			err = c.Stream(cmd.Context(), strings.Join(args[1:], " "), os.Stdin, g.stdout, g.stderr)
+			err = c.Stream(cmd.Context(), execCommandLine(args[1:]), os.Stdin, g.stdout, g.stderr)
 			var ee *transport.ExitError
 			if errors.As(err, &ee) {
 				return &exitError{code: ee.Status}
@@ -141,6 +150,20 @@ func newExecCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+}
+
+// execCommandLine is the command line exec sends for its COMMAND
+// arguments: one is the node's shell's to read as it is; several are
+// words, each quoted for the node's shell so that it gets them unchanged.
+func execCommandLine(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	words := make([]string, len(args))
+	for i, a := range args {
+		words[i] = transport.QuoteIfNeeded(a)
+	}
+	return strings.Join(words, " ")
 }
 
 func newCpCmd(g *globals) *cobra.Command {
