@@ -65,7 +65,7 @@ func networkdFiles(n plan.Node) ([]networkdFile, error) {
 			b.WriteString("VLAN=" + v.Name + "\n")
 		}
 		if nic.Method == "dhcp" {
-			b.WriteString("\n[DHCP]\nRouteMetric=100\nUseMTU=true\n")
+			b.WriteString("\n[DHCP]\nRouteMetric=100\nUseMTU=true\nUseHostname=false\n")
 		}
 		add("10-labctl-"+nic.Guest+".network", b.String())
 	}

@@ -83,6 +83,7 @@ VLAN=ens33.30
 [DHCP]
 RouteMetric=100
 UseMTU=true
+UseHostname=false
 LABCTL_SEED_EOF
 cat > '/etc/systemd/network/10-labctl-ens34.link' <<'LABCTL_SEED_EOF'
 [Match]
