@@ -19,6 +19,7 @@ import (
 	"github.com/labctl/labctl/lab"
 
 	"github.com/labctl/labctl/keys"
+	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/state"
 	"github.com/labctl/labctl/topology"
@@ -109,19 +110,23 @@ func idleRSS(ctx context.Context, names, domains []string) ([]float64, error) {
 // CompareRun is one variant brought up (timed until Docker is ready on
 // every node), measured, and removed.
 type CompareRun struct {
-	Round   int           `json:"round"`
-	Variant string        `json:"variant"`
-	Nodes   int           `json:"nodes"`
-	UpS     float64       `json:"up_seconds"`
-	Phases  []state.Phase `json:"phases,omitempty"`
-	Memory  []NodeMemory  `json:"memory"`
-	DownS   float64       `json:"down_seconds"`
+	Round   int    `json:"round"`
+	Variant string `json:"variant"`
+	Nodes   int    `json:"nodes"`
+	// VCPUs of each node: labctl's up and the Vagrantfile give the same
+	// (vm.VCPUs for this machine's CPUs).
+	VCPUs  int           `json:"vcpus"`
+	UpS    float64       `json:"up_seconds"`
+	Phases []state.Phase `json:"phases,omitempty"`
+	Memory []NodeMemory  `json:"memory"`
+	DownS  float64       `json:"down_seconds"`
 }
 
 // CompareVariant is the medians of one variant at one node count.
 type CompareVariant struct {
 	Variant      string    `json:"variant"`
 	Nodes        int       `json:"nodes"`
+	VCPUs        int       `json:"vcpus"` // of each node
 	Ups          []float64 `json:"up_seconds"`
 	MedianUpS    float64   `json:"median_up_seconds"`
 	GuestUsedMiB float64   `json:"median_guest_used_mib"`
@@ -312,7 +317,7 @@ func CompareVagrant(ctx context.Context, o CompareOptions) (rep CompareReport, e
 					}
 					r, err = labctlRun(ctx, o, t, img, n)
 				}
-				r.Round, r.Variant, r.Nodes = round, v, n
+				r.Round, r.Variant, r.Nodes, r.VCPUs = round, v, n, benchVCPUs(t.Nodes[0], n)
 				rep.Runs = append(rep.Runs, r)
 				if err != nil {
 					rep.summarise(o.Counts)
@@ -418,9 +423,15 @@ func vagrantRun(ctx context.Context, s vagrant.Spec, t *topology.Topology, n int
 func vagrantNodes(t *topology.Topology, n int) []vagrant.Node {
 	var ns []vagrant.Node
 	for _, node := range t.Nodes[:n] {
-		ns = append(ns, vagrant.Node{Name: node.Name, CPUs: node.CPUs, MemoryMiB: int(node.Memory.MiB())})
+		ns = append(ns, vagrant.Node{Name: node.Name, CPUs: benchVCPUs(node, n), MemoryMiB: int(node.Memory.MiB())})
 	}
 	return ns
+}
+
+// benchVCPUs is what labctl's up gives node in a lab of n nodes on this
+// machine, so that Vagrant's nodes get as many.
+func benchVCPUs(node topology.Node, n int) int {
+	return vm.VCPUs(plan.Node{CPUs: node.CPUs, CPUsAuto: node.CPUsDefaulted()}, runtime.NumCPU(), 0, n)
 }
 
 // nodeMemory combines the guest's /proc/meminfo with its QEMU's resident
@@ -494,7 +505,7 @@ func (rep *CompareReport) summarise(counts []int) {
 				if r.Variant != v || r.Nodes != n || r.UpS == 0 || len(r.Memory) == 0 {
 					continue
 				}
-				cv.Ups = append(cv.Ups, r.UpS)
+				cv.Ups, cv.VCPUs = append(cv.Ups, r.UpS), r.VCPUs
 				for _, m := range r.Memory {
 					used, rss, idle = append(used, m.GuestUsedMiB), append(rss, m.QEMURSSMiB), append(idle, m.IdleQEMURSSMiB)
 				}

@@ -52,6 +52,9 @@ type Hypervisor struct {
 	URI      string `json:"uri"`
 	Address  string `json:"address,omitempty"`
 	Identity string `json:"identity,omitempty"`
+	// CPUs the topology lets this hypervisor give the lab's nodes; 0:
+	// as many as it has.
+	CPUs int `json:"cpus,omitempty"`
 	// Gateway: this hypervisor's bridges hold the host addresses, the NAT
 	// and DHCP of the lab's networks; the others' carry only layer 2.
 	Gateway bool     `json:"gateway"`
@@ -122,12 +125,16 @@ type VLAN struct {
 
 // Node is one VM.
 type Node struct {
-	Name      string   `json:"name"`
-	Domain    string   `json:"domain"`
-	Hostname  string   `json:"hostname"`
-	SSHAlias  string   `json:"ssh_alias"`
-	Image     string   `json:"image"`
-	CPUs      int      `json:"cpus"`
+	Name     string `json:"name"`
+	Domain   string `json:"domain"`
+	Hostname string `json:"hostname"`
+	SSHAlias string `json:"ssh_alias"`
+	Image    string `json:"image"`
+	CPUs     int    `json:"cpus"`
+	// CPUsAuto: the topology left cpus out, so CPUs is the default and
+	// up gives the node 2 where its hypervisor has CPUs to spare
+	// (vm.VCPUs).
+	CPUsAuto  bool     `json:"cpus_auto,omitempty"`
 	MemoryMiB uint64   `json:"memory_mib"`
 	DiskGiB   uint64   `json:"disk_gib"`
 	Labels    []string `json:"labels,omitempty"`
@@ -255,7 +262,7 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		return nil, problems
 	}
 	for i, h := range t.Hypervisors {
-		p.Hypervisors = append(p.Hypervisors, Hypervisor{Name: h.Name, URI: h.URI, Address: h.Address, Identity: h.Identity, Gateway: i == 0, Nodes: []string{}})
+		p.Hypervisors = append(p.Hypervisors, Hypervisor{Name: h.Name, URI: h.URI, Address: h.Address, Identity: h.Identity, CPUs: h.CPUs, Gateway: i == 0, Nodes: []string{}})
 	}
 	for _, ap := range t.Docker.AddressPools {
 		p.Docker.AddressPools = append(p.Docker.AddressPools, AddressPool(ap))
@@ -302,7 +309,7 @@ func New(lab string, t *topology.Topology) (*Plan, error) {
 		disk, _ := tn.Disk.Bytes()
 		n := Node{
 			Name: tn.Name, Domain: DomainName(lab, tn.Name), Hostname: tn.Name,
-			SSHAlias: tn.SSHAlias, Image: tn.Image, CPUs: tn.CPUs,
+			SSHAlias: tn.SSHAlias, Image: tn.Image, CPUs: tn.CPUs, CPUsAuto: tn.CPUsDefaulted(),
 			MemoryMiB: mem >> 20, DiskGiB: (disk + 1<<30 - 1) >> 30,
 			Labels: tn.Labels, VLANs: []SubIf{}, Hypervisor: placement[tn.Name],
 		}

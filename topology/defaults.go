@@ -43,6 +43,14 @@ func (t *Topology) has(path string) bool {
 // PlainImage; an image the file names is used as it is.
 func (t *Topology) ImageDefaulted() bool { return t.imageDefaulted }
 
+// CPUsDefaulted reports whether the node's cpus are DefaultCPUs because
+// the file left them out (ApplyDefaults): then `up` may give the node more
+// where the hypervisor has CPUs to spare (plan.Node.CPUsAuto).
+func (n Node) CPUsDefaulted() bool { return n.cpusDefaulted }
+
+// SetCPUs sets the node's cpus as a file would: up gives it those.
+func (n *Node) SetCPUs(c int) { n.CPUs, n.cpusDefaulted = c, false }
+
 // SetImage names the image as a file would: up boots it, with no fallback.
 func (t *Topology) SetImage(name string) { t.Image, t.imageDefaulted = name, false }
 
@@ -93,7 +101,7 @@ func ApplyDefaults(t *Topology) {
 		n := &t.Nodes[i]
 		p := fmt.Sprintf("nodes[%d]", i)
 		if n.CPUs == 0 && !t.has(p+".cpus") {
-			n.CPUs = DefaultCPUs
+			n.CPUs, n.cpusDefaulted = DefaultCPUs, true
 		}
 		if n.Memory == "" && !t.has(p+".memory") {
 			n.Memory = DefaultMemory

@@ -78,7 +78,7 @@ type VLAN struct {
 // Node is one VM.
 type Node struct {
 	Name     string   `yaml:"name" json:"name" doc:"Node name: also its hostname and the default ssh alias."`
-	CPUs     int      `yaml:"cpus" json:"cpus" doc:"Virtual CPUs." min:"1" max:"64"`
+	CPUs     int      `yaml:"cpus" json:"cpus" doc:"Virtual CPUs. Left out: 1, or 2 where the hypervisor has two CPUs for each of the lab's nodes on it (see README, Speed)." min:"1" max:"64"`
 	Memory   Size     `yaml:"memory" json:"memory" doc:"Memory with a unit, e.g. 1GiB or 768MiB."`
 	Disk     Size     `yaml:"disk" json:"disk" doc:"Disk size with a unit, e.g. 10GiB."`
 	Image    string   `yaml:"image" json:"image,omitempty" doc:"Base image for this node; the top-level image when empty."`
@@ -86,6 +86,8 @@ type Node struct {
 	NAT      NodeNIC  `yaml:"nat" json:"nat" doc:"This node's NIC on the NAT network."`
 	HostOnly NodeNIC  `yaml:"hostonly" json:"hostonly" doc:"This node's NIC on the host-only network."`
 	Labels   []string `yaml:"labels" json:"labels,omitempty" doc:"Free-form labels (e.g. manager, worker) labs may use."`
+	// cpusDefaulted: the file left cpus out (CPUsDefaulted).
+	cpusDefaulted bool
 	// Hypervisor pins the node to one of the hypervisors.
 	Hypervisor string `yaml:"hypervisor" json:"hypervisor,omitempty" doc:"Name of the hypervisor this node runs on; placed by capacity when empty."`
 }

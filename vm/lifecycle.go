@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/keys"
 	"github.com/labctl/labctl/plan"
 	"github.com/labctl/labctl/transport"
+	"libvirt.org/go/libvirtxml"
 )
 
 // Options configure a Manager.
@@ -166,7 +167,15 @@ func (m *Manager) Up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hostCPUs := m.hostCPUs(ctx)
+	for _, n := range m.part.Nodes {
+		if v := VCPUs(n, hostCPUs, m.part.Hypervisor.CPUs, len(m.part.Nodes)); v > n.CPUs {
+			m.o.Progress("", fmt.Sprintf("%d vCPUs for each node whose cpus the topology leaves out: %d CPUs here for %s ('cpus: 1' keeps one)", v, hostCPUs, nodeCount(len(m.part.Nodes))))
+			break
+		}
+	}
 	return m.eachNode(ctx, func(ctx context.Context, n plan.Node) error {
+		n.CPUs = VCPUs(n, hostCPUs, m.part.Hypervisor.CPUs, len(m.part.Nodes))
 		if err := m.phase(ctx, "domain defined", n.Name, func() error {
 			return m.ensureNode(ctx, pool, basePath, boot, accel, n, userKey.AuthorizedKey())
 		}); err != nil {
@@ -180,6 +189,44 @@ func (m *Manager) Up(ctx context.Context) error {
 // every node's error; a cancelled context wins.
 func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, plan.Node) error) error {
 	return fanout.Each(ctx, m.part.Nodes, m.o.Parallel, func(n plan.Node) string { return n.Name }, fn)
+}
+
+// nodeCount is "1 node", "3 nodes".
+func nodeCount(n int) string {
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
+}
+
+// hostCPUs is the number of CPUs of the part's hypervisor, from libvirt;
+// 0 when it cannot be read (then no node gets more vCPUs than planned).
+func (m *Manager) hostCPUs(ctx context.Context) int {
+	var caps string
+	if err := m.c.Do(ctx, "read host capabilities", func(a API) (err error) {
+		caps, err = a.ConnectGetCapabilities()
+		return err
+	}); err != nil {
+		m.o.Log.Debug("host CPUs not known", "err", err)
+		return 0
+	}
+	return HostCPUs(caps)
+}
+
+// HostCPUs is the number of CPUs libvirt's host capabilities list (its
+// NUMA cells'); 0 when they list none.
+func HostCPUs(caps string) int {
+	var c libvirtxml.Caps
+	if err := c.Unmarshal(caps); err != nil || c.Host.NUMA == nil || c.Host.NUMA.Cells == nil {
+		return 0
+	}
+	n := 0
+	for _, cell := range c.Host.NUMA.Cells.Cells {
+		if cell.CPUS != nil {
+			n += int(cell.CPUS.Num)
+		}
+	}
+	return n
 }
 
 // Acceleration decides between kvm and qemu (software emulation): kvm only

@@ -177,6 +177,10 @@ func New(t *topology.Topology, o Options) (*Plan, error) {
 			st.Nodes[i].NAT.Address = rebase(st.Nodes[i].NAT.Address, nat)
 			st.Nodes[i].HostOnly.Address = rebase(st.Nodes[i].HostOnly.Address, ho)
 			st.Nodes[i].NAT.MAC, st.Nodes[i].HostOnly.MAC = "", "" // derived from the seat's lab name
+			// The seats' vCPUs are what this plan counts and places (a
+			// seat's up gives it no spare CPUs: the other seats share
+			// the machine).
+			st.Nodes[i].SetCPUs(st.Nodes[i].CPUs)
 		}
 		var l3s []string
 		for i, s := range st.Docker.IPVlanL3Subnets {

@@ -262,3 +262,34 @@ func TestJumpAddr(t *testing.T) {
 		}
 	}
 }
+
+// Seats get the vCPUs the workshop plan counts: a seat's up gives them no
+// spare host CPUs (plan.Node.CPUsAuto), and the seat's file says cpus.
+func TestSeatsSetTheirCPUs(t *testing.T) {
+	tp := defaultTopology(t)
+	if !tp.Nodes[0].CPUsDefaulted() {
+		t.Fatal("the default topology leaves cpus out")
+	}
+	p, err := New(tp, Options{Name: "ws", Seats: 2, Hypervisors: fourHypervisors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Seats {
+		for _, n := range s.Plan.Nodes {
+			if n.CPUsAuto || n.CPUs != 1 {
+				t.Errorf("%s/%s: cpus %d, auto %v", s.Lab, n.Name, n.CPUs, n.CPUsAuto)
+			}
+		}
+		data, err := yaml.Marshal(s.Topology)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := topology.LoadData("seat.yaml", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Nodes[0].CPUsDefaulted() {
+			t.Errorf("%s: the seat's file leaves cpus out", s.Lab)
+		}
+	}
+}

@@ -303,13 +303,13 @@ func printCompare(w io.Writer, rep bench.CompareReport) {
 	fmt.Fprintf(w, "%s, %d CPUs, %s, %s virtualisation, %s\n", rep.CPUModel, rep.CPUs, rep.Kernel, rep.Virtualisation, rep.Vagrant)
 	fmt.Fprintf(w, "started %s; lab %s\n\n", rep.Started.Format(time.RFC3339), rep.Lab)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIANT\tNODES\tMEDIAN UP\tRUNS (s)\tGUEST USED\tQEMU RSS\tIDLE QEMU RSS")
+	fmt.Fprintln(tw, "VARIANT\tNODES\tVCPUS\tMEDIAN UP\tRUNS (s)\tGUEST USED\tQEMU RSS\tIDLE QEMU RSS")
 	for _, v := range rep.Variants {
 		var runs []string
 		for _, u := range v.Ups {
 			runs = append(runs, fmt.Sprintf("%.1f", u))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%.0f MiB\n", v.Variant, v.Nodes, v.MedianUpS, strings.Join(runs, " "), v.GuestUsedMiB, v.QEMURSSMiB, v.IdleRSSMiB)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f s\t%s\t%.0f MiB\t%.0f MiB\t%.0f MiB\n", v.Variant, v.Nodes, v.VCPUs, v.MedianUpS, strings.Join(runs, " "), v.GuestUsedMiB, v.QEMURSSMiB, v.IdleRSSMiB)
 	}
 	tw.Flush()
 	writeTargets(w, rep.Targets)

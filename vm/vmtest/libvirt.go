@@ -23,6 +23,9 @@ type Libvirt struct {
 	Calls   []string
 	Hang    chan struct{} // when set, DomainDefineXML blocks on it
 	KVMCaps bool
+	// HostCPUs, when set, are listed in the host capabilities (one NUMA
+	// cell).
+	HostCPUs int
 	// startInFlight names domains and networks whose start an interrupted
 	// client requested: their state reads shut off (inactive) once, then
 	// they are running (the request completed in libvirtd meanwhile).
@@ -66,10 +69,15 @@ func (f *Libvirt) log(format string, a ...any) {
 }
 
 func (f *Libvirt) ConnectGetCapabilities() (string, error) {
+	feature := "sse4.2"
 	if f.KVMCaps {
-		return "<capabilities><host><cpu><feature name='vmx'/></cpu></host></capabilities>", nil
+		feature = "vmx"
 	}
-	return "<capabilities><host><cpu><feature name='sse4.2'/></cpu></host></capabilities>", nil
+	cells := ""
+	if f.HostCPUs > 0 {
+		cells = fmt.Sprintf("<topology><cells num='1'><cell id='0'><cpus num='%d'></cpus></cell></cells></topology>", f.HostCPUs)
+	}
+	return "<capabilities><host><cpu><feature name='" + feature + "'/></cpu>" + cells + "</host></capabilities>", nil
 }
 
 func (f *Libvirt) ConnectGetDomainCapabilities(e, a, m, v libvirt.OptString, fl libvirt.ConnectGetDomainCapabilitiesFlags) (string, error) {
