@@ -123,6 +123,14 @@ type VLAN struct {
 	Parent  string `json:"parent"`
 }
 
+// NodeCount is "1 node", "3 nodes": for messages.
+func NodeCount(n int) string {
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
+}
+
 // Node is one VM.
 type Node struct {
 	Name     string `json:"name"`

@@ -168,14 +168,15 @@ func (m *Manager) Up(ctx context.Context) error {
 		return err
 	}
 	hostCPUs := m.hostCPUs(ctx)
+	vcpus := func(n plan.Node) int { return VCPUs(n, hostCPUs, m.part.Hypervisor.CPUs, len(m.part.Nodes)) }
 	for _, n := range m.part.Nodes {
-		if v := VCPUs(n, hostCPUs, m.part.Hypervisor.CPUs, len(m.part.Nodes)); v > n.CPUs {
-			m.o.Progress("", fmt.Sprintf("%d vCPUs for each node whose cpus the topology leaves out: %d CPUs here for %s ('cpus: 1' keeps one)", v, hostCPUs, nodeCount(len(m.part.Nodes))))
+		if v := vcpus(n); v > n.CPUs {
+			m.o.Progress("", fmt.Sprintf("%d vCPUs for each node whose cpus the topology leaves out: %d CPUs here for %s ('cpus: 1' keeps one)", v, hostCPUs, plan.NodeCount(len(m.part.Nodes))))
 			break
 		}
 	}
 	return m.eachNode(ctx, func(ctx context.Context, n plan.Node) error {
-		n.CPUs = VCPUs(n, hostCPUs, m.part.Hypervisor.CPUs, len(m.part.Nodes))
+		n.CPUs = vcpus(n)
 		if err := m.phase(ctx, "domain defined", n.Name, func() error {
 			return m.ensureNode(ctx, pool, basePath, boot, accel, n, userKey.AuthorizedKey())
 		}); err != nil {
@@ -189,14 +190,6 @@ func (m *Manager) Up(ctx context.Context) error {
 // every node's error; a cancelled context wins.
 func (m *Manager) eachNode(ctx context.Context, fn func(context.Context, plan.Node) error) error {
 	return fanout.Each(ctx, m.part.Nodes, m.o.Parallel, func(n plan.Node) string { return n.Name }, fn)
-}
-
-// nodeCount is "1 node", "3 nodes".
-func nodeCount(n int) string {
-	if n == 1 {
-		return "1 node"
-	}
-	return fmt.Sprintf("%d nodes", n)
 }
 
 // hostCPUs is the number of CPUs of the part's hypervisor, from libvirt;

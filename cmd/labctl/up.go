@@ -88,11 +88,7 @@ and the last line is {"type":"result",...} with the per-phase timings.`,
 				}
 				return g.writeJSONLine(newUpResult(l.Plan, st, nodes, time.Since(start)))
 			}
-			nodes := fmt.Sprintf("%d nodes", len(l.Plan.Nodes))
-			if len(l.Plan.Nodes) == 1 {
-				nodes = "1 node"
-			}
-			fmt.Fprintf(g.stdout, "lab %s is up (%s) in %s\n", l.Name, nodes, time.Since(start).Round(time.Second))
+			fmt.Fprintf(g.stdout, "lab %s is up (%s) in %s\n", l.Name, plan.NodeCount(len(l.Plan.Nodes)), time.Since(start).Round(time.Second))
 			printPhases(g, st.Phases)
 			return nil
 		},
